@@ -1,0 +1,112 @@
+"""Command line: parses arguments, builds adapters, calls library functions; no SQL, HTTP or Markdown here."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from lfmwatch import __version__
+from lfmwatch.errors import LfmwatchError
+
+if TYPE_CHECKING:
+    from lfmwatch.config import Config
+    from lfmwatch.store import Store
+
+
+@dataclass
+class App:
+    """What every command needs: the configuration (loaded once) and the store (opened on demand)."""
+
+    config_path: Path | None = None
+    _config: Config | None = None
+    _store: Store | None = None
+    _closers: list[Any] = field(default_factory=list)
+
+    @property
+    def config(self) -> Config:
+        """The validated configuration."""
+        if self._config is None:
+            from lfmwatch.config import load_config
+
+            self._config = load_config(self.config_path)
+        return self._config
+
+    @property
+    def store(self) -> Store:
+        """The store at LFMWATCH_DB (default state.db), migrated."""
+        if self._store is None:
+            from lfmwatch.store import open_store
+
+            self._store = open_store(self.config.db_path)
+        return self._store
+
+    def close(self) -> None:
+        """Close what was opened."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+class LfmwatchGroup(click.Group):
+    """A click group that turns LfmwatchError into a clean message and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LfmwatchError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=LfmwatchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lfmwatch")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Configuration file (default: ./lfmwatch.toml when present).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages to stderr.")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
+    """lfmwatch watches arXiv for papers that belong in the Learn-from-Model awesome list,
+    files them into the list's own sections and proposes them in one rolling pull request."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Third-party debug chatter would print request URLs; keep it at WARNING unless asked.
+    for noisy in ("urllib3", "github", "httpx", "openai", "arxiv", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    app = App(config_path=config_path)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+def _register() -> None:
+    # Each module adds its own commands; importing them is cheap (heavy imports live inside the commands).
+    from lfmwatch.cli import digest_cmds, ingest_cmds, list_cmds, model_cmds, pr_cmds, run_cmds
+
+    for module in (list_cmds, ingest_cmds, model_cmds, pr_cmds, digest_cmds, run_cmds):
+        module.register(cli)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="lfmwatch")

@@ -1,0 +1,364 @@
+"""Configuration: `lfmwatch.toml` (or --config PATH) plus environment variables; defaults serve the LFM list."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+from lfmwatch.errors import ConfigError
+
+DEFAULT_CONFIG_NAME = "lfmwatch.toml"
+
+
+@dataclass
+class TargetConfig:
+    """The awesome list the bot proposes papers to."""
+
+    repo: str = "ruthless-man/Awesome-Learn-from-Model"
+    readme: str = "README.md"
+    base_branch: str = ""  # empty: the repository's default branch
+    branch: str = "lfmwatch/papers"
+    fork: str = ""  # "owner/name" of a fork to push to when the token cannot push to `repo`
+    labels: list[str] = field(default_factory=lambda: ["lfmwatch", "new papers"])
+    pr_title: str = "lfmwatch: new papers for the list"
+    exclude_sections: list[str] = field(
+        default_factory=lambda: ["Table of Contents", "Citation", "Papers", "Survey Paper"]
+    )
+
+
+@dataclass
+class ArxivConfig:
+    """What to poll and how politely."""
+
+    categories: list[str] = field(default_factory=lambda: ["cs.LG", "cs.CL", "cs.CV", "cs.AI", "stat.ML"])
+    extra_query: str = ""
+    delay_seconds: float = 3.0
+    page_size: int = 200
+    timeout_seconds: float = 30.0
+    max_retries: int = 4
+    backoff_seconds: float = 2.0
+    overlap_days: int = 2
+    window_days: int = 1
+    first_poll_days: int = 3
+    max_window_results: int = 9000
+
+
+@dataclass
+class ModelConfig:
+    """The classifier."""
+
+    path: str = "models/lfm-model.skops"
+    target_precision: float = 0.9
+    threshold: float = -1.0  # < 0: use the threshold stored in the model
+
+
+@dataclass
+class SelectConfig:
+    """How many papers go into a pull request."""
+
+    max_per_run: int = 10
+    max_per_pr: int = 40
+    min_score: float = 0.0
+
+
+@dataclass
+class SummariesConfig:
+    """Optional LLM one-line summaries (any OpenAI-compatible endpoint)."""
+
+    enabled: bool = False
+    model: str = "gpt-4o-mini"
+    language: str = "en"
+    max_papers: int = 30
+    max_tokens: int = 20000
+    timeout_seconds: float = 30.0
+    max_retries: int = 2
+
+
+@dataclass
+class DigestConfig:
+    """The weekly digest email."""
+
+    recipients: list[str] = field(default_factory=list)
+    bcc: bool = True
+    sender: str = "lfmwatch <lfmwatch@localhost>"
+    subject: str = "LFM weekly: new papers for Learn from Model"
+    list_unsubscribe: str = ""
+    send_empty: bool = False
+    smtp_security: str = "starttls"  # starttls | tls | none
+    timeout_seconds: float = 30.0
+    max_retries: int = 3
+    max_papers: int = 60
+
+
+@dataclass
+class ScheduleConfig:
+    """Cron expressions for `lfmwatch daemon` (the GitHub workflows carry their own)."""
+
+    run_cron: str = "17 6 * * *"
+    digest_cron: str = "41 7 * * mon"
+    timezone: str = "UTC"
+    misfire_grace_hours: float = 12.0
+
+
+@dataclass
+class Config:
+    """The whole configuration; `source` is the file it was read from (None for pure defaults)."""
+
+    target: TargetConfig = field(default_factory=TargetConfig)
+    arxiv: ArxivConfig = field(default_factory=ArxivConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
+    summaries: SummariesConfig = field(default_factory=SummariesConfig)
+    digest: DigestConfig = field(default_factory=DigestConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    source: Path | None = None
+
+    # Values that only ever come from the environment (secrets and endpoints).
+    @property
+    def db_path(self) -> Path:
+        """Path of the SQLite store (LFMWATCH_DB, default state.db)."""
+        return Path(os.environ.get("LFMWATCH_DB") or "state.db")
+
+    @property
+    def arxiv_api_url(self) -> str:
+        """arXiv API query endpoint (LFMWATCH_ARXIV_API_URL)."""
+        return os.environ.get("LFMWATCH_ARXIV_API_URL") or "https://export.arxiv.org/api/query"
+
+    @property
+    def github_api_url(self) -> str:
+        """GitHub REST base URL (GITHUB_API_URL, set by Actions)."""
+        return os.environ.get("GITHUB_API_URL") or "https://api.github.com"
+
+
+SECTIONS: dict[str, type] = {
+    "target": TargetConfig,
+    "arxiv": ArxivConfig,
+    "model": ModelConfig,
+    "select": SelectConfig,
+    "summaries": SummariesConfig,
+    "digest": DigestConfig,
+    "schedule": ScheduleConfig,
+}
+
+_CRON_FIELD = re.compile(r"^[\w*/,\-?#LW]+$")
+
+
+def secret(name: str) -> str | None:
+    """Read a secret from the environment only; empty strings count as unset."""
+    value = os.environ.get(name)
+    return value if value else None
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load and validate the configuration; with no path, read ./lfmwatch.toml if it exists."""
+    explicit = path is not None
+    file = Path(path) if path is not None else Path(DEFAULT_CONFIG_NAME)
+    if not file.exists():
+        if explicit:
+            raise ConfigError(f"{file}: configuration file not found", "create one with `lfmwatch init`")
+        return Config()
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read configuration: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: configuration is not UTF-8 text") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: invalid TOML: {exc}") from exc
+    config = config_from_dict(raw, file)
+    config.source = file
+    return config
+
+
+def config_from_dict(raw: dict[str, Any], file: Path | str = "<config>") -> Config:
+    """Build a validated Config from parsed TOML; errors name the key and the file."""
+    config = Config()
+    for section_name, values in raw.items():
+        if section_name not in SECTIONS:
+            raise ConfigError(
+                f"{file}: unknown section [{section_name}]",
+                f"known sections: {', '.join(SECTIONS)}",
+            )
+        if not isinstance(values, dict):
+            raise ConfigError(f"{file}: [{section_name}] must be a table")
+        section = getattr(config, section_name)
+        hints = get_type_hints(type(section))
+        known = {f.name for f in fields(section)}
+        for key, value in values.items():
+            dotted = f"{section_name}.{key}"
+            if key not in known:
+                raise ConfigError(
+                    f"{file}: unknown key {dotted}", f"known keys in [{section_name}]: {', '.join(sorted(known))}"
+                )
+            setattr(section, key, _coerce(value, hints[key], dotted, file))
+    _validate(config, file)
+    return config
+
+
+def _coerce(value: Any, hint: Any, dotted: str, file: Path | str) -> Any:
+    origin = get_origin(hint)
+    if origin is list:
+        (item_type,) = get_args(hint)
+        if not isinstance(value, list) or not all(isinstance(v, item_type) for v in value):
+            raise ConfigError(f"{file}: {dotted} must be a list of {item_type.__name__}, got {value!r}")
+        return list(value)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{file}: {dotted} must be a number, got {value!r}")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{file}: {dotted} must be an integer, got {value!r}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{file}: {dotted} must be true or false, got {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{file}: {dotted} must be a string, got {value!r}")
+        return value
+    raise AssertionError(f"unsupported config type for {dotted}: {hint}")  # pragma: no cover
+
+
+def validate_cron(expr: str) -> None:
+    """Raise ValueError when `expr` is not a 5-field cron expression APScheduler accepts."""
+    parts = expr.split()
+    if len(parts) != 5 or not all(_CRON_FIELD.match(p) for p in parts):
+        raise ValueError("expected 5 fields: minute hour day month day-of-week")
+    from apscheduler.triggers.cron import CronTrigger  # light import, only when validating
+
+    CronTrigger.from_crontab(expr, timezone="UTC")
+
+
+def _validate(config: Config, file: Path | str) -> None:
+    for key in ("run_cron", "digest_cron"):
+        expr = getattr(config.schedule, key)
+        try:
+            validate_cron(expr)
+        except ValueError as exc:
+            raise ConfigError(f"{file}: schedule.{key} is not a valid cron expression {expr!r}: {exc}") from exc
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(config.schedule.timezone)
+    except Exception as exc:
+        raise ConfigError(f"{file}: schedule.timezone {config.schedule.timezone!r} is not a known time zone") from exc
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", config.target.repo):
+        raise ConfigError(f"{file}: target.repo must look like owner/name, got {config.target.repo!r}")
+    if config.target.fork and not re.fullmatch(r"[\w.-]+/[\w.-]+", config.target.fork):
+        raise ConfigError(f"{file}: target.fork must look like owner/name, got {config.target.fork!r}")
+    if config.digest.smtp_security not in ("starttls", "tls", "none"):
+        raise ConfigError(f"{file}: digest.smtp_security must be starttls, tls or none")
+    if not 0.0 < config.model.target_precision <= 1.0:
+        raise ConfigError(f"{file}: model.target_precision must be in (0, 1]")
+    for name, value in (
+        ("arxiv.delay_seconds", config.arxiv.delay_seconds),
+        ("arxiv.timeout_seconds", config.arxiv.timeout_seconds),
+        ("arxiv.max_retries", config.arxiv.max_retries),
+        ("arxiv.overlap_days", config.arxiv.overlap_days),
+        ("select.max_per_run", config.select.max_per_run),
+        ("select.max_per_pr", config.select.max_per_pr),
+    ):
+        if value < 0:
+            raise ConfigError(f"{file}: {name} must not be negative")
+    if config.arxiv.page_size < 1 or config.arxiv.window_days < 1:
+        raise ConfigError(f"{file}: arxiv.page_size and arxiv.window_days must be at least 1")
+    if not config.arxiv.categories:
+        raise ConfigError(f"{file}: arxiv.categories must not be empty")
+
+
+def render_default_config() -> str:
+    """A commented lfmwatch.toml with every key at its default."""
+    lines = [
+        "# lfmwatch configuration. Every key is optional; the values below are the defaults.",
+        "# Secrets never go here: GITHUB_TOKEN, OPENAI_API_KEY and LFMWATCH_SMTP_PASSWORD come from the environment.",
+        "# Other environment variables: LFMWATCH_DB, LFMWATCH_ARXIV_API_URL, GITHUB_API_URL, OPENAI_BASE_URL,",
+        "# LFMWATCH_SMTP_HOST, LFMWATCH_SMTP_PORT, LFMWATCH_SMTP_USER.",
+    ]
+    defaults = Config()
+    for name, cls in SECTIONS.items():
+        section = getattr(defaults, name)
+        lines += ["", f"[{name}]", f"# {cls.__doc__}"]
+        for f in fields(section):
+            comment = _KEY_DOCS.get(f"{name}.{f.name}")
+            if comment:
+                lines.append(f"# {comment}")
+            lines.append(f"{f.name} = {_toml_value(getattr(section, f.name))}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def describe_keys() -> list[tuple[str, str, str]]:
+    """(key, default, meaning) for every configuration key, for docs."""
+    defaults = Config()
+    rows = []
+    for name in SECTIONS:
+        section = getattr(defaults, name)
+        assert is_dataclass(section)
+        for f in fields(section):
+            rows.append((f"{name}.{f.name}", _toml_value(getattr(section, f.name)), _KEY_DOCS.get(f"{name}.{f.name}", "")))
+    return rows
+
+
+_KEY_DOCS = {
+    "target.repo": "GitHub repository of the awesome list (owner/name)",
+    "target.readme": "path of the list's README inside that repository",
+    "target.base_branch": "branch the PR targets; empty means the repository's default branch",
+    "target.branch": "the bot's own branch for its one rolling pull request",
+    "target.fork": "owner/name of a fork to push to when the token cannot push to target.repo",
+    "target.labels": "labels put on the bot's pull request (created when missing)",
+    "target.pr_title": "stable title of the bot's pull request",
+    "target.exclude_sections": "headings that never hold papers (matched on the heading text)",
+    "arxiv.categories": "arXiv categories to poll (OR-ed)",
+    "arxiv.extra_query": "extra arXiv query AND-ed to the categories, e.g. 'abs:LLM'",
+    "arxiv.delay_seconds": "pause between API requests (arXiv asks for 3 s)",
+    "arxiv.page_size": "results per API request",
+    "arxiv.timeout_seconds": "HTTP timeout of one API request",
+    "arxiv.max_retries": "retries of a request after 429/5xx/timeouts, with exponential backoff",
+    "arxiv.backoff_seconds": "first backoff pause; doubles each retry; Retry-After wins when longer",
+    "arxiv.overlap_days": "days re-polled before the last completed window, for late-indexed papers",
+    "arxiv.window_days": "days per query window",
+    "arxiv.first_poll_days": "days polled on the very first run",
+    "arxiv.max_window_results": "results one window may return before it is split (API limit ~10,000)",
+    "model.path": "the fitted model; its JSON card sits beside it",
+    "model.target_precision": "precision the relevance threshold is chosen for at training",
+    "model.threshold": "override of the model's threshold (negative: use the model's)",
+    "select.max_per_run": "papers proposed per run at most",
+    "select.max_per_pr": "papers in one open pull request at most",
+    "select.min_score": "extra floor on the relevance score",
+    "summaries.enabled": "write one-line LLM summaries of shown papers (OPENAI_BASE_URL, OPENAI_API_KEY)",
+    "summaries.model": "chat model name at the endpoint",
+    "summaries.language": "language the summaries must be in (ISO 639-1)",
+    "summaries.max_papers": "summaries requested per run at most",
+    "summaries.max_tokens": "tokens spent per run at most",
+    "summaries.timeout_seconds": "HTTP timeout of one LLM request",
+    "summaries.max_retries": "retries of one LLM request",
+    "digest.recipients": "digest subscribers' addresses",
+    "digest.bcc": "send one message with recipients in Bcc (false: To each recipient)",
+    "digest.sender": "From header",
+    "digest.subject": "subject prefix; the ISO week is appended",
+    "digest.list_unsubscribe": "mailto: or https: URL for the List-Unsubscribe header",
+    "digest.send_empty": "send a short note when a week has nothing new",
+    "digest.smtp_security": "starttls, tls (implicit) or none",
+    "digest.timeout_seconds": "SMTP timeout",
+    "digest.max_retries": "retries of a failed SMTP delivery",
+    "digest.max_papers": "papers shown in one digest at most",
+    "schedule.run_cron": "cron of the daily run in `lfmwatch daemon`",
+    "schedule.digest_cron": "cron of the weekly digest in `lfmwatch daemon`",
+    "schedule.timezone": "time zone of the cron expressions",
+    "schedule.misfire_grace_hours": "a job missed while the daemon was down still runs (once) within this many hours",
+}

@@ -1,0 +1,312 @@
+"""The SQLite store (state.db): schema by append-only named migrations, locks, key/value state."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from sqlite_utils import Migrations
+
+from lfmwatch.errors import LockedError, StoreError
+
+migrations = Migrations("lfmwatch")
+
+FTS_COLUMNS = ["title", "abstract"]
+
+
+def utcnow() -> str:
+    """Current UTC time as an ISO string (seconds precision), the store's timestamp format."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+# --- migrations: append only; never edit one that has shipped -------------------------------------
+
+
+@migrations(name="m001_papers")
+def _m001_papers(db: sqlite_utils.Database) -> None:
+    db["papers"].create(
+        {
+            "id": str,
+            "version": int,
+            "title": str,
+            "abstract": str,
+            "authors": str,  # JSON list
+            "categories": str,  # JSON list, first = primary
+            "primary_category": str,
+            "comment": str,
+            "journal_ref": str,
+            "doi": str,
+            "published": str,  # ISO date/time of v1
+            "updated": str,  # ISO date/time of the latest version
+            "listed": str,  # YYYY-MM-DD day it appeared in a listing (corpus) or was first seen
+            "first_seen": str,
+            "source": str,  # arxiv | import | train
+        },
+        pk="id",
+        not_null={"title"},
+    )
+    db["papers"].create_index(["published"])
+    db["papers"].create_index(["listed"])
+    db["papers"].enable_fts(FTS_COLUMNS, create_triggers=True, tokenize="porter")
+
+
+@migrations(name="m002_runs_state_locks")
+def _m002_runs_state_locks(db: sqlite_utils.Database) -> None:
+    db["runs"].create(
+        {
+            "id": int,
+            "kind": str,  # poll | import | run | digest | backtest ...
+            "started": str,
+            "finished": str,
+            "status": str,  # running | ok | failed | interrupted
+            "window_start": str,
+            "window_end": str,
+            "fetched": int,
+            "new": int,
+            "updated": int,
+            "counts": str,  # JSON object: counts per stage
+            "reason": str,  # one-line reason when nothing happened
+            "error": str,
+        },
+        pk="id",
+    )
+    db["runs"].create_index(["kind", "started"])
+    db["state"].create({"key": str, "value": str, "updated": str}, pk="key")
+    db["locks"].create({"name": str, "pid": int, "host": str, "acquired": str, "expires": str}, pk="name")
+
+
+@migrations(name="m003_predictions")
+def _m003_predictions(db: sqlite_utils.Database) -> None:
+    db["predictions"].create(
+        {
+            "paper_id": str,
+            "model_version": str,
+            "relevant": int,
+            "score": float,
+            "section": str,
+            "section_score": float,
+            "sections": str,  # JSON [[path, p], ...]
+            "why": str,  # JSON list of words
+            "created": str,
+        },
+        pk=("paper_id", "model_version"),
+    )
+    db["predictions"].create_index(["model_version", "relevant", "score"])
+
+
+@migrations(name="m004_proposals_pulls_feedback")
+def _m004_proposals_pulls_feedback(db: sqlite_utils.Database) -> None:
+    db["proposals"].create(
+        {
+            "paper_id": str,
+            "section": str,
+            "score": float,
+            "why": str,  # JSON list
+            "status": str,  # selected | proposed | accepted | moved | rejected | ignored
+            "pr_number": int,
+            "run_id": int,
+            "selected_at": str,
+            "proposed_at": str,
+            "decided_at": str,
+        },
+        pk="paper_id",
+    )
+    db["proposals"].create_index(["status"])
+    db["pull_requests"].create(
+        {
+            "number": int,
+            "repo": str,
+            "branch": str,
+            "head_sha": str,
+            "state": str,  # open | closed | merged
+            "title": str,
+            "url": str,
+            "created": str,
+            "updated": str,
+            "closed_at": str,
+            "synced_at": str,
+        },
+        pk="number",
+    )
+    db["feedback"].create(
+        {
+            "id": int,
+            "paper_id": str,
+            "label": str,  # accepted | moved | rejected | ignored | unignored
+            "section": str,  # section path where it ended up (accepted/moved)
+            "proposed_section": str,
+            "source": str,  # e.g. "pr#12", "comment#345", "cli"
+            "created": str,
+        },
+        pk="id",
+    )
+    db["feedback"].create_index(["paper_id"])
+    db["feedback"].create_index(["source", "paper_id"], unique=True)
+
+
+@migrations(name="m005_summaries_digests")
+def _m005_summaries_digests(db: sqlite_utils.Database) -> None:
+    db["summaries"].create(
+        {
+            "paper_id": str,
+            "model": str,
+            "prompt_version": str,
+            "status": str,  # ok | failed
+            "summary": str,
+            "error": str,
+            "tokens": int,
+            "created": str,
+        },
+        pk=("paper_id", "model", "prompt_version"),
+    )
+    db["digests"].create(
+        {
+            "week": str,  # YYYY-Www
+            "status": str,  # building | partial | sent | empty
+            "subject": str,
+            "message_id": str,
+            "papers": int,
+            "created": str,
+            "sent_at": str,
+        },
+        pk="week",
+    )
+    db["digest_recipients"].create(
+        {"week": str, "recipient": str, "status": str, "error": str, "sent_at": str},
+        pk=("week", "recipient"),
+    )
+
+
+# --- the store -------------------------------------------------------------------------------------
+
+
+class Store:
+    """The bot's memory: a migrated sqlite-utils Database plus locks and key/value state."""
+
+    def __init__(self, path: str | Path, *, migrate: bool = True) -> None:
+        self.path = Path(path)
+        try:
+            if self.path.parent and not self.path.parent.exists():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
+            self.db = sqlite_utils.Database(conn)
+            if str(self.path) != ":memory:":
+                self.db.enable_wal()
+            self.db.execute("PRAGMA busy_timeout = 30000")
+            if migrate:
+                migrations.apply(self.db)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.path}: cannot open the store: {exc}",
+                "check the file is an lfmwatch state.db (or point LFMWATCH_DB at another path)",
+            ) from exc
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # key/value state ------------------------------------------------------------------------------
+    def get_state(self, key: str, default: Any = None) -> Any:
+        """Read a JSON value from the state table."""
+        rows = list(self.db["state"].rows_where("key = ?", [key]))
+        return json.loads(rows[0]["value"]) if rows else default
+
+    def set_state(self, key: str, value: Any) -> None:
+        """Write a JSON value to the state table."""
+        self.db["state"].upsert({"key": key, "value": json.dumps(value), "updated": utcnow()}, pk="key")
+
+    # runs -----------------------------------------------------------------------------------------
+    def start_run(self, kind: str, **fields: Any) -> int:
+        """Record the start of a run; returns its id."""
+        row = {"kind": kind, "started": utcnow(), "status": "running", **fields}
+        if isinstance(row.get("counts"), dict):
+            row["counts"] = json.dumps(row["counts"])
+        return int(self.db["runs"].insert(row).last_pk)
+
+    def finish_run(self, run_id: int, status: str, **fields: Any) -> None:
+        """Record the end of a run (status ok | failed | interrupted) with its counts."""
+        row = {"finished": utcnow(), "status": status, **fields}
+        if isinstance(row.get("counts"), dict):
+            row["counts"] = json.dumps(row["counts"])
+        self.db["runs"].update(run_id, row)
+
+    def last_runs(self, kind: str | None = None, limit: int = 10) -> list[dict[str, Any]]:
+        """Most recent runs first."""
+        where, args = ("kind = ?", [kind]) if kind else (None, [])
+        rows = list(self.db["runs"].rows_where(where, args, order_by="id desc", limit=limit))
+        for r in rows:
+            r["counts"] = json.loads(r["counts"]) if r.get("counts") else {}
+        return rows
+
+    # locks ----------------------------------------------------------------------------------------
+    @contextmanager
+    def lock(self, name: str, ttl_seconds: float = 6 * 3600) -> Iterator[None]:
+        """Hold a named lock; a lock whose holder died (same host, pid gone) or expired is taken over."""
+        now = datetime.now(UTC)
+        me = {"name": name, "pid": os.getpid(), "host": socket.gethostname()}
+        with self.db.atomic():
+            rows = list(self.db["locks"].rows_where("name = ?", [name]))
+            if rows and not _stale(rows[0], now):
+                held = rows[0]
+                raise LockedError(
+                    f"another lfmwatch {name} is running (pid {held['pid']} on {held['host']} since {held['acquired']})",
+                    "wait for it to finish; a crashed holder's lock expires at "
+                    f"{held['expires']} or as soon as its process is gone",
+                )
+            self.db["locks"].upsert(
+                {**me, "acquired": now.replace(microsecond=0).isoformat(),
+                 "expires": (now + timedelta(seconds=ttl_seconds)).replace(microsecond=0).isoformat()},
+                pk="name",
+            )
+        try:
+            yield
+        finally:
+            self.db.execute("DELETE FROM locks WHERE name = ? AND pid = ?", [name, os.getpid()])
+
+    # FTS ------------------------------------------------------------------------------------------
+    def ensure_fts(self) -> None:
+        """Re-create the papers FTS index and triggers (sqlite-utils transform() drops the triggers)."""
+        papers = self.db["papers"]
+        if papers.detect_fts() is None:
+            papers.enable_fts(FTS_COLUMNS, create_triggers=True, tokenize="porter")
+            return
+        triggers = {t.name for t in self.db.triggers}
+        if not {"papers_ai", "papers_ad", "papers_au"} <= triggers:
+            papers.disable_fts()
+            papers.enable_fts(FTS_COLUMNS, create_triggers=True, tokenize="porter")
+            papers.rebuild_fts()
+
+
+def _stale(row: dict[str, Any], now: datetime) -> bool:
+    try:
+        if datetime.fromisoformat(row["expires"]) < now:
+            return True
+    except (TypeError, ValueError):
+        return True
+    if row["host"] == socket.gethostname():
+        try:
+            os.kill(int(row["pid"]), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+    return False
+
+
+def open_store(path: str | Path) -> Store:
+    """Open (creating and migrating when needed) the store at `path`."""
+    return Store(path)
