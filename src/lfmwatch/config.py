@@ -26,7 +26,7 @@ class TargetConfig:
     labels: list[str] = field(default_factory=lambda: ["lfmwatch", "new papers"])
     pr_title: str = "lfmwatch: new papers for the list"
     exclude_sections: list[str] = field(
-        default_factory=lambda: ["Table of Contents", "Citation", "Papers", "Survey Paper"]
+        default_factory=lambda: ["Table of Contents", "Citation", "Papers"]
     )
 
 

@@ -98,9 +98,17 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
 
 def _register() -> None:
     # Each module adds its own commands; importing them is cheap (heavy imports live inside the commands).
-    from lfmwatch.cli import digest_cmds, ingest_cmds, list_cmds, model_cmds, pr_cmds, run_cmds
+    from lfmwatch.cli import (
+        backtest_cmds,
+        digest_cmds,
+        ingest_cmds,
+        list_cmds,
+        model_cmds,
+        pr_cmds,
+        run_cmds,
+    )
 
-    for module in (list_cmds, ingest_cmds, model_cmds, pr_cmds, digest_cmds, run_cmds):
+    for module in (list_cmds, ingest_cmds, model_cmds, backtest_cmds, pr_cmds, digest_cmds, run_cmds):
         module.register(cli)
 
 
