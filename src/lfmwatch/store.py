@@ -203,6 +203,8 @@ class Store:
             self.db.execute("PRAGMA busy_timeout = 30000")
             if migrate:
                 migrations.apply(self.db)
+                # A migration that used transform() leaves papers without FTS triggers: repair on every open.
+                self.ensure_fts()
         except sqlite3.DatabaseError as exc:
             raise StoreError(
                 f"{self.path}: cannot open the store: {exc}",
