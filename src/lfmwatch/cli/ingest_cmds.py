@@ -1,9 +1,146 @@
-"""Commands of this area (filled in by the issue that builds it)."""
+"""Commands that fill and inspect the store: `poll`, `import`, `search`, `status`."""
 
 from __future__ import annotations
 
+import json
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
 import click
+
+from lfmwatch.cli import App, pass_app
+
+
+class _Date(click.ParamType):
+    name = "DATE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
+        if isinstance(value, date):
+            return value
+        try:
+            return datetime.strptime(str(value), "%Y-%m-%d").date()
+        except ValueError:
+            self.fail(f"{value!r} is not a date like 2025-06-01", param, ctx)
+
+
+DATE = _Date()
+
+
+@click.command("poll")
+@click.option("--since", type=DATE, default=None, help="First submission day to fetch (YYYY-MM-DD).")
+@click.option("--until", type=DATE, default=None, help="Last submission day to fetch (YYYY-MM-DD, inclusive).")
+@pass_app
+def poll_cmd(app: App, since: date | None, until: date | None) -> None:
+    """Fetch new papers from arXiv into the store; without dates, catch up from the last successful poll."""
+    from lfmwatch.arxiv_client import ArxivSource
+    from lfmwatch.poll import poll
+
+    result = poll(app.store, app.config, ArxivSource.from_config(app.config), since=since, until=until)
+    click.echo(result.line())
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@pass_app
+def import_cmd(app: App, file: Path) -> None:
+    """Load papers from a JSONL(.gz) corpus (id, title, abstract, authors, categories, comment, listed)."""
+    from lfmwatch.importer import import_jsonl
+
+    if sys.stderr.isatty():
+        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+        with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                      TimeRemainingColumn(), transient=True) as bar:
+            task = bar.add_task(f"importing {file.name}", total=file.stat().st_size if file.is_file() else None)
+            result = import_jsonl(app.store, file, progress=lambda done, total: bar.update(task, completed=done))
+    else:
+        result = import_jsonl(app.store, file)
+    click.echo(result.line())
+    for lineno, reason in result.bad_lines[:10]:
+        click.echo(f"  line {lineno}: {reason}", err=True)
+
+
+@click.command("search")
+@click.argument("query", nargs=-1, required=True)
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Matches shown at most.")
+@pass_app
+def search_cmd(app: App, query: tuple[str, ...], limit: int) -> None:
+    """Full-text search of the stored papers' titles and abstracts (best first: id, date, title)."""
+    from lfmwatch.papers import search_papers
+
+    text = " ".join(query)
+    hits = search_papers(app.store, text, limit=limit)
+    if not hits:
+        click.echo(f"no stored paper matches {text!r}")
+        return
+    for p in hits:
+        day = (p.get("published") or p.get("listed") or "")[:10] or "----------"
+        click.echo(f"{p['id']}\t{day}\t{p['title']}")
+
+
+def _run_line(run: dict[str, Any] | None) -> str:
+    if not run:
+        return "never"
+    parts = [f"#{run.get('id')} {run.get('status')} {run.get('started') or ''}"]
+    if run.get("window_start"):
+        parts.append(f"window {str(run['window_start'])[:10]}..{str(run.get('window_end') or '')[:10]}")
+    if run.get("fetched") is not None:
+        parts.append(f"fetched {run['fetched']}, new {run.get('new')}, updated {run.get('updated')}")
+    if run.get("reason"):
+        parts.append(str(run["reason"]))
+    if run.get("error"):
+        parts.append(f"error: {run['error']}")
+    return "; ".join(parts)
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, dict):
+        return _run_line(value) if "status" in value else json.dumps(value, default=str)
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return "-" if value is None else str(value)
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@pass_app
+def status_cmd(app: App, as_json: bool) -> None:
+    """Papers stored, last successful poll and its window, last error, recent runs."""
+    from lfmwatch.status import collect_status
+
+    info = collect_status(app.store, app.config)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, default=str))
+        return
+    runs = info.get("runs") or []
+    rows = [(k.replace("_", " "), _plain(v)) for k, v in info.items() if k != "runs"]
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(show_header=False, box=None)
+        for k, v in rows:
+            table.add_row(f"[bold]{k}[/bold]", v)
+        console = Console()
+        console.print(table)
+        if runs:
+            rt = Table("id", "kind", "status", "started", "fetched", "new", "updated", "note", title="recent runs")
+            for r in runs:
+                rt.add_row(*(_plain(r.get(c)) for c in ("id", "kind", "status", "started", "fetched", "new",
+                                                        "updated")), _plain(r.get("error") or r.get("reason")))
+            console.print(rt)
+        return
+    for k, v in rows:
+        click.echo(f"{k}: {v}")
+    for r in runs:
+        click.echo(f"run {r.get('kind')}: {_run_line(r)}")
 
 
 def register(group: click.Group) -> None:
     """Add this module's commands to the top-level group."""
+    for command in (poll_cmd, import_cmd, search_cmd, status_cmd):
+        group.add_command(command)
