@@ -11,7 +11,7 @@ import email.utils
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +53,7 @@ class SourceStats:
     http_seconds: float = 0.0
     parse_seconds: float = 0.0
     skipped_entries: int = 0
+    pauses: list[float] = field(default_factory=list)  # backoff pauses taken, in seconds
 
 
 class _Client(arxiv.Client):
@@ -194,6 +195,7 @@ class ArxivSource:
                     pause = max(pause, exc.retry_after)
                 attempt += 1
                 self.stats.retries += 1
+                self.stats.pauses.append(pause)
                 log.info("arXiv request failed (%s); retry %d/%d in %.1f s", exc, attempt, self.max_retries, pause)
                 time.sleep(pause)
 

@@ -182,7 +182,7 @@ def merge_rows(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]
             continue
         if authoritative or _empty(old.get(c)):
             merged[c] = value
-    if merged.get("source") != old.get("source") and all(merged[c] == old[c] for c in COLUMNS if c != "source"):
+    if merged.get("source") != old.get("source") and all(merged.get(c) == old.get(c) for c in COLUMNS if c != "source"):
         merged["source"] = old.get("source")  # a source change alone is not an update
     if _empty(old.get("listed")) and not _empty(new.get("listed")):
         merged["listed"] = new["listed"]
