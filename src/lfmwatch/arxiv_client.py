@@ -149,15 +149,16 @@ class ArxivSource:
 
     def fetch_ids(self, ids: Sequence[str], batch: int = 100) -> list[dict[str, Any]]:
         """Fetch papers by arXiv id (versionless ids give the latest version); unknown or invalid ids are absent."""
-        clean: list[str] = []
+        wanted: dict[str, str] = {}  # versionless id -> what to ask for; a bare id (latest version) wins
         for raw in ids:
             try:
                 pid, version = split_id(raw)
             except RecordError:
                 log.warning("skipping invalid arXiv id %r", raw)
                 continue
-            clean.append(f"{pid}v{version}" if version else pid)
-        clean = list(dict.fromkeys(clean))
+            if version is None or pid not in wanted:
+                wanted[pid] = f"{pid}v{version}" if version else pid
+        clean = list(wanted.values())
         out: list[dict[str, Any]] = []
         for i in range(0, len(clean), batch):
             chunk = clean[i : i + batch]
