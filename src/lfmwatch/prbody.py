@@ -1,0 +1,93 @@
+"""The rolling pull request's body: papers grouped by section, plus how reviewers steer the bot (pure)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lfmwatch.textsafe import md_inline
+
+#: Hidden marker that identifies the bot's pull request body (also survives a reviewer editing the text).
+MARKER = "<!-- lfmwatch:rolling-pr -->"
+
+# New-style (2401.01234) and old-style (hep-th/9901001) arXiv ids; anything else gets no link.
+_ARXIV_ID = re.compile(r"^(?:\d{4}\.\d{4,5}|[a-z][a-z.-]+/\d{7})$", re.IGNORECASE)
+
+FOOTER = """\
+---
+**How to steer lfmwatch** (it reads this PR on its next `lfmwatch sync`):
+- **Remove a line** from the README on this branch to reject that paper; it will not be proposed again.
+- **Move a line** to another section to correct it; the bot learns the section you chose.
+- **Close this PR** without merging to reject all of its papers.
+- **Comment** `/lfmwatch ignore ARXIV_ID` to reject one paper, or `/lfmwatch move ARXIV_ID SECTION > PATH` \
+to record the right section (commands count from the repository's owners, members and collaborators).
+- **Push your own commits** to this branch freely: lfmwatch adds new papers on top and never force-pushes.
+- **Merge** when happy: every line still in the README is learned as accepted, in the section where it is."""
+
+
+def why_words(why: Any) -> list[str]:
+    """The reason words of a prediction, from a list or its JSON text."""
+    if isinstance(why, str):
+        try:
+            why = json.loads(why)
+        except ValueError:
+            return [why] if why else []
+    if not isinstance(why, list | tuple):
+        return []
+    return [str(w) for w in why if w not in (None, "")]
+
+
+def arxiv_link(paper_id: str) -> str:
+    """A Markdown link to the paper's abstract page, or the escaped id when it is not an arXiv id."""
+    if _ARXIV_ID.match(paper_id or ""):
+        return f"[arXiv:{paper_id}](https://arxiv.org/abs/{paper_id})"
+    return md_inline(paper_id or "?")
+
+
+def render_paper(paper: Mapping[str, Any]) -> str:
+    """One paper as a bullet: escaped title, link, score, reason words and summary."""
+    title = md_inline(str(paper.get("title") or "(untitled)"), max_len=300)
+    head = f"- **{title}** — {arxiv_link(str(paper.get('id') or ''))}"
+    if paper.get("score") is not None:
+        head += f" · score {float(paper['score']):.2f}"
+    lines = [head]
+    words = why_words(paper.get("why"))
+    if words:
+        lines.append("  - why: " + ", ".join(md_inline(w, max_len=60) for w in words[:8]))
+    if paper.get("summary"):
+        lines.append("  - summary: " + md_inline(str(paper["summary"]), max_len=500))
+    if paper.get("proposed_section") and paper.get("proposed_section") != paper.get("section"):
+        lines.append("  - moved here from: " + md_inline(str(paper["proposed_section"])))
+    return "\n".join(lines)
+
+
+def render_pr_body(
+    papers: Sequence[Mapping[str, Any]],
+    section_order: Sequence[str] = (),
+    *,
+    readme: str = "README.md",
+) -> str:
+    """The whole body for the papers currently in the PR, grouped by section in the list's order."""
+    rank = {s: i for i, s in enumerate(section_order)}
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for p in papers:
+        groups.setdefault(str(p.get("section") or "(no section)"), []).append(p)
+    ordered = sorted(groups, key=lambda s: (rank.get(s, len(rank)), s))
+    n = len(papers)
+    out = [
+        MARKER,
+        f"lfmwatch proposes **{n} paper{'s' if n != 1 else ''}** for `{md_inline(readme)}`, "
+        "grouped by the section each was added to. Entries follow the list's own style, appended at the end of "
+        "their section; nothing else in the file changes.",
+    ]
+    for section in ordered:
+        out += ["", f"### {md_inline(section)}", ""]
+        out += [render_paper(p) for p in sorted(groups[section], key=_paper_order)]
+    out += ["", FOOTER, ""]
+    return "\n".join(out)
+
+
+def _paper_order(p: Mapping[str, Any]) -> tuple[float, str]:
+    return (-float(p.get("score") or 0.0), str(p.get("id") or ""))

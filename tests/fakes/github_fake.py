@@ -1,0 +1,907 @@
+"""A stateful GitHub REST fake on 127.0.0.1, good enough for PyGithub to drive the bot end to end.
+
+Usage::
+
+    with GitHubFake() as gh:                          # starts on a free port
+        gh.add_token("t0k", login="lfmwatch-bot", push={"owner/list"})
+        gh.create_repo("owner/list", {"README.md": text})       # default branch "main"
+        monkeypatch.setenv("GITHUB_API_URL", gh.url)            # http://127.0.0.1:PORT/api/v3
+        ... run the bot ...
+        gh.pulls("owner/list")                                  # list of pull dicts (number, state, merged, head...)
+        gh.file("owner/list", "README.md", "lfmwatch/papers")   # text at a branch or sha (None if missing)
+        gh.log("owner/list", "lfmwatch/papers")                 # first-parent history, newest first
+        gh.edit_file("owner/list", "lfmwatch/papers", "README.md", lambda t: t.replace(a, b), author="alice")
+        gh.remove_line(...), gh.move_line(...)                  # reviewer edits (each one commit on the branch)
+        gh.merge_pull("owner/list", 1)   gh.close_pull("owner/list", 1)   gh.comment("owner/list", 1, "/lfmwatch ...")
+        gh.fail_next("POST", r"/pulls$", 502, times=2)          # inject failures for the next matching requests
+        gh.fail_next("GET", r"/contents/", 403, rate_limit=True, reset_in=3600)
+
+Git objects live in one store shared by every repository (like a GitHub fork network), so forks
+(`gh.fork("owner/list", "bot/list")`) see upstream commits. Shapes follow GitHub's published examples
+(`@octokit/openapi`), with every `url` pointing at this server. Merges are three-way per file and use
+`git merge-file` for text when both sides changed a file (409 when that conflicts).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import itertools
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+PREFIX = "/api/v3"
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def blob_sha(data: bytes) -> str:
+    """The git blob id of `data` (what GitHub returns as a file's `sha`)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+class HTTPError(Exception):
+    """An error response the fake sends."""
+
+    def __init__(self, status: int, message: str, errors: list[Any] | None = None, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.message, self.errors, self.headers = status, message, errors, headers or {}
+
+
+@dataclass
+class Token:
+    login: str
+    push: set[str] | bool = True  # repos the token may write to (True: all)
+    pulls: bool = True  # may open/edit pull requests
+
+
+@dataclass
+class Fault:
+    method: str
+    pattern: re.Pattern[str]
+    status: int
+    times: int
+    headers: dict[str, str]
+    message: str
+
+
+@dataclass
+class Pull:
+    number: int
+    repo: str
+    title: str
+    body: str
+    head_repo: str
+    head_ref: str
+    base_ref: str
+    user: str
+    state: str = "open"
+    merged: bool = False
+    merge_commit_sha: str | None = None
+    frozen_head_sha: str | None = None  # head sha once closed (GitHub keeps refs/pull/N/head)
+    labels: list[str] = field(default_factory=list)
+    created: str = field(default_factory=_now)
+    updated: str = field(default_factory=_now)
+    closed_at: str | None = None
+    merged_at: str | None = None
+    id: int = 0
+
+
+@dataclass
+class Repo:
+    full_name: str
+    default_branch: str
+    refs: dict[str, str] = field(default_factory=dict)  # branch -> commit sha
+    labels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    fork_of: str | None = None
+    id: int = 0
+    collaborators: set[str] = field(default_factory=set)
+
+
+class GitHubFake:
+    """The fake server and its state; see the module docstring for the API."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.blobs: dict[str, bytes] = {}
+        self.trees: dict[str, dict[str, str]] = {}  # tree sha -> {path: blob sha} (flat)
+        self.commits: dict[str, dict[str, Any]] = {}
+        self.repos: dict[str, Repo] = {}
+        self.pulls_by_repo: dict[str, dict[int, Pull]] = {}
+        self.tokens: dict[str, Token] = {}
+        self.faults: list[Fault] = []
+        self.requests: list[tuple[str, str, int]] = []  # (method, path, status) of every request
+        self._ids = itertools.count(1000)
+        self._gen = itertools.count(1)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # lifecycle -----------------------------------------------------------------------------------------
+    def start(self) -> GitHubFake:
+        """Listen on a free port of 127.0.0.1 in a background thread."""
+        fake = self
+
+        class Handler(_Handler):
+            pass
+
+        Handler.fake = fake
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Shut the server down."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> GitHubFake:
+        return self.start() if self._server is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def host(self) -> str:
+        """http://127.0.0.1:PORT"""
+        assert self._server is not None, "start() the fake first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def url(self) -> str:
+        """The API base URL to put in GITHUB_API_URL."""
+        return self.host + PREFIX
+
+    # seeding -------------------------------------------------------------------------------------------
+    def add_token(self, token: str, login: str = "lfmwatch-bot", *, push: set[str] | bool = True,
+                  pulls: bool = True) -> None:
+        """Accept `token` as user `login`; `push` is True (all repos) or the set of repos it may write."""
+        self.tokens[token] = Token(login, push if isinstance(push, bool) else set(push), pulls)
+
+    def create_repo(self, full_name: str, files: dict[str, str], default_branch: str = "main",
+                    author: str = "maintainer") -> str:
+        """A repository whose default branch holds `files`; returns the initial commit sha."""
+        with self.lock:
+            sha = self._make_commit({}, files, [], "Initial commit", author)
+            self.repos[full_name] = Repo(full_name, default_branch, {default_branch: sha}, id=next(self._ids))
+            self.pulls_by_repo[full_name] = {}
+            return sha
+
+    def fork(self, upstream: str, full_name: str) -> None:
+        """A fork of `upstream` with the same branches (objects are shared)."""
+        with self.lock:
+            up = self.repos[upstream]
+            self.repos[full_name] = Repo(full_name, up.default_branch, dict(up.refs), fork_of=upstream,
+                                         id=next(self._ids))
+            self.pulls_by_repo[full_name] = {}
+
+    # inspection ----------------------------------------------------------------------------------------
+    def resolve(self, repo: str, ref: str) -> str | None:
+        """Commit sha of a branch name or sha (None when unknown)."""
+        with self.lock:
+            r = self.repos[repo]
+            if ref.startswith("refs/heads/"):
+                ref = ref[len("refs/heads/"):]
+            if ref in r.refs:
+                return r.refs[ref]
+            if ref in self.commits:
+                return ref
+            matches = [s for s in self.commits if len(ref) >= 7 and s.startswith(ref)]
+            return matches[0] if len(matches) == 1 else None
+
+    def branches(self, repo: str) -> dict[str, str]:
+        """Branch name -> commit sha."""
+        return dict(self.repos[repo].refs)
+
+    def file(self, repo: str, path: str, ref: str | None = None) -> str | None:
+        """Text of `path` at a branch or sha (default branch when None)."""
+        with self.lock:
+            sha = self.resolve(repo, ref or self.repos[repo].default_branch)
+            if sha is None:
+                return None
+            blob = self.trees[self.commits[sha]["tree"]].get(path)
+            return None if blob is None else self.blobs[blob].decode("utf-8")
+
+    def log(self, repo: str, ref: str) -> list[dict[str, Any]]:
+        """First-parent history of `ref`, newest first: dicts with sha, message, author, parents."""
+        with self.lock:
+            out, sha = [], self.resolve(repo, ref)
+            while sha:
+                c = self.commits[sha]
+                out.append({"sha": sha, "message": c["message"], "author": c["author"], "parents": list(c["parents"])})
+                sha = c["parents"][0] if c["parents"] else None
+            return out
+
+    def pulls(self, repo: str, state: str | None = None) -> list[dict[str, Any]]:
+        """Pull requests as plain dicts (number, state, merged, title, body, head, head_sha, base, labels)."""
+        with self.lock:
+            out = []
+            for p in self.pulls_by_repo[repo].values():
+                if state and p.state != state:
+                    continue
+                out.append({"number": p.number, "state": p.state, "merged": p.merged, "title": p.title,
+                            "body": p.body, "head": f"{p.head_repo.split('/')[0]}:{p.head_ref}",
+                            "head_sha": self._pull_head_sha(p), "base": p.base_ref, "labels": list(p.labels),
+                            "merge_commit_sha": p.merge_commit_sha})
+            return out
+
+    def label_names(self, repo: str) -> list[str]:
+        """Labels defined on the repository."""
+        return list(self.repos[repo].labels)
+
+    def count(self, method: str, pattern: str) -> int:
+        """How many requests matched (method, path regex)."""
+        rx = re.compile(pattern)
+        return sum(1 for m, p, _ in self.requests if m == method and rx.search(p))
+
+    # reviewer / maintainer actions -----------------------------------------------------------------------
+    def push_commit(self, repo: str, branch: str, files: dict[str, str | None], message: str = "reviewer edit",
+                    author: str = "reviewer") -> str:
+        """Commit `files` (None deletes) on top of `branch` (created from the default branch if missing)."""
+        with self.lock:
+            r = self.repos[repo]
+            parent = r.refs.get(branch) or r.refs[r.default_branch]
+            tree = dict(self.trees[self.commits[parent]["tree"]])
+            sha = self._make_commit(tree, files, [parent], message, author)
+            r.refs[branch] = sha
+            return sha
+
+    def edit_file(self, repo: str, branch: str, path: str, fn: Callable[[str], str], message: str = "reviewer edit",
+                  author: str = "reviewer") -> str:
+        """Commit `fn(current text)` as `path` on `branch`."""
+        text = self.file(repo, path, branch)
+        assert text is not None, f"{path} missing on {branch}"
+        new = fn(text)
+        assert new != text, "edit changed nothing"
+        return self.push_commit(repo, branch, {path: new}, message, author)
+
+    def remove_line(self, repo: str, branch: str, containing: str, path: str = "README.md",
+                    author: str = "reviewer") -> str:
+        """Delete the line containing `containing` (and one blank line after it) on `branch`."""
+        def fn(text: str) -> str:
+            lines = text.split("\n")
+            i = next(i for i, ln in enumerate(lines) if containing in ln)
+            del lines[i]
+            if i < len(lines) and lines[i].strip() == "" and i > 0 and lines[i - 1].strip() == "":
+                del lines[i]
+            return "\n".join(lines)
+        return self.edit_file(repo, branch, path, fn, f"Remove {containing}", author)
+
+    def move_line(self, repo: str, branch: str, containing: str, after_heading: str, path: str = "README.md",
+                  author: str = "reviewer") -> str:
+        """Move the line containing `containing` to just below the heading line whose text is `after_heading`."""
+        def fn(text: str) -> str:
+            lines = text.split("\n")
+            i = next(i for i, ln in enumerate(lines) if containing in ln)
+            line = lines.pop(i)
+            if i < len(lines) and lines[i].strip() == "" and i > 0 and lines[i - 1].strip() == "":
+                del lines[i]
+            h = next(i for i, ln in enumerate(lines)
+                     if ln.startswith("#") and ln.lstrip("#").strip() == after_heading)
+            lines[h + 1:h + 1] = ["", line]
+            return "\n".join(lines)
+        return self.edit_file(repo, branch, path, fn, f"Move {containing} to {after_heading}", author)
+
+    def merge_pull(self, repo: str, number: int, method: str = "merge", by: str = "maintainer") -> str:
+        """Merge a pull request ('merge' or 'squash'); returns the merge commit sha."""
+        with self.lock:
+            p = self.pulls_by_repo[repo][number]
+            assert p.state == "open", "pull request is not open"
+            sha = self._merge_refs(repo, p.base_ref, self._pull_head_sha(p), f"Merge pull request #{number}",
+                                   by, squash=method == "squash")
+            assert sha is not None
+            p.frozen_head_sha = self._pull_head_sha(p)
+            p.state, p.merged, p.merge_commit_sha = "closed", True, sha
+            p.closed_at = p.merged_at = p.updated = _now()
+            return sha
+
+    def close_pull(self, repo: str, number: int) -> None:
+        """Close a pull request without merging."""
+        with self.lock:
+            p = self.pulls_by_repo[repo][number]
+            p.frozen_head_sha = self._pull_head_sha(p)
+            p.state, p.closed_at, p.updated = "closed", _now(), _now()
+
+    def comment(self, repo: str, number: int, body: str, user: str = "maintainer",
+                association: str = "OWNER") -> int:
+        """Add an issue comment; `association` is GitHub's author_association (OWNER, COLLABORATOR, NONE...)."""
+        with self.lock:
+            cid = next(self._ids)
+            self.repos[repo].comments.setdefault(number, []).append(
+                {"id": cid, "user": user, "body": body, "association": association, "created": _now()})
+            return cid
+
+    def fail_next(self, method: str, path_pattern: str, status: int, *, times: int = 1, rate_limit: bool = False,
+                  reset_in: int = 3600, retry_after: int | None = None, message: str | None = None) -> None:
+        """The next `times` requests matching (method, path regex) answer `status` before doing anything.
+
+        `rate_limit=True` makes it a primary rate-limit 403 (X-RateLimit-Remaining: 0, reset in `reset_in` s).
+        """
+        headers: dict[str, str] = {}
+        if rate_limit:
+            headers = {"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "0", "X-RateLimit-Used": "5000",
+                       "X-RateLimit-Reset": str(int(time.time()) + reset_in), "X-RateLimit-Resource": "core"}
+            message = message or "API rate limit exceeded for user ID 1."
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
+        default = {409: "Conflict", 422: "Validation Failed", 403: "Forbidden"}.get(status, "Server Error")
+        self.faults.append(Fault(method.upper(), re.compile(path_pattern), status, times, headers,
+                                 message or default))
+
+    # git internals ---------------------------------------------------------------------------------------
+    def _put_blob(self, data: bytes) -> str:
+        sha = blob_sha(data)
+        self.blobs[sha] = data
+        return sha
+
+    def _put_tree(self, entries: dict[str, str]) -> str:
+        raw = json.dumps(sorted(entries.items())).encode()
+        sha = hashlib.sha1(b"tree " + raw).hexdigest()
+        self.trees[sha] = dict(entries)
+        return sha
+
+    def _commit_obj(self, tree_sha: str, parents: list[str], message: str, author: str) -> str:
+        n = next(self._gen)
+        sha = hashlib.sha1(json.dumps([tree_sha, parents, message, author, n]).encode()).hexdigest()
+        self.commits[sha] = {"tree": tree_sha, "parents": list(parents), "message": message, "author": author,
+                             "date": _now(), "gen": n}
+        return sha
+
+    def _make_commit(self, tree: dict[str, str], files: dict[str, str | None], parents: list[str], message: str,
+                     author: str) -> str:
+        tree = dict(tree)
+        for path, text in files.items():
+            if text is None:
+                tree.pop(path, None)
+            else:
+                tree[path] = self._put_blob(text.encode("utf-8"))
+        return self._commit_obj(self._put_tree(tree), parents, message, author)
+
+    def _ancestors(self, sha: str) -> set[str]:
+        seen, todo = set(), [sha]
+        while todo:
+            s = todo.pop()
+            if s not in seen:
+                seen.add(s)
+                todo.extend(self.commits[s]["parents"])
+        return seen
+
+    def _merge_base(self, a: str, b: str) -> str | None:
+        common = self._ancestors(a) & self._ancestors(b)
+        return max(common, key=lambda s: self.commits[s]["gen"]) if common else None
+
+    def _tree_of(self, sha: str) -> dict[str, str]:
+        return self.trees[self.commits[sha]["tree"]]
+
+    def _merge_trees(self, base: str | None, ours: str, theirs: str) -> dict[str, str] | None:
+        """Three-way merge per file; text merge with `git merge-file` when both changed; None on conflict."""
+        b = self._tree_of(base) if base else {}
+        o, t = self._tree_of(ours), self._tree_of(theirs)
+        out: dict[str, str] = {}
+        for path in sorted(set(b) | set(o) | set(t)):
+            bv, ov, tv = b.get(path), o.get(path), t.get(path)
+            if ov == tv:
+                val = ov
+            elif ov == bv:
+                val = tv
+            elif tv == bv:
+                val = ov
+            else:
+                if None in (ov, tv):
+                    return None
+                merged = _merge_text(self.blobs.get(bv, b"") if bv else b"", self.blobs[ov], self.blobs[tv])
+                if merged is None:
+                    return None
+                val = self._put_blob(merged)
+            if val is not None:
+                out[path] = val
+        return out
+
+    def _merge_refs(self, repo: str, base_ref: str, head_sha: str, message: str, author: str,
+                    squash: bool = False) -> str | None:
+        r = self.repos[repo]
+        base_sha = r.refs[base_ref]
+        if head_sha in self._ancestors(base_sha):
+            return None  # nothing to merge
+        if base_sha in self._ancestors(head_sha) and not squash:
+            tree = self._tree_of(head_sha)
+        else:
+            tree = self._merge_trees(self._merge_base(base_sha, head_sha), base_sha, head_sha)
+            if tree is None:
+                raise HTTPError(409, "Merge conflict")
+        parents = [base_sha] if squash else [base_sha, head_sha]
+        sha = self._commit_obj(self._put_tree(tree), parents, message, author)
+        r.refs[base_ref] = sha
+        return sha
+
+    def _pull_head_sha(self, p: Pull) -> str:
+        if p.frozen_head_sha:
+            return p.frozen_head_sha
+        return self.repos[p.head_repo].refs.get(p.head_ref) or ""
+
+    # JSON shapes (after GitHub's examples) ---------------------------------------------------------------
+    def _user(self, login: str) -> dict[str, Any]:
+        uid = int(hashlib.sha1(login.encode()).hexdigest()[:6], 16)
+        return {"login": login, "id": uid, "node_id": f"U_{uid}", "type": "User", "site_admin": False,
+                "url": f"{self.url}/users/{login}", "html_url": f"{self.host}/{login}",
+                "avatar_url": f"{self.host}/avatars/{login}"}
+
+    def _repo_json(self, r: Repo, token: Token | None) -> dict[str, Any]:
+        owner, name = r.full_name.split("/")
+        push = bool(token and (token.push is True or (isinstance(token.push, set) and r.full_name in token.push)))
+        data = {"id": r.id, "node_id": f"R_{r.id}", "name": name, "full_name": r.full_name, "private": False,
+                "owner": self._user(owner), "html_url": f"{self.host}/{r.full_name}", "fork": r.fork_of is not None,
+                "url": f"{self.url}/repos/{r.full_name}", "default_branch": r.default_branch,
+                "pulls_url": f"{self.url}/repos/{r.full_name}/pulls{{/number}}",
+                "permissions": {"admin": False, "maintain": False, "push": push, "triage": push, "pull": True},
+                "created_at": "2023-01-01T00:00:00Z", "updated_at": _now(), "pushed_at": _now()}
+        if r.fork_of:
+            data["parent"] = data["source"] = self._repo_json(self.repos[r.fork_of], token)
+        return data
+
+    def _git_commit_json(self, repo: str, sha: str) -> dict[str, Any]:
+        c = self.commits[sha]
+        base = f"{self.url}/repos/{repo}"
+        who = {"name": c["author"], "email": f"{c['author']}@users.noreply.github.com", "date": c["date"]}
+        return {"sha": sha, "node_id": f"C_{sha[:10]}", "url": f"{base}/git/commits/{sha}",
+                "html_url": f"{self.host}/{repo}/commit/{sha}", "author": who, "committer": who,
+                "message": c["message"], "tree": {"sha": c["tree"], "url": f"{base}/git/trees/{c['tree']}"},
+                "parents": [{"sha": p, "url": f"{base}/git/commits/{p}", "html_url": f"{self.host}/{repo}/commit/{p}"}
+                            for p in c["parents"]],
+                "verification": {"verified": False, "reason": "unsigned", "signature": None, "payload": None}}
+
+    def _commit_json(self, repo: str, sha: str) -> dict[str, Any]:
+        c = self.commits[sha]
+        git = self._git_commit_json(repo, sha)
+        base = f"{self.url}/repos/{repo}"
+        return {"sha": sha, "node_id": git["node_id"], "url": f"{base}/commits/{sha}", "html_url": git["html_url"],
+                "comments_url": f"{base}/commits/{sha}/comments",
+                "commit": {k: git[k] for k in ("author", "committer", "message", "tree", "url", "verification")}
+                | {"comment_count": 0},
+                "author": self._user(c["author"]), "committer": self._user(c["author"]),
+                "parents": [{"sha": p, "url": f"{base}/commits/{p}"} for p in c["parents"]]}
+
+    def _content_json(self, repo: str, path: str, blob: str, ref: str) -> dict[str, Any]:
+        data = self.blobs[blob]
+        base = f"{self.url}/repos/{repo}"
+        return {"type": "file", "encoding": "base64", "size": len(data), "name": path.rsplit("/", 1)[-1],
+                "path": path, "content": base64.encodebytes(data).decode(), "sha": blob,
+                "url": f"{base}/contents/{path}?ref={ref}", "git_url": f"{base}/git/blobs/{blob}",
+                "html_url": f"{self.host}/{repo}/blob/{ref}/{path}",
+                "download_url": f"{self.host}/raw/{repo}/{ref}/{path}",
+                "_links": {"self": f"{base}/contents/{path}?ref={ref}", "git": f"{base}/git/blobs/{blob}",
+                           "html": f"{self.host}/{repo}/blob/{ref}/{path}"}}
+
+    def _ref_json(self, repo: str, branch: str) -> dict[str, Any]:
+        sha = self.repos[repo].refs[branch]
+        base = f"{self.url}/repos/{repo}"
+        return {"ref": f"refs/heads/{branch}", "node_id": f"REF_{branch}", "url": f"{base}/git/refs/heads/{branch}",
+                "object": {"type": "commit", "sha": sha, "url": f"{base}/git/commits/{sha}"}}
+
+    def _label_json(self, repo: str, lbl: dict[str, Any]) -> dict[str, Any]:
+        return {"id": lbl["id"], "node_id": f"L_{lbl['id']}", "url": f"{self.url}/repos/{repo}/labels/{lbl['name']}",
+                "name": lbl["name"], "description": lbl.get("description"), "color": lbl["color"], "default": False}
+
+    def _pull_json(self, p: Pull, token: Token | None) -> dict[str, Any]:
+        base = f"{self.url}/repos/{p.repo}"
+        head_sha = self._pull_head_sha(p)
+        head_owner = p.head_repo.split("/")[0]
+        base_owner = p.repo.split("/")[0]
+        return {
+            "url": f"{base}/pulls/{p.number}", "id": p.id, "node_id": f"PR_{p.id}",
+            "html_url": f"{self.host}/{p.repo}/pull/{p.number}", "diff_url": f"{self.host}/{p.repo}/pull/{p.number}.diff",
+            "patch_url": f"{self.host}/{p.repo}/pull/{p.number}.patch", "issue_url": f"{base}/issues/{p.number}",
+            "commits_url": f"{base}/pulls/{p.number}/commits", "comments_url": f"{base}/issues/{p.number}/comments",
+            "number": p.number, "state": p.state, "locked": False, "title": p.title, "body": p.body,
+            "user": self._user(p.user), "labels": [self._label_json(p.repo, self.repos[p.repo].labels[n])
+                                                   for n in p.labels if n in self.repos[p.repo].labels],
+            "created_at": p.created, "updated_at": p.updated, "closed_at": p.closed_at, "merged_at": p.merged_at,
+            "merge_commit_sha": p.merge_commit_sha, "draft": False, "merged": p.merged, "mergeable": None,
+            "author_association": "NONE", "maintainer_can_modify": True,
+            "head": {"label": f"{head_owner}:{p.head_ref}", "ref": p.head_ref, "sha": head_sha,
+                     "user": self._user(head_owner), "repo": self._repo_json(self.repos[p.head_repo], token)},
+            "base": {"label": f"{base_owner}:{p.base_ref}", "ref": p.base_ref,
+                     "sha": self.repos[p.repo].refs.get(p.base_ref, ""), "user": self._user(base_owner),
+                     "repo": self._repo_json(self.repos[p.repo], token)},
+        }
+
+    # request handling ------------------------------------------------------------------------------------
+    def handle(self, method: str, raw_path: str, body: Any, token: Token | None) -> tuple[int, Any, dict[str, str]]:
+        """Route one request; returns (status, JSON, extra headers)."""
+        parsed = urlparse(raw_path)
+        path = unquote(parsed.path)
+        query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        if not path.startswith(PREFIX):
+            raise HTTPError(404, "Not Found")
+        path = path[len(PREFIX):] or "/"
+        for f in self.faults:
+            if f.times > 0 and f.method == method and f.pattern.search(path):
+                f.times -= 1
+                raise HTTPError(f.status, f.message, headers=f.headers)
+        self.faults = [f for f in self.faults if f.times > 0]
+        if token is None:
+            raise HTTPError(401, "Bad credentials")
+        if path == "/user" and method == "GET":
+            return 200, self._user(token.login), {}
+        m = re.match(r"^/repos/([^/]+/[^/]+)(/.*)?$", path)
+        if not m or m.group(1) not in self.repos:
+            raise HTTPError(404, "Not Found")
+        repo, rest = m.group(1), m.group(2) or ""
+        r = self.repos[repo]
+        for rmethod, pattern, name in _ROUTES:
+            mm = re.match(pattern, rest)
+            if mm and rmethod == method:
+                if name in _WRITES and not (token.push is True or (isinstance(token.push, set) and repo in token.push)):
+                    raise HTTPError(403, "Resource not accessible by integration")
+                if name in _PULL_WRITES and not token.pulls:
+                    raise HTTPError(403, "Resource not accessible by integration")
+                return getattr(self, "_h_" + name)(repo, r, mm, query, body, token)
+        raise HTTPError(404, "Not Found")
+
+    def _h_repo(self, repo, r, m, q, body, token):
+        return 200, self._repo_json(r, token), {}
+
+    def _h_get_ref(self, repo, r, m, q, body, token):
+        branch = m.group(1).removeprefix("heads/")
+        if branch not in r.refs:
+            raise HTTPError(404, "Not Found")
+        return 200, self._ref_json(repo, branch), {}
+
+    def _h_create_ref(self, repo, r, m, q, body, token):
+        ref, sha = body.get("ref", ""), body.get("sha", "")
+        if not ref.startswith("refs/heads/") or sha not in self.commits:
+            raise HTTPError(422, "Object does not exist" if sha not in self.commits else "Reference name is invalid")
+        branch = ref[len("refs/heads/"):]
+        if branch in r.refs:
+            raise HTTPError(422, "Reference already exists")
+        r.refs[branch] = sha
+        return 201, self._ref_json(repo, branch), {}
+
+    def _h_update_ref(self, repo, r, m, q, body, token):
+        branch = m.group(1).removeprefix("heads/")
+        sha = body.get("sha", "")
+        if branch not in r.refs:
+            raise HTTPError(422, "Reference does not exist")
+        if sha not in self.commits:
+            raise HTTPError(422, "Object does not exist")
+        if not body.get("force") and r.refs[branch] not in self._ancestors(sha):
+            raise HTTPError(422, "Update is not a fast forward")
+        r.refs[branch] = sha
+        return 200, self._ref_json(repo, branch), {}
+
+    def _h_get_contents(self, repo, r, m, q, body, token):
+        ref = q.get("ref") or r.default_branch
+        sha = self.resolve(repo, ref)
+        if sha is None:
+            raise HTTPError(404, f"No commit found for the ref {ref}")
+        blob = self._tree_of(sha).get(m.group(1))
+        if blob is None:
+            raise HTTPError(404, "Not Found")
+        return 200, self._content_json(repo, m.group(1), blob, ref), {}
+
+    def _h_put_contents(self, repo, r, m, q, body, token):
+        path = m.group(1)
+        branch = body.get("branch") or r.default_branch
+        if branch not in r.refs:
+            raise HTTPError(404, f"Branch {branch} not found")
+        head = r.refs[branch]
+        current = self._tree_of(head).get(path)
+        if current is not None and not body.get("sha"):
+            raise HTTPError(422, 'Invalid request.\n\n"sha" wasn\'t supplied.')
+        if current is not None and body.get("sha") != current:
+            raise HTTPError(409, f"{path} does not match {body.get('sha')}")
+        data = base64.b64decode(body.get("content", ""))
+        sha = self._make_commit(self._tree_of(head), {path: data.decode("utf-8")}, [head],
+                                body.get("message", ""), token.login)
+        r.refs[branch] = sha
+        blob = self._tree_of(sha)[path]
+        return (200 if current else 201), {"content": self._content_json(repo, path, blob, branch),
+                                           "commit": self._git_commit_json(repo, sha)}, {}
+
+    def _h_compare(self, repo, r, m, q, body, token):
+        base_s, head_s = m.group(1), m.group(2)
+        head_repo = repo
+        if ":" in head_s:
+            owner, head_s = head_s.split(":", 1)
+            head_repo = next((n for n in self.repos if n.split("/")[0] == owner), repo)
+        base, head = self.resolve(repo, base_s), self.resolve(head_repo, head_s)
+        if base is None or head is None:
+            raise HTTPError(404, "Not Found")
+        mb = self._merge_base(base, head)
+        anc_b, anc_h = self._ancestors(base), self._ancestors(head)
+        ahead = sorted(anc_h - anc_b, key=lambda s: self.commits[s]["gen"])
+        behind = anc_b - anc_h
+        files = []
+        mb_tree = self._tree_of(mb) if mb else {}
+        h_tree = self._tree_of(head)
+        for path in sorted(set(mb_tree) | set(h_tree)):
+            if mb_tree.get(path) != h_tree.get(path):
+                status = "added" if path not in mb_tree else "removed" if path not in h_tree else "modified"
+                files.append({"sha": h_tree.get(path), "filename": path, "status": status, "additions": 0,
+                              "deletions": 0, "changes": 0, "blob_url": f"{self.host}/{repo}/blob/{head}/{path}",
+                              "raw_url": f"{self.host}/{repo}/raw/{head}/{path}",
+                              "contents_url": f"{self.url}/repos/{repo}/contents/{path}?ref={head}"})
+        status = "identical" if base == head else "ahead" if not behind else "behind" if not ahead else "diverged"
+        data = {"url": f"{self.url}/repos/{repo}/compare/{base_s}...{m.group(2)}",
+                "html_url": f"{self.host}/{repo}/compare/{base_s}...{m.group(2)}",
+                "base_commit": self._commit_json(repo, base),
+                "merge_base_commit": self._commit_json(repo, mb) if mb else None,
+                "status": status, "ahead_by": len(ahead), "behind_by": len(behind), "total_commits": len(ahead),
+                "commits": [self._commit_json(repo, s) for s in ahead], "files": files}
+        return 200, data, {}
+
+    def _h_merge(self, repo, r, m, q, body, token):
+        base, head = body.get("base", ""), body.get("head", "")
+        if base not in r.refs:
+            raise HTTPError(404, "Base does not exist")
+        head_sha = self.resolve(repo, head)
+        if head_sha is None:
+            raise HTTPError(404, "Head does not exist")
+        sha = self._merge_refs(repo, base, head_sha, body.get("commit_message") or f"Merge {head} into {base}",
+                               token.login)
+        if sha is None:
+            return 204, None, {}
+        return 201, self._commit_json(repo, sha), {}
+
+    def _h_get_git_commit(self, repo, r, m, q, body, token):
+        if m.group(1) not in self.commits:
+            raise HTTPError(404, "Not Found")
+        return 200, self._git_commit_json(repo, m.group(1)), {}
+
+    def _h_get_tree(self, repo, r, m, q, body, token):
+        sha = m.group(1)
+        if sha not in self.trees:
+            raise HTTPError(404, "Not Found")
+        return 200, self._tree_json(repo, sha), {}
+
+    def _tree_json(self, repo: str, sha: str) -> dict[str, Any]:
+        return {"sha": sha, "url": f"{self.url}/repos/{repo}/git/trees/{sha}", "truncated": False,
+                "tree": [{"path": p, "mode": "100644", "type": "blob", "sha": b, "size": len(self.blobs[b]),
+                          "url": f"{self.url}/repos/{repo}/git/blobs/{b}"} for p, b in sorted(self.trees[sha].items())]}
+
+    def _h_create_tree(self, repo, r, m, q, body, token):
+        entries = dict(self.trees.get(body.get("base_tree") or "", {}))
+        if body.get("base_tree") and body["base_tree"] not in self.trees:
+            raise HTTPError(422, "base_tree is not a valid tree")
+        for e in body.get("tree", []):
+            if "content" in e:
+                entries[e["path"]] = self._put_blob(e["content"].encode("utf-8"))
+            elif e.get("sha") is None:
+                entries.pop(e["path"], None)
+            else:
+                entries[e["path"]] = e["sha"]
+        return 201, self._tree_json(repo, self._put_tree(entries)), {}
+
+    def _h_create_git_commit(self, repo, r, m, q, body, token):
+        tree, parents = body.get("tree"), body.get("parents", [])
+        if tree not in self.trees or any(p not in self.commits for p in parents):
+            raise HTTPError(422, "Tree SHA does not exist or parent SHA does not exist")
+        sha = self._commit_obj(tree, parents, body.get("message", ""), token.login)
+        return 201, self._git_commit_json(repo, sha), {}
+
+    def _h_list_pulls(self, repo, r, m, q, body, token):
+        out = []
+        for p in sorted(self.pulls_by_repo[repo].values(), key=lambda p: -p.number):
+            state = q.get("state", "open")
+            if state != "all" and p.state != state:
+                continue
+            if q.get("base") and p.base_ref != q["base"]:
+                continue
+            if q.get("head"):
+                owner, _, ref = q["head"].partition(":")
+                if p.head_ref != ref or p.head_repo.split("/")[0] != owner:
+                    continue
+            data = self._pull_json(p, token)
+            for k in ("merged", "mergeable"):  # not part of the list representation on GitHub
+                data.pop(k)
+            out.append(data)
+        return 200, out, {}
+
+    def _h_create_pull(self, repo, r, m, q, body, token):
+        head, base = body.get("head", ""), body.get("base", "")
+        owner, _, ref = head.rpartition(":")
+        head_repo = repo if not owner or owner == repo.split("/")[0] else next(
+            (n for n in self.repos if n.split("/")[0] == owner and self.repos[n].fork_of == repo), None)
+        errors = []
+        if base not in r.refs:
+            errors.append({"resource": "PullRequest", "field": "base", "code": "invalid"})
+        if head_repo is None or ref not in self.repos[head_repo].refs:
+            errors.append({"resource": "PullRequest", "field": "head", "code": "invalid"})
+        if errors:
+            raise HTTPError(422, "Validation Failed", errors)
+        for p in self.pulls_by_repo[repo].values():
+            if p.state == "open" and p.head_repo == head_repo and p.head_ref == ref and p.base_ref == base:
+                raise HTTPError(422, "Validation Failed", [{"resource": "PullRequest", "code": "custom",
+                                "message": f"A pull request already exists for {head_repo.split('/')[0]}:{ref}."}])
+        head_sha = self.repos[head_repo].refs[ref]
+        if head_sha in self._ancestors(r.refs[base]):
+            raise HTTPError(422, "Validation Failed", [{"resource": "PullRequest", "code": "custom",
+                            "message": f"No commits between {base} and {ref}"}])
+        number = max([0, *self.pulls_by_repo[repo], *self.repos[repo].comments]) + 1
+        p = Pull(number, repo, body.get("title", ""), body.get("body") or "", head_repo, ref, base, token.login,
+                 id=next(self._ids))
+        self.pulls_by_repo[repo][number] = p
+        return 201, self._pull_json(p, token), {}
+
+    def _pull(self, repo: str, number: str) -> Pull:
+        p = self.pulls_by_repo[repo].get(int(number))
+        if p is None:
+            raise HTTPError(404, "Not Found")
+        return p
+
+    def _h_get_pull(self, repo, r, m, q, body, token):
+        return 200, self._pull_json(self._pull(repo, m.group(1)), token), {}
+
+    def _h_update_pull(self, repo, r, m, q, body, token):
+        p = self._pull(repo, m.group(1))
+        for k in ("title", "body"):
+            if k in body:
+                setattr(p, k, body[k] or "")
+        if body.get("state") in ("open", "closed"):
+            if body["state"] == "closed" and p.state == "open":
+                p.frozen_head_sha = self._pull_head_sha(p)
+                p.closed_at = _now()
+            p.state = body["state"]
+        p.updated = _now()
+        return 200, self._pull_json(p, token), {}
+
+    def _h_get_label(self, repo, r, m, q, body, token):
+        lbl = r.labels.get(m.group(1))
+        if lbl is None:
+            raise HTTPError(404, "Not Found")
+        return 200, self._label_json(repo, lbl), {}
+
+    def _h_create_label(self, repo, r, m, q, body, token):
+        name = body.get("name", "")
+        if name in r.labels:
+            raise HTTPError(422, "Validation Failed", [{"resource": "Label", "code": "already_exists",
+                                                        "field": "name"}])
+        r.labels[name] = {"id": next(self._ids), "name": name, "color": body.get("color", "ededed"),
+                          "description": body.get("description")}
+        return 201, self._label_json(repo, r.labels[name]), {}
+
+    def _h_add_labels(self, repo, r, m, q, body, token):
+        p = self._pull(repo, m.group(1))
+        names = body if isinstance(body, list) else body.get("labels", [])
+        for n in names:
+            if n not in r.labels:  # GitHub creates unknown labels on the fly here
+                r.labels[n] = {"id": next(self._ids), "name": n, "color": "ededed", "description": None}
+            if n not in p.labels:
+                p.labels.append(n)
+        return 200, [self._label_json(repo, r.labels[n]) for n in p.labels], {}
+
+    def _h_get_issue(self, repo, r, m, q, body, token):
+        p = self._pull(repo, m.group(1))
+        data = self._pull_json(p, token)
+        data["url"] = f"{self.url}/repos/{repo}/issues/{p.number}"
+        data["pull_request"] = {"url": f"{self.url}/repos/{repo}/pulls/{p.number}"}
+        data["comments"] = len(r.comments.get(p.number, []))
+        return 200, data, {}
+
+    def _h_list_comments(self, repo, r, m, q, body, token):
+        n = int(m.group(1))
+        out = [{"id": c["id"], "node_id": f"IC_{c['id']}", "url": f"{self.url}/repos/{repo}/issues/comments/{c['id']}",
+                "html_url": f"{self.host}/{repo}/pull/{n}#issuecomment-{c['id']}", "body": c["body"],
+                "user": self._user(c["user"]), "created_at": c["created"], "updated_at": c["created"],
+                "issue_url": f"{self.url}/repos/{repo}/issues/{n}", "author_association": c["association"]}
+               for c in r.comments.get(n, [])]
+        return 200, out, {}
+
+    def _h_get_comment(self, repo, r, m, q, body, token):
+        for n, comments in r.comments.items():
+            for c in comments:
+                if c["id"] == int(m.group(1)):
+                    fake_m = re.match(r"(\d+)", str(n))
+                    return 200, next(x for x in self._h_list_comments(repo, r, fake_m, q, body, token)[1]
+                                     if x["id"] == c["id"]), {}
+        raise HTTPError(404, "Not Found")
+
+    def _h_create_comment(self, repo, r, m, q, body, token):
+        n = int(m.group(1))
+        cid = self.comment(repo, n, body.get("body", ""), token.login, "NONE")
+        return 201, next(c for c in self._h_list_comments(repo, r, m, q, body, token)[1] if c["id"] == cid), {}
+
+
+_ROUTES: list[tuple[str, str, str]] = [
+    ("GET", r"^$", "repo"),
+    ("GET", r"^/git/refs?/(heads/.+)$", "get_ref"),
+    ("POST", r"^/git/refs$", "create_ref"),
+    ("PATCH", r"^/git/refs?/(heads/.+)$", "update_ref"),
+    ("GET", r"^/contents/(.+)$", "get_contents"),
+    ("PUT", r"^/contents/(.+)$", "put_contents"),
+    ("GET", r"^/compare/(.+?)\.\.\.(.+)$", "compare"),
+    ("POST", r"^/merges$", "merge"),
+    ("GET", r"^/git/commits/([0-9a-f]+)$", "get_git_commit"),
+    ("GET", r"^/git/trees/([0-9a-f]+)$", "get_tree"),
+    ("POST", r"^/git/trees$", "create_tree"),
+    ("POST", r"^/git/commits$", "create_git_commit"),
+    ("GET", r"^/pulls$", "list_pulls"),
+    ("POST", r"^/pulls$", "create_pull"),
+    ("GET", r"^/pulls/(\d+)$", "get_pull"),
+    ("PATCH", r"^/pulls/(\d+)$", "update_pull"),
+    ("GET", r"^/labels/(.+)$", "get_label"),
+    ("POST", r"^/labels$", "create_label"),
+    ("GET", r"^/issues/(\d+)$", "get_issue"),
+    ("POST", r"^/issues/(\d+)/labels$", "add_labels"),
+    ("GET", r"^/issues/(\d+)/comments$", "list_comments"),
+    ("POST", r"^/issues/(\d+)/comments$", "create_comment"),
+    ("GET", r"^/issues/comments/(\d+)$", "get_comment"),
+]
+_WRITES = {"create_ref", "update_ref", "put_contents", "merge", "create_tree", "create_git_commit", "create_label"}
+_PULL_WRITES = {"create_pull", "update_pull", "add_labels", "create_comment"}
+
+
+def _merge_text(base: bytes, ours: bytes, theirs: bytes) -> bytes | None:
+    """Line-based three-way merge with `git merge-file`; None when it conflicts (or git is missing)."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        paths = []
+        for name, data in (("ours", ours), ("base", base), ("theirs", theirs)):
+            p = Path(d) / name
+            p.write_bytes(data)
+            paths.append(str(p))
+        res = subprocess.run([git, "merge-file", "-p", *paths], capture_output=True, timeout=30)
+        return res.stdout if res.returncode == 0 else None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: GitHubFake
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+        pass
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            body = {}
+        auth = self.headers.get("Authorization") or ""
+        token = self.fake.tokens.get(auth.split(" ", 1)[1]) if " " in auth else None
+        headers: dict[str, str] = {}
+        try:
+            with self.fake.lock:
+                status, data, headers = self.fake.handle(self.command, self.path, copy.deepcopy(body), token)
+        except HTTPError as e:
+            status, headers = e.status, e.headers
+            data = {"message": e.message, "documentation_url": "https://docs.github.com/rest",
+                    "status": str(e.status)}
+            if e.errors:
+                data["errors"] = e.errors
+        except Exception as e:  # a bug in the fake: make it visible as a 500 with the reason
+            status, data = 500, {"message": f"fake error: {type(e).__name__}: {e}"}
+        self.fake.requests.append((self.command, urlparse(self.path).path.removeprefix(PREFIX), status))
+        payload = b"" if data is None else json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("X-GitHub-Media-Type", "github.v3; format=json")
+        for k, v in {"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "4999", **headers}.items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
