@@ -1,9 +1,58 @@
-"""Commands of this area (filled in by the issue that builds it)."""
+"""Commands `run` (the daily pipeline) and `daemon` (the scheduler process)."""
 
 from __future__ import annotations
 
+import json
+import sys
+
 import click
+
+from lfmwatch.cli import App, pass_app
+
+
+@click.command("run")
+@click.option("--dry-run", is_flag=True,
+              help="Work on a temporary copy of the store, read GitHub only, print what would happen.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
+@pass_app
+def run_cmd(app: App, dry_run: bool, as_json: bool) -> None:
+    """The daily pipeline: poll → classify → sync → select → summarize → propose."""
+    from lfmwatch.pipeline import STAGES, RunFailed, dry_run_store, run_daily
+    from lfmwatch.runlog import RunLog, write_step_summary
+
+    config = app.config
+    with RunLog(list(STAGES), stream=sys.stderr) as runlog:
+        if dry_run:
+            with dry_run_store(config.db_path) as copy:
+                report = run_daily(copy, config, dry_run=True, runlog=runlog)
+        else:
+            report = run_daily(app.store, config, runlog=runlog)
+    write_step_summary(report)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, default=str))
+    else:
+        for paper in report.proposed:
+            click.echo(f"{paper.get('id')}\t{paper.get('section') or '?'}\t{paper.get('title') or ''}")
+        click.echo(report.line())
+    if report.status == "failed":
+        raise RunFailed(f"the run stopped in {report.failed_stage()}: {report.error}", report.hint or None)
+    if report.status == "interrupted":
+        raise click.exceptions.Exit(130)
+
+
+@click.command("daemon")
+@click.pass_context
+def daemon_cmd(ctx: click.Context) -> None:
+    """Run the daily pipeline and the weekly digest on the schedule in lfmwatch.toml until SIGTERM/SIGINT."""
+    from lfmwatch.daemon import configure_logging, make_daemon
+
+    app: App = ctx.obj
+    verbose = bool(ctx.parent and ctx.parent.params.get("verbose"))
+    configure_logging(verbose)
+    make_daemon(app.config).serve()
 
 
 def register(group: click.Group) -> None:
     """Add this module's commands to the top-level group."""
+    group.add_command(run_cmd)
+    group.add_command(daemon_cmd)

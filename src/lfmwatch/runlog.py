@@ -1,0 +1,119 @@
+"""How a run shows itself: rich progress on a terminal, plain log lines elsewhere, a Markdown step summary."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from lfmwatch.pipeline import RunReport, StageResult
+
+log = logging.getLogger("lfmwatch.run")
+
+
+class RunLog:
+    """Stage progress: a rich progress bar when `stream` is a terminal, one log line per stage otherwise."""
+
+    def __init__(self, stages: list[str], *, stream: TextIO | None = None, interactive: bool | None = None) -> None:
+        self.stages = stages
+        self.stream = stream if stream is not None else sys.stderr
+        if interactive is None:
+            interactive = bool(getattr(self.stream, "isatty", lambda: False)()) and os.environ.get("CI") is None
+        self.interactive = interactive
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> RunLog:
+        if self.interactive:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self._progress = Progress(
+                SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), console=Console(file=self.stream), transient=False,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("starting", total=len(self.stages))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def start(self, stage: str) -> None:
+        """A stage begins."""
+        if self._progress is not None:
+            self._progress.update(self._task, description=stage)
+        else:
+            log.info("%s: starting", stage)
+
+    def done(self, result: StageResult) -> None:
+        """A stage ended (ok, skipped or failed)."""
+        if self._progress is not None:
+            self._progress.advance(self._task)
+            self._progress.console.print(f"  {result.name}: {result.line()}")
+        else:
+            level = logging.WARNING if result.status == "failed" or result.errors else logging.INFO
+            log.log(level, "%s: %s", result.name, result.line())
+
+    def note(self, message: str) -> None:
+        """A free-form progress line."""
+        if self._progress is not None:
+            self._progress.console.print(f"  {message}")
+        else:
+            log.info("%s", message)
+
+
+def markdown_summary(report: RunReport) -> str:
+    """The run as Markdown: headline, the stage table, proposed papers, errors."""
+    mode = " (dry run)" if report.dry_run else ""
+    lines = [f"## lfmwatch run{mode}: {report.status}", "", report.line(), ""]
+    lines += ["| stage | status | counts | time |", "|---|---|---|---|"]
+    for s in report.stages:
+        counts = ", ".join(f"{k} {v}" for k, v in s.counts.items() if not isinstance(v, dict | list))
+        lines.append(f"| {s.name} | {s.status} | {_cell(counts)} | {s.seconds:.1f} s |")
+    if report.proposed:
+        lines += ["", f"### Proposed ({len(report.proposed)})", ""]
+        for p in report.proposed:
+            section = p.get("section") or "?"
+            lines.append(f"- `{p.get('id')}` {_cell(str(p.get('title') or ''))} → {_cell(section)}")
+    if report.pr_url:
+        lines += ["", f"Pull request: {report.pr_url}"]
+    errors = [(s.name, e) for s in report.stages for e in s.errors]
+    if errors or report.error:
+        lines += ["", "### Errors", ""]
+        lines += [f"- {name}: {_cell(e)}" for name, e in errors]
+        if report.error:
+            lines.append(f"- {_cell(report.error)}")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    # Paper text is untrusted: no table breaks, no HTML, no @-mentions in the summary page.
+    return (text.replace("|", "\\|").replace("<", "&lt;").replace("@", "@\u200b").replace("\n", " "))[:300]
+
+
+def write_step_summary(report: RunReport) -> Path | None:
+    """Append the Markdown summary to $GITHUB_STEP_SUMMARY when Actions set it."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return None
+    path = Path(target)
+    try:
+        with path.open("a", encoding="utf-8") as f:
+            f.write(markdown_summary(report))
+    except OSError as exc:  # a summary is a courtesy: never fail the run for it
+        log.warning("cannot write the step summary to %s: %s", path, exc)
+        return None
+    return path
