@@ -27,7 +27,7 @@ def collect_status(store: Store, config: Config) -> dict[str, Any]:
     last_ok = next((r for r in polls if r["status"] == "ok"), None)
     last_failed = next((r for r in runs if r["status"] in ("failed", "interrupted")), None)
     last_poll = polls[0] if polls else None
-    return {
+    info = {
         "db": str(store.path),
         "papers": count_papers(store),
         "watermark": store.get_state(WATERMARK_KEY),
@@ -36,4 +36,105 @@ def collect_status(store: Store, config: Config) -> dict[str, Any]:
         "last_successful_poll": _run_summary(last_ok),
         "last_error": _run_summary(last_failed),
         "runs": [_run_summary(r) for r in runs],
+    }
+    info.update(pipeline_status(store, config))  # the daily run, the PR, reviews, the model, the schedule
+    return info
+
+
+# --- the daily run, the pull request, reviews, the model card, the schedule (issue 6) -----------------------
+
+
+def daily_runs(store: Store, limit: int = 5) -> list[dict[str, Any]]:
+    """The last `lfmwatch run`s with counts per stage, the one-line reason and the error."""
+    keys = ("id", "started", "finished", "status", "reason", "error", "counts")
+    return [{k: r.get(k) for k in keys} for r in store.last_runs("run", limit=limit)]
+
+
+def open_pull_request(store: Store) -> dict[str, Any] | None:
+    """The bot's open pull request and how many papers it holds (None when none is open)."""
+    row = store.db.execute(
+        "SELECT number, url, branch, created, updated FROM pull_requests WHERE state = 'open' "
+        "ORDER BY number DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return None
+    number, url, branch, created, updated = row
+    (size,) = store.db.execute(
+        "SELECT COUNT(*) FROM proposals WHERE pr_number = ? AND status = 'proposed'", [number]
+    ).fetchone()
+    return {"number": number, "url": url, "branch": branch, "created": created, "updated": updated, "papers": size}
+
+
+def review_acceptance(store: Store) -> dict[str, Any]:
+    """Acceptance rate from reviews: accepted (as proposed or moved) over decided, overall and per section."""
+    rows = store.db.execute(
+        "SELECT COALESCE(proposed_section, section, '?'), label, COUNT(*) FROM feedback "
+        "WHERE label IN ('accepted', 'moved', 'rejected') GROUP BY 1, 2"
+    ).fetchall()
+    per: dict[str, dict[str, int]] = {}
+    for section, label, n in rows:
+        per.setdefault(section, {"accepted": 0, "moved": 0, "rejected": 0})[label] += n
+
+    def rate(c: dict[str, int]) -> float | None:
+        decided = c["accepted"] + c["moved"] + c["rejected"]
+        return round((c["accepted"] + c["moved"]) / decided, 3) if decided else None
+
+    total = {k: sum(c[k] for c in per.values()) for k in ("accepted", "moved", "rejected")}
+    return {**total, "rate": rate(total),
+            "by_section": {s: {**c, "rate": rate(c)} for s, c in sorted(per.items())}}
+
+
+def model_card(config: Config) -> dict[str, Any] | None:
+    """The essentials of the model card beside `model.path`: trained when, on what, its metrics."""
+    import json
+    from pathlib import Path
+
+    from lfmwatch.model import card_path
+
+    path = card_path(config.model.path)
+    if not Path(path).exists():
+        return {"path": str(path), "error": "no model card: train one with `lfmwatch train`"}
+    try:
+        card = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return {"path": str(path), "error": f"unreadable model card: {exc}"}
+    data = card.get("data") or {}
+    return {
+        "path": str(path),
+        "created": card.get("created"),
+        "command": card.get("command"),
+        "data_hash": data.get("hash"),
+        "papers": data.get("papers"),
+        "positives": data.get("positives"),
+        "examples_by_kind": data.get("examples_by_kind"),
+        "threshold": card.get("threshold"),
+        "target_precision": card.get("target_precision"),
+        "metrics": card.get("metrics") or card.get("cv_at_threshold"),
+        "libraries": card.get("libraries"),
+        "unpredictable_sections": card.get("unpredictable_sections"),
+    }
+
+
+def schedule_status(store: Store, config: Config) -> dict[str, Any]:
+    """Next scheduled times of the daemon's jobs and when each last fired."""
+    from lfmwatch.daemon import JOB_IDS, LAST_FIRE_KEY, next_fire_times
+
+    return {
+        "run_cron": config.schedule.run_cron,
+        "digest_cron": config.schedule.digest_cron,
+        "timezone": config.schedule.timezone,
+        "next": next_fire_times(config),
+        "last_fired": {job: store.get_state(LAST_FIRE_KEY.format(job=job)) for job in JOB_IDS},
+    }
+
+
+def pipeline_status(store: Store, config: Config) -> dict[str, Any]:
+    """The issue-6 part of `lfmwatch status`."""
+    return {
+        "daily_runs": daily_runs(store),
+        "open_pr": open_pull_request(store),
+        "proposals": dict(store.db.execute("SELECT status, COUNT(*) FROM proposals GROUP BY status").fetchall()),
+        "acceptance": review_acceptance(store),
+        "model": model_card(config),
+        "schedule": schedule_status(store, config),
     }
