@@ -101,7 +101,7 @@ def test_503_backs_off_exponentially(emu: ArxivEmulator) -> None:
 
 def test_400_is_not_retried(emu: ArxivEmulator) -> None:
     src = source(emu)
-    with pytest.raises(NetworkError, match="HTTP 400.*unexpected"):
+    with pytest.raises(NetworkError, match=r"arXiv API error: unexpected .*\(HTTP 400\)"):
         list(src.search("cat:cs.LG AND ("))
     assert len(emu.query_requests) == 1
 

@@ -218,9 +218,11 @@ class ArxivSource:
         if status == 429 or status >= 500:
             raise _Retryable(f"HTTP {status}", _retry_after(resp.headers.get("Retry-After")))
         if status != 200:
-            detail = _error_feed_message(content) or resp.reason or ""
+            detail = _error_feed_message(content)
+            message = (f"arXiv API error: {detail} (HTTP {status})" if detail
+                       else f"arXiv API refused the request: HTTP {status} {resp.reason or ''}".rstrip())
             raise NetworkError(
-                f"arXiv API refused the request: HTTP {status} {detail}".rstrip(),
+                message,
                 "check arxiv.categories / arxiv.extra_query in lfmwatch.toml and LFMWATCH_ARXIV_API_URL",
             )
         t1 = time.perf_counter()
