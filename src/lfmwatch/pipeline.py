@@ -414,7 +414,9 @@ def dry_run_store(db_path: Path) -> Iterator[Store]:
     copy = tmp / "state.db"
     try:
         if db_path.exists():
-            src = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+            # A read-write connection that only reads: a `mode=ro` one would leave -wal/-shm files behind.
+            src = sqlite3.connect(str(db_path), timeout=30)
+            src.execute("PRAGMA query_only = ON")
             dst = sqlite3.connect(str(copy))
             try:
                 src.backup(dst)

@@ -66,22 +66,17 @@ def open_pull_request(store: Store) -> dict[str, Any] | None:
 
 
 def review_acceptance(store: Store) -> dict[str, Any]:
-    """Acceptance rate from reviews: accepted (as proposed or moved) over decided, overall and per section."""
-    rows = store.db.execute(
-        "SELECT COALESCE(proposed_section, section, '?'), label, COUNT(*) FROM feedback "
-        "WHERE label IN ('accepted', 'moved', 'rejected') GROUP BY 1, 2"
-    ).fetchall()
-    per: dict[str, dict[str, int]] = {}
-    for section, label, n in rows:
-        per.setdefault(section, {"accepted": 0, "moved": 0, "rejected": 0})[label] += n
-
-    def rate(c: dict[str, int]) -> float | None:
-        decided = c["accepted"] + c["moved"] + c["rejected"]
-        return round((c["accepted"] + c["moved"]) / decided, 3) if decided else None
-
-    total = {k: sum(c[k] for c in per.values()) for k in ("accepted", "moved", "rejected")}
-    return {**total, "rate": rate(total),
-            "by_section": {s: {**c, "rate": rate(c)} for s, c in sorted(per.items())}}
+    """Acceptance rate from reviews: kept (accepted as proposed or moved) over decided, overall and per section."""
+    try:
+        from lfmwatch.feedback import acceptance_by_section
+    except ImportError:  # the publishing stage is not installed: nothing was reviewed
+        return {"accepted": 0, "moved": 0, "rejected": 0, "ignored": 0, "pending": 0, "rate": None,
+                "by_section": []}
+    rows = acceptance_by_section(store)
+    total = {k: sum(r[k] for r in rows) for k in ("accepted", "moved", "rejected", "ignored", "pending")}
+    decided = total["accepted"] + total["moved"] + total["rejected"] + total["ignored"]
+    rate = round((total["accepted"] + total["moved"]) / decided, 3) if decided else None
+    return {**total, "rate": rate, "by_section": rows}
 
 
 def model_card(config: Config) -> dict[str, Any] | None:
@@ -89,9 +84,13 @@ def model_card(config: Config) -> dict[str, Any] | None:
     import json
     from pathlib import Path
 
-    from lfmwatch.model import card_path
+    model_path = Path(config.model.path)
+    try:
+        from lfmwatch.model import card_path
 
-    path = card_path(config.model.path)
+        path = card_path(model_path)
+    except ImportError:  # the classifier is not installed: the card still sits beside the model file
+        path = model_path.with_name(model_path.stem + ".card.json")
     if not Path(path).exists():
         return {"path": str(path), "error": "no model card: train one with `lfmwatch train`"}
     try:

@@ -1,0 +1,189 @@
+"""The daily run's machinery: failure policy, run records, lock, interruption, dry run, step summary, reasons."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from fakes.arxiv_emulator import ArxivEmulator
+from lfmwatch.cli import cli
+from lfmwatch.config import Config, load_config
+from lfmwatch.errors import LockedError
+from lfmwatch.pipeline import (
+    Adapters,
+    RunReport,
+    StageResult,
+    _Context,
+    dry_run_store,
+    explain_nothing_proposed,
+    previous_iso_week,
+    run_daily,
+)
+from lfmwatch.runlog import markdown_summary, write_step_summary
+from lfmwatch.store import Store
+
+
+def recent_papers(n: int = 6) -> list[dict[str, Any]]:
+    today = datetime.now(UTC).date()
+    return [{"id": f"2611.{i:05d}", "title": f"Paper {i} on model merging", "abstract": f"Abstract {i}.",
+             "authors": ["A. Author"], "categories": ["cs.LG"], "published": str(today - timedelta(days=1 + i % 2))}
+            for i in range(n)]
+
+
+@pytest.fixture
+def emu(monkeypatch: pytest.MonkeyPatch) -> Iterator[ArxivEmulator]:
+    with ArxivEmulator(recent_papers()) as e:
+        monkeypatch.setenv("LFMWATCH_ARXIV_API_URL", e.url)
+        Path("lfmwatch.toml").write_text(
+            "[arxiv]\ndelay_seconds = 0\nbackoff_seconds = 0.01\ntimeout_seconds = 2\nmax_retries = 1\n"
+            '[model]\npath = "models/none.npz"\n'
+        )
+        yield e
+
+
+def test_stage_that_cannot_run_stops_the_run_with_a_hint(emu: ArxivEmulator, tmp_path: Path) -> None:
+    config = load_config()
+    with Store(tmp_path / "state.db") as store:
+        report = run_daily(store, config)
+        assert report.status == "failed"
+        assert report.failed_stage() == "classify"
+        assert "lfmwatch train" in report.hint
+        assert report.stage("poll").counts["new"] == 6  # what ran before the failure is kept
+        (row,) = store.last_runs("run")
+        assert row["status"] == "failed" and row["finished"]
+        assert row["counts"]["poll"]["new"] == 6 and row["counts"]["classify"]["status"] == "failed"
+        assert "no model file" in row["error"] and "hint:" in row["error"]
+
+
+def test_cli_run_exits_1_with_message_and_writes_step_summary(
+    emu: ArxivEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    result = CliRunner().invoke(cli, ["run"])
+    assert result.exit_code == 1
+    assert "the run stopped in classify" in result.output and "hint:" in result.output
+    text = summary.read_text()
+    assert text.startswith("earlier step\n") and "## lfmwatch run: failed" in text and "| poll | ok |" in text
+
+
+def test_status_json_reports_the_runs(emu: ArxivEmulator) -> None:
+    CliRunner().invoke(cli, ["run"])
+    result = CliRunner().invoke(cli, ["status", "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    (run,) = info["daily_runs"]
+    assert run["status"] == "failed" and run["counts"]["poll"]["new"] == 6
+    assert info["papers"] == 6
+    assert set(info["schedule"]["next"]) == {"run", "digest"}
+    assert info["model"]["error"].startswith("no model card")
+
+
+def test_runs_never_overlap(tmp_path: Path) -> None:
+    with Store(tmp_path / "state.db") as store, store.lock("run"):
+        with pytest.raises(LockedError, match="another lfmwatch run is running"):
+            run_daily(store, Config())
+
+
+def test_a_killed_run_is_marked_interrupted_by_the_next(emu: ArxivEmulator, tmp_path: Path) -> None:
+    with Store(tmp_path / "state.db") as store:
+        dead = store.start_run("run")  # a process that died mid-run leaves this row "running"
+        run_daily(store, load_config())
+        rows = {r["id"]: r for r in store.last_runs("run")}
+        assert rows[dead]["status"] == "interrupted" and "process ended" in rows[dead]["error"]
+
+
+def test_stop_request_ends_the_run_interrupted(emu: ArxivEmulator, tmp_path: Path) -> None:
+    stop = threading.Event()
+    stop.set()
+    with Store(tmp_path / "state.db") as store:
+        report = run_daily(store, load_config(), stop=stop)
+        assert report.status == "interrupted" and report.reason == "stopped before poll"
+        assert store.last_runs("run")[0]["status"] == "interrupted"
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_dry_run_touches_only_a_temporary_copy(emu: ArxivEmulator, tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    with Store(db) as store:
+        store.set_state("marker", 1)
+    before = _digest(db)
+    files_before = sorted(p.name for p in tmp_path.iterdir())
+    result = CliRunner().invoke(cli, ["run", "--dry-run"])
+    assert result.exit_code == 1  # no model: the dry run says so too
+    assert _digest(db) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == files_before
+    with Store(db) as store:
+        assert store.last_runs("run") == [] and store.get_state("marker") == 1
+
+
+def test_dry_run_store_copies_data_and_drops_locks(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    with Store(db) as store:
+        store.set_state("k", "v")
+        with store.lock("run"), dry_run_store(db) as copy:
+            assert copy.get_state("k") == "v"
+            copy.set_state("k", "changed")
+            with copy.lock("run"):  # the original's lock did not come along
+                pass
+        assert store.get_state("k") == "v"
+
+
+def _ctx(stages: dict[str, dict[str, Any]], config: Config | None = None) -> _Context:
+    report = RunReport(stages=[StageResult(name, counts=c) for name, c in stages.items()])
+    return _Context(None, config or Config(), Adapters(), report, False)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("stages", "expected"),
+    [
+        ({"poll": {"fetched": 0, "new": 0, "window": "2026-11-21..2026-11-22"}},
+         "no new papers in the window 2026-11-21..2026-11-22 (arXiv announces nothing on weekends)"),
+        ({"poll": {"fetched": 0, "new": 0, "window": "2026-11-23..2026-11-25"}},
+         "arXiv returned no papers for Mon 2026-11-23, Tue 2026-11-24"),
+        ({"poll": {"fetched": 5, "new": 0, "window": "2026-11-23..2026-11-25"}, "select": {"candidates": 0}},
+         "no new papers in the window 2026-11-23..2026-11-25"),
+        ({"poll": {"fetched": 9, "new": 9, "window": "a..b"}, "classify": {"classified": 9, "relevant": 0},
+          "select": {"candidates": 0}}, "all 9 newly classified papers are below the relevance threshold"),
+        ({"poll": {"fetched": 9, "new": 9, "window": "a..b"}, "classify": {"classified": 9, "relevant": 2},
+          "select": {"candidates": 2, "in_list": 1, "blocked": 1}},
+         "all relevant papers are already in the list (1) or were rejected before (1)"),
+        ({"poll": {"fetched": 9, "new": 9, "window": "a..b"}, "select": {"candidates": 3, "over_cap": 3}},
+         "the open pull request already holds its cap of 40 papers"),
+    ],
+)
+def test_one_line_reason_when_nothing_is_proposed(stages: dict[str, dict[str, Any]], expected: str) -> None:
+    assert explain_nothing_proposed(_ctx(stages)).startswith(expected)
+
+
+def test_markdown_summary_escapes_paper_text() -> None:
+    report = RunReport(status="ok", stages=[StageResult("poll", counts={"new": 1})],
+                       proposed=[{"id": "2611.00001", "title": "<img src=x> @here | pipe", "section": "A > B"}])
+    md = markdown_summary(report)
+    assert "<img" not in md and "@here" not in md and "\\|" in md
+    assert "proposed 1 paper(s)" in md
+
+
+def test_step_summary_only_when_actions_set_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert write_step_summary(RunReport(status="ok")) is None
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "s.md"))
+    assert write_step_summary(RunReport(status="ok")) == tmp_path / "s.md"
+
+
+def test_previous_iso_week() -> None:
+    from datetime import date
+
+    assert previous_iso_week(date(2026, 1, 5)) == "2026-W01"  # a Monday: the week that just ended
+    assert previous_iso_week(date(2026, 1, 1)) == "2025-W52"
