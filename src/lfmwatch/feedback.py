@@ -1,0 +1,137 @@
+"""Review outcomes in the store: feedback labels, proposal states, what is blocked, acceptance per section.
+
+Rules (documented here because propose, sync, status and train all rely on them):
+- A feedback row is unique per (source, paper_id): `pr#N` for the outcome of pull request N, `comment#ID` for a
+  reviewer's command, `cli@TIMESTAMP` for `lfmwatch ignore/unignore`. Recording the same outcome twice is a no-op.
+- A paper's *effective* label is its newest row (by id) after its newest `unignored` row; `unignored` itself
+  clears the label. `feedback_labels` returns effective labels, `blocked_ids` blocks `rejected`/`ignored` ones.
+- A paper is blocked from being proposed while its proposal is proposed/accepted/moved/rejected/ignored, or its
+  effective label is rejected/ignored. `selected` (intent recorded, not yet on GitHub) and `unignored` are not
+  blocked, which is what makes an interrupted propose resumable and an un-ignore effective.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from lfmwatch.store import Store, utcnow
+
+BLOCKING_STATUSES = ("proposed", "accepted", "moved", "rejected", "ignored")
+NEGATIVE_LABELS = ("rejected", "ignored")
+
+
+def record_feedback(
+    store: Store,
+    paper_id: str,
+    label: str,
+    source: str,
+    *,
+    section: str | None = None,
+    proposed_section: str | None = None,
+) -> bool:
+    """Insert one feedback row unless (source, paper_id) already has one; True when inserted."""
+    before = store.db.execute(
+        "SELECT 1 FROM feedback WHERE source = ? AND paper_id = ?", [source, paper_id]
+    ).fetchone()
+    if before:
+        return False
+    store.db["feedback"].insert(
+        {"paper_id": paper_id, "label": label, "section": section, "proposed_section": proposed_section,
+         "source": source, "created": utcnow()},
+        ignore=True,
+    )
+    return True
+
+
+def set_proposal_status(store: Store, paper_id: str, status: str, **fields: Any) -> None:
+    """Set a proposal's status (creating a bare row when the paper was never proposed, e.g. `ignore ID`)."""
+    now = utcnow()
+    row = {"paper_id": paper_id, "status": status, **fields}
+    if status in ("accepted", "moved", "rejected", "ignored", "unignored"):
+        row.setdefault("decided_at", now)
+    if store.db.execute("SELECT 1 FROM proposals WHERE paper_id = ?", [paper_id]).fetchone():
+        store.db["proposals"].update(paper_id, row)
+    else:
+        store.db["proposals"].insert(row)
+
+
+def effective_labels(store: Store) -> dict[str, dict[str, Any]]:
+    """paper_id -> its effective feedback row (see the module rules); papers without a label are absent."""
+    out: dict[str, dict[str, Any]] = {}
+    for row in store.db.query("SELECT * FROM feedback ORDER BY id"):
+        if row["label"] == "unignored":
+            out.pop(row["paper_id"], None)
+        else:
+            out[row["paper_id"]] = row
+    return out
+
+
+def blocked_ids(store: Store) -> set[str]:
+    """Papers that must not be proposed (already proposed or decided, or rejected/ignored by a reviewer)."""
+    marks = ", ".join("?" for _ in BLOCKING_STATUSES)
+    ids = {r[0] for r in store.db.execute(f"SELECT paper_id FROM proposals WHERE status IN ({marks})",
+                                          list(BLOCKING_STATUSES)).fetchall()}
+    ids |= {pid for pid, row in effective_labels(store).items() if row["label"] in NEGATIVE_LABELS}
+    return ids
+
+
+def ignore_paper(store: Store, paper_id: str, *, source: str | None = None) -> None:
+    """Never propose this paper again (until `unignore_paper`)."""
+    with store.db.atomic():
+        record_feedback(store, paper_id, "ignored", source or f"cli@{_stamp()}")
+        set_proposal_status(store, paper_id, "ignored")
+
+
+def unignore_paper(store: Store, paper_id: str) -> bool:
+    """Allow a rejected/ignored paper to be proposed again; False when it was not blocked by a review."""
+    label = effective_labels(store).get(paper_id)
+    row = store.db.execute("SELECT status FROM proposals WHERE paper_id = ?", [paper_id]).fetchone()
+    if (label is None or label["label"] not in NEGATIVE_LABELS) and (row is None or row[0] not in NEGATIVE_LABELS):
+        return False
+    with store.db.atomic():
+        record_feedback(store, paper_id, "unignored", f"cli@{_stamp()}")
+        if row is not None:
+            # pr_number cleared: the paper is free to join the next open pull request.
+            set_proposal_status(store, paper_id, "unignored", pr_number=None)
+    return True
+
+
+def _stamp() -> str:
+    return datetime.now().strftime("%Y%m%dT%H%M%S.%f")
+
+
+def feedback_labels(store: Store) -> list[dict[str, Any]]:
+    """Training labels from reviews: id, section (where accepted, else None) and label, one per paper."""
+    out = []
+    for pid, row in sorted(effective_labels(store).items()):
+        positive = row["label"] in ("accepted", "moved")
+        out.append({"id": pid, "section": row["section"] if positive else None, "label": row["label"],
+                    "proposed_section": row["proposed_section"], "source": row["source"]})
+    return out
+
+
+def acceptance_by_section(store: Store, since: str | None = None) -> list[dict[str, Any]]:
+    """Per proposed section: proposed, accepted, moved (kept in another section), rejected, pending and rate.
+
+    rate = (accepted + moved) / decided, the share of decided papers the reviewers kept in the list
+    (None while nothing is decided); `since` (ISO date) limits to papers proposed from then on.
+    """
+    where, args = "pr_number IS NOT NULL OR status IN ('accepted', 'moved', 'rejected')", []
+    if since:
+        where = f"({where}) AND proposed_at >= ?"
+        args.append(since)
+    rows = store.db.execute(
+        f"SELECT section, status, COUNT(*) FROM proposals WHERE {where} GROUP BY section, status", args
+    ).fetchall()
+    table: dict[str, dict[str, Any]] = {}
+    for section, status, n in rows:
+        t = table.setdefault(section or "(none)", {"section": section or "(none)", "proposed": 0, "accepted": 0,
+                                                   "moved": 0, "rejected": 0, "ignored": 0, "pending": 0})
+        t["proposed"] += n
+        key = status if status in ("accepted", "moved", "rejected", "ignored") else "pending"
+        t[key] += n
+    for t in table.values():
+        decided = t["accepted"] + t["moved"] + t["rejected"] + t["ignored"]
+        t["rate"] = round((t["accepted"] + t["moved"]) / decided, 3) if decided else None
+    return sorted(table.values(), key=lambda t: (-t["proposed"], t["section"]))

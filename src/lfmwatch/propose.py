@@ -1,0 +1,623 @@
+"""Propose papers: one rolling pull request on the list repository (or a local README copy).
+
+The GitHub sequence, and why it is crash-safe (every step can be killed and rerun):
+
+1. Read (no writes): the base branch and its README, the bot's open PR (by head `owner:branch`), the bot branch
+   and the README on it. Entries on the branch whose arXiv id is not in the base README are "the PR's papers".
+2. Select: candidates = relevant predictions of the current model, minus papers in the base list, papers already
+   in the PR and papers blocked in the store (proposed/decided/rejected/ignored; see lfmwatch.feedback), capped by
+   select.max_per_run and by what the open PR still has room for (select.max_per_pr).
+3. Record intent: the chosen papers get proposal rows with status `selected` (not blocking).
+4. Write one commit on the bot branch, built on its current head (contents API with the blob sha we read: a 409
+   means someone pushed meanwhile, so we re-read and redo, at most 3 times; never a force-push over a head we
+   did not read). The README edit is `awesome.insert_entries` on the branch's README.
+5. Open the PR if none is open (a 422 "already exists" means a previous run got that far: we reuse it), re-render
+   its body from the entries now on the branch, add labels (created first when missing).
+6. Mark every paper of the PR `proposed` with the PR number; upsert the pull_requests row.
+
+Killed after 4: the rerun finds the branch ahead of base with our entries and no open PR, reuses it (its papers are
+"the PR's papers", so none is selected twice) and opens the PR. Killed after 5: the rerun finds the open PR.
+
+Starting fresh when no PR is open: the branch is created from the base head when missing. An existing branch is
+reset to the base head only when that loses nothing: it holds no commit missing from base, or its head is exactly
+the head of a closed/merged bot PR (GitHub keeps those commits under the PR). A branch holding a closed PR's
+commits plus later commits is left alone and the run fails with a hint; any other branch ahead of base (a run
+killed before opening its PR) is reused as it is.
+
+When the base README moved on under an open PR, the bot's entries are re-applied to the new base: if the branch
+differs from its merge base only by entries inserted in list style, the bot writes a merge commit (parents: branch
+head and base head) whose README is the new base README plus those entries; otherwise (people edited other lines
+or files on the branch) GitHub merges the base into the branch, and a conflict stops the run with a hint.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lfmwatch.errors import GitHubError, InputError
+from lfmwatch.feedback import blocked_ids
+from lfmwatch.select import SKIP_REASONS, _path, select_papers
+from lfmwatch.store import Store, utcnow
+
+if TYPE_CHECKING:
+    from lfmwatch.awesome import AwesomeList
+    from lfmwatch.config import Config
+    from lfmwatch.github_client import GitHubRepo, GitHubSession, PullInfo
+
+log = logging.getLogger(__name__)
+ATTEMPTS = 3
+
+
+@dataclass
+class ProposeResult:
+    """What propose did (or, in a dry run, would do)."""
+
+    status: str = "nothing"  # proposed | updated | nothing | dry-run | local
+    reason: str = ""
+    proposed: list[str] = field(default_factory=list)  # ids added by this run
+    papers: list[dict[str, Any]] = field(default_factory=list)  # every paper in the PR / the local edit
+    skipped: dict[str, int] = field(default_factory=dict)
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (id, reason) insert_entries refused
+    pr_number: int | None = None
+    pr_url: str | None = None
+    created_pr: bool = False
+    commit: str | None = None
+    body: str = ""
+    diff: str = ""
+    errors: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        """One line for the terminal."""
+        if self.status in ("nothing",):
+            return f"nothing to propose: {self.reason}"
+        where = f" in PR #{self.pr_number} {self.pr_url or ''}".rstrip() if self.pr_number else ""
+        return f"{self.status}: {len(self.proposed)} new paper(s){where}; {self.reason}".rstrip("; ")
+
+
+# --- candidates -------------------------------------------------------------------------------------------
+
+
+def current_model_version(store: Store, config: Config) -> str | None:
+    """The model version predictions are taken from: the model card's, else the newest predictions'."""
+    from lfmwatch.model import card_path
+
+    try:
+        card = json.loads(card_path(config.model.path).read_text(encoding="utf-8"))
+        if card.get("version"):
+            return str(card["version"])
+    except (OSError, ValueError):
+        pass
+    row = store.db.execute("SELECT model_version FROM predictions ORDER BY created DESC, rowid DESC LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
+def load_candidates(store: Store, config: Config, model_version: str | None = None) -> list[dict[str, Any]]:
+    """Relevant predictions of the model (at its threshold, or model.threshold when set) merged into papers."""
+    version = model_version or current_model_version(store, config)
+    if version is None:
+        return []
+    override = config.model.threshold if config.model.threshold >= 0 else None
+    cond = "pr.score >= ?" if override is not None else "pr.relevant = 1"
+    args: list[Any] = [version] + ([override] if override is not None else [])
+    rows = store.db.query(
+        "SELECT p.*, pr.model_version, pr.relevant, pr.score, pr.section, pr.section_score, pr.sections, pr.why "
+        f"FROM predictions pr JOIN papers p ON p.id = pr.paper_id WHERE pr.model_version = ? AND {cond}",
+        args,
+    )
+    out = []
+    for r in rows:
+        for key in ("authors", "categories", "sections", "why"):
+            if isinstance(r.get(key), str):
+                try:
+                    r[key] = json.loads(r[key])
+                except ValueError:
+                    pass
+        r["relevant"] = 1
+        out.append(r)
+    return out
+
+
+def _paper_info(store: Store, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Title, score, why and summary for the PR body, from proposals, papers and summaries."""
+    if not ids:
+        return {}
+    marks = ", ".join("?" for _ in ids)
+    info: dict[str, dict[str, Any]] = {i: {"id": i} for i in ids}
+    for r in store.db.query(f"SELECT id, title FROM papers WHERE id IN ({marks})", list(ids)):
+        info[r["id"]]["title"] = r["title"]
+    for r in store.db.query(f"SELECT paper_id, section, score, why FROM proposals WHERE paper_id IN ({marks})",
+                            list(ids)):
+        info[r["paper_id"]].update(score=r["score"], why=r["why"], proposed_section=r["section"])
+    if "summaries" in store.db.table_names():
+        for r in store.db.query(f"SELECT paper_id, summary FROM summaries WHERE status = 'ok' AND paper_id IN "
+                                f"({marks}) ORDER BY created", list(ids)):
+            info[r["paper_id"]]["summary"] = r["summary"]
+    return info
+
+
+def _new_entries(papers: Sequence[dict[str, Any]]) -> list[Any]:
+    from lfmwatch.awesome import NewEntry
+
+    return [NewEntry(p["section"], p["id"], str(p.get("title") or "")) for p in papers]
+
+
+def _added_entries(lst: AwesomeList, base: AwesomeList) -> list[Any]:
+    """Entries of `lst` with an arXiv id that `base` does not have: the PR's papers."""
+    base_ids = {e.arxiv_id for e in base.entries if e.arxiv_id}
+    seen: set[str] = set()
+    out = []
+    for e in lst.entries:
+        if e.arxiv_id and e.arxiv_id not in base_ids and e.arxiv_id not in seen:
+            seen.add(e.arxiv_id)
+            out.append(e)
+    return out
+
+
+def _body_papers(store: Store, entries: Sequence[Any]) -> list[dict[str, Any]]:
+    info = _paper_info(store, [e.arxiv_id for e in entries])
+    papers = []
+    for e in entries:
+        p = dict(info.get(e.arxiv_id, {"id": e.arxiv_id}))
+        p.setdefault("title", e.title)
+        p["title"] = p.get("title") or e.title
+        p["section"] = _path(e.section)
+        papers.append(p)
+    return papers
+
+
+def _section_order(lst: AwesomeList) -> list[str]:
+    return [s for s in (_path(x) for x in lst.sections) if s]
+
+
+def _record_intent(store: Store, chosen: Sequence[dict[str, Any]], run_id: int | None) -> None:
+    """Proposal rows with status `selected` (not blocking) before anything is written to GitHub."""
+    now = utcnow()
+    with store.db.atomic():
+        for p in chosen:
+            row = store.db.execute("SELECT status FROM proposals WHERE paper_id = ?", [p["id"]]).fetchone()
+            if row is not None and row[0] not in ("selected", "unignored"):
+                continue
+            why = p.get("why")
+            store.db["proposals"].upsert(
+                {"paper_id": p["id"], "section": p["section"], "score": p.get("score"),
+                 "why": why if isinstance(why, str) or why is None else json.dumps(why, ensure_ascii=False),
+                 "status": "selected", "run_id": run_id, "selected_at": now, "pr_number": None},
+                pk="paper_id",
+            )
+
+
+def _record_proposed(store: Store, entries: Sequence[Any], pr: PullInfo | None, repo: str, branch: str,
+                     head_sha: str | None) -> None:
+    """Every paper on the branch becomes `proposed` in this PR; decided/ignored papers keep their status."""
+    now = utcnow()
+    with store.db.atomic():
+        for e in entries:
+            row = store.db.execute("SELECT status FROM proposals WHERE paper_id = ?", [e.arxiv_id]).fetchone()
+            if row is None:
+                # The PR holds a paper the store does not know as proposed (state.db lost, or a person added it):
+                # record it so it is never proposed a second time.
+                store.db["proposals"].insert({"paper_id": e.arxiv_id, "section": _path(e.section), "status": "proposed",
+                                              "pr_number": pr.number if pr else None, "proposed_at": now})
+            elif row[0] in ("selected", "unignored", "proposed"):
+                store.db["proposals"].update(e.arxiv_id, {"status": "proposed", "pr_number": pr.number if pr else None,
+                                                          "proposed_at": now})
+        if pr is not None:
+            store.db["pull_requests"].upsert(
+                {"number": pr.number, "repo": repo, "branch": branch, "head_sha": head_sha or pr.head_sha,
+                 "state": "merged" if pr.merged else pr.state, "title": pr.title, "url": pr.url,
+                 "created": pr.created, "updated": now},
+                pk="number",
+            )
+
+
+def unified_diff(old: str, new: str, name: str) -> str:
+    """A unified diff of two README texts."""
+    return "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                        fromfile=f"a/{name}", tofile=f"b/{name}"))
+
+
+# --- local mode -------------------------------------------------------------------------------------------
+
+
+def propose_local(
+    store: Store,
+    config: Config,
+    readme: Path,
+    out: Path | None = None,
+    body_path: Path | None = None,
+    *,
+    dry_run: bool = False,
+    record: bool = False,
+    model_version: str | None = None,
+) -> ProposeResult:
+    """Edit a local copy of the list with the same rules; write it to `out` and the PR body to `body_path`.
+
+    Local mode records nothing unless `record` is set: then the papers become `proposed` with no PR number, which
+    blocks them from the GitHub mode too. Without it, rerunning on the edited copy finds them in the list.
+    """
+    from lfmwatch.awesome import insert_entries, parse_list
+    from lfmwatch.prbody import render_pr_body
+
+    try:
+        text = readme.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{readme}: cannot read the list: {exc.strerror or exc}") from exc
+    exclude = tuple(config.target.exclude_sections)
+    lst = parse_list(text, exclude=exclude)
+    chosen, skipped = select_papers(load_candidates(store, config, model_version), lst, blocked_ids(store),
+                                    config.select.max_per_run, config.select.min_score)
+    res = insert_entries(text, _new_entries(chosen), exclude=exclude)
+    inserted = {_norm(n.arxiv_id) for n in res.inserted}
+    papers = [dict(p) for p in chosen if p["id"] in inserted]
+    result = ProposeResult(status="dry-run" if dry_run else "local", skipped=skipped,
+                           refused=[(n.arxiv_id, reason) for n, reason in res.refused],
+                           proposed=[p["id"] for p in papers])
+    for p in papers:
+        p.setdefault("summary", _paper_info(store, [p["id"]]).get(p["id"], {}).get("summary"))
+    result.papers = papers
+    result.body = render_pr_body(papers, _section_order(lst), readme=readme.name)
+    result.diff = unified_diff(text, res.text, readme.name)
+    if not papers:
+        result.status, result.reason = "nothing", _nothing_reason(skipped, len(result.refused))
+        return result
+    result.reason = f"{len(papers)} entr{'y' if len(papers) == 1 else 'ies'} added"
+    if dry_run:
+        return result
+    try:
+        (out or readme).write_text(res.text, encoding="utf-8")
+        if body_path is not None:
+            body_path.write_text(result.body, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write the edited list or body: {exc.strerror or exc}") from exc
+    if record:
+        _record_intent(store, papers, None)
+        with store.db.atomic():
+            for p in papers:
+                store.db["proposals"].update(p["id"], {"status": "proposed", "proposed_at": utcnow()})
+    return result
+
+
+def _norm(pid: str) -> str:
+    from lfmwatch.awesome import normalize_arxiv_id
+
+    return normalize_arxiv_id(pid) or pid
+
+
+def _nothing_reason(skipped: dict[str, int], refused: int = 0) -> str:
+    parts = [f"{k.replace('_', ' ')} {v}" for k, v in skipped.items() if v]
+    if refused:
+        parts.append(f"refused by the list {refused}")
+    if not parts:
+        return "no relevant prediction waiting (classify first, or all were proposed)"
+    return "no candidate left (skipped: " + ", ".join(parts) + ")"
+
+
+# --- GitHub mode ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _State:
+    """Everything read from GitHub before a write."""
+
+    target: GitHubRepo
+    head: GitHubRepo
+    branch: str
+    base: str
+    base_sha: str
+    base_text: str
+    base_list: Any
+    open_pr: PullInfo | None
+    branch_sha: str | None
+    plan: str  # create | reset | reuse | open
+    work_sha: str
+    work_text: str
+    work_blob: str
+    work_list: Any
+    reapply: bool = False  # the new README is base + the branch's entries: commit as a merge of base
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def head_spec(self) -> str:
+        return f"{self.head.owner}:{self.branch}"
+
+
+def _repos(session: GitHubSession, config: Config) -> tuple[GitHubRepo, GitHubRepo]:
+    from lfmwatch.github_client import PUSH_HINT
+
+    target = session.repo(config.target.repo)
+    if target.can_push:
+        return target, target
+    if config.target.fork:
+        fork = session.repo(config.target.fork)
+        if not fork.can_push:
+            raise GitHubError(
+                f"the token can push neither to {target.full_name} nor to the fork {fork.full_name}",
+                "give the token 'Contents: Read and write' on the fork (classic token: 'public_repo' scope)",
+            )
+        return target, fork
+    raise GitHubError(
+        f"the token cannot push to {target.full_name}: it lacks the 'contents: write' permission "
+        "(GitHub reports permissions.push = false)",
+        PUSH_HINT,
+    )
+
+
+def _read_state(session: GitHubSession, config: Config, *, allow_merge: bool) -> _State:
+    from lfmwatch.awesome import parse_list
+
+    t = config.target
+    exclude = tuple(t.exclude_sections)
+    target, head = _repos(session, config)
+    base = t.base_branch or target.default_branch
+    base_sha = target.branch_sha(base)
+    if base_sha is None:
+        raise GitHubError(f"base branch {base!r} not found on {target.full_name}", "fix target.base_branch")
+    base_file = target.read_file(t.readme, base_sha)
+    if base_file is None:
+        raise GitHubError(f"{t.readme} not found on {target.full_name}@{base}", "fix target.readme")
+    base_list = parse_list(base_file.text, exclude=exclude)
+    spec = f"{head.owner}:{t.branch}"
+    opened = target.find_pulls(spec, state="open", base=base)
+    open_pr = opened[0] if opened else None
+    branch_sha = head.branch_sha(t.branch)
+    notes: list[str] = []
+    if open_pr is not None and branch_sha is None:
+        open_pr = None  # GitHub closes a PR whose head branch was deleted; treat it as gone
+    if open_pr is not None:
+        plan, work_sha = "open", branch_sha
+    elif branch_sha is None:
+        plan, work_sha = "create", base_sha
+    else:
+        plan, work_sha = _fresh_start(head, target, spec, base_sha, branch_sha, t.branch)
+    assert work_sha is not None
+    state = _State(target, head, t.branch, base, base_sha, base_file.text, base_list, open_pr, branch_sha, plan,
+                   work_sha, base_file.text, base_file.sha, base_list, notes=notes)
+    if work_sha != base_sha:
+        _load_work(state, config, allow_merge=allow_merge)
+    return state
+
+
+def _fresh_start(head: GitHubRepo, target: GitHubRepo, spec: str, base_sha: str, branch_sha: str,
+                 branch: str) -> tuple[str, str]:
+    """No open PR but the branch exists: reset it to base (when that loses nothing) or reuse it."""
+    cmp = head.compare(base_sha, branch_sha)
+    if cmp.ahead_by == 0:
+        return "reset", base_sha
+    closed = target.find_pulls(spec, state="closed")
+    closed_heads = {p.head_sha for p in closed}
+    if branch_sha in closed_heads:
+        return "reset", base_sha
+    for p in closed:
+        if p.head_sha and p.head_sha != branch_sha and head.compare(p.head_sha, branch_sha).behind_by == 0:
+            raise GitHubError(
+                f"branch {branch} on {head.full_name} holds the commits of closed PR #{p.number} plus later commits "
+                "that are not in the base branch; lfmwatch will not overwrite them",
+                f"open a PR from {branch} yourself or delete the branch, then rerun lfmwatch propose",
+            )
+    return "reuse", branch_sha
+
+
+def _load_work(state: _State, config: Config, *, allow_merge: bool) -> None:
+    """Read the README on the branch; re-apply the bot's entries when the base README moved on."""
+    from lfmwatch.awesome import insert_entries, parse_list
+
+    t = config.target
+    exclude = tuple(t.exclude_sections)
+    f = state.head.read_file(t.readme, state.work_sha)
+    if f is None:
+        raise GitHubError(f"{t.readme} is missing on branch {state.branch}",
+                          f"restore it on {state.branch} or delete the branch, then rerun")
+    state.work_text, state.work_blob = f.text, f.sha
+    state.work_list = parse_list(f.text, exclude=exclude)
+    cmp = state.head.compare(state.base_sha, state.work_sha)
+    if cmp.behind_by == 0:
+        return
+    mb = state.head.read_file(t.readme, cmp.merge_base_sha)
+    mb_text = mb.text if mb else ""
+    if mb_text == state.base_text:
+        return  # the base changed other files only: nothing to re-apply
+    mb_list = parse_list(mb_text, exclude=exclude)
+    added = _added_entries(state.work_list, mb_list)
+    entries = _new_entries([{"id": e.arxiv_id, "section": _path(e.section), "title": e.title} for e in added])
+    pure = set(cmp.files) <= {t.readme} and insert_entries(mb_text, entries, exclude=exclude).text == state.work_text
+    if pure:
+        res = insert_entries(state.base_text, entries, exclude=exclude)
+        state.work_text = res.text
+        state.work_list = parse_list(res.text, exclude=exclude)
+        state.reapply = True
+        state.notes.append(f"re-applied {len(res.inserted)} entries to the new {state.base} README")
+        return
+    if not allow_merge:
+        state.notes.append(f"would merge {state.base} into {state.branch} (people edited the branch)")
+        return
+    from lfmwatch.github_client import ConflictError
+
+    try:
+        merged = state.head.merge_into(state.branch, state.base_sha, f"Merge {state.base} into {state.branch}")
+    except ConflictError as exc:
+        where = f"PR #{state.open_pr.number}" if state.open_pr else f"branch {state.branch}"
+        raise GitHubError(
+            f"{state.base} changed {t.readme} and so did people on {state.branch}: the two conflict",
+            f"resolve the conflict in {where} (e.g. 'Resolve conflicts' or merge {state.base} into it), then rerun; "
+            "lfmwatch never overwrites reviewers' edits",
+        ) from exc
+    if merged:
+        state.work_sha = merged
+        f = state.head.read_file(t.readme, merged)
+        assert f is not None
+        state.work_text, state.work_blob = f.text, f.sha
+        state.work_list = parse_list(f.text, exclude=exclude)
+        state.notes.append(f"merged {state.base} into {state.branch}")
+
+
+def _limit(config: Config, in_pr: int) -> int:
+    return max(0, min(config.select.max_per_run, config.select.max_per_pr - in_pr))
+
+
+def select_for_pr(
+    store: Store, config: Config, session: GitHubSession, *, model_version: str | None = None
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The papers the next propose would add (read-only on GitHub and the store) and the skip counts."""
+    state = _read_state(session, config, allow_merge=False)
+    chosen, counts = _select(store, config, state, load_candidates(store, config, model_version))
+    return chosen, counts
+
+
+def _select(store: Store, config: Config, state: _State,
+            candidates: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    in_pr = _added_entries(state.work_list, state.base_list)
+    blocked = blocked_ids(store) | {e.arxiv_id for e in in_pr}
+    limit = _limit(config, len(in_pr))
+    chosen, skipped = select_papers(candidates, state.base_list, blocked, limit, config.select.min_score)
+    counts = {"candidates": len(candidates), **skipped, "in_pr": len(in_pr),
+              "pr_full": int(state.open_pr is not None and len(in_pr) >= config.select.max_per_pr)}
+    return chosen, counts
+
+
+def propose(
+    store: Store,
+    config: Config,
+    session: GitHubSession,
+    *,
+    dry_run: bool = False,
+    run_id: int | None = None,
+    model_version: str | None = None,
+) -> ProposeResult:
+    """Select and propose in one go (what `lfmwatch propose` does)."""
+    return propose_to_github(store, config, session, load_candidates(store, config, model_version),
+                             run_id=run_id, dry_run=dry_run)
+
+
+def propose_to_github(
+    store: Store,
+    config: Config,
+    session: GitHubSession,
+    selected: Sequence[dict[str, Any]],
+    *,
+    run_id: int | None = None,
+    dry_run: bool = False,
+) -> ProposeResult:
+    """Add `selected` (re-checked against the current list, PR and store) to the rolling PR; see module doc."""
+    from lfmwatch.github_client import ConflictError
+
+    with store.lock("propose"):
+        last: Exception | None = None
+        for attempt in range(ATTEMPTS):
+            try:
+                return _attempt(store, config, session, selected, run_id=run_id, dry_run=dry_run)
+            except ConflictError as exc:
+                # Someone pushed to the branch (or opened the PR) between our read and our write: re-read, redo.
+                log.info("attempt %d: %s; re-reading the branch", attempt + 1, exc.message)
+                last = exc
+        raise GitHubError(
+            f"the bot branch {config.target.branch} kept changing while lfmwatch wrote to it ({last})",
+            "rerun lfmwatch propose when nobody is pushing to the branch",
+        )
+
+
+def _attempt(store: Store, config: Config, session: GitHubSession, selected: Sequence[dict[str, Any]], *,
+             run_id: int | None, dry_run: bool) -> ProposeResult:
+    from lfmwatch.awesome import insert_entries, parse_list
+    from lfmwatch.prbody import render_pr_body
+
+    t = config.target
+    exclude = tuple(t.exclude_sections)
+    state = _read_state(session, config, allow_merge=not dry_run)
+    chosen, counts = _select(store, config, state, selected)
+    res = insert_entries(state.work_text, _new_entries(chosen), exclude=exclude)
+    inserted = {_norm(n.arxiv_id) for n in res.inserted}
+    added_now = [p for p in chosen if p["id"] in inserted]
+    new_text = res.text
+    new_list = parse_list(new_text, exclude=exclude)
+    in_pr = _added_entries(new_list, state.base_list)
+    result = ProposeResult(skipped=counts, refused=[(n.arxiv_id, r) for n, r in res.refused],
+                           proposed=[p["id"] for p in added_now])
+    if not dry_run and added_now:
+        _record_intent(store, added_now, run_id)
+    papers = _body_papers(store, in_pr)
+    for p in papers:  # papers chosen now have no proposal row yet in a dry run: take their prediction data
+        src = next((c for c in added_now if c["id"] == p["id"]), None)
+        if src is not None and p.get("score") is None:
+            p.update(score=src.get("score"), why=src.get("why"))
+    result.papers = papers
+    result.body = render_pr_body(papers, _section_order(new_list), readme=t.readme)
+    commit_needed = new_text != state.work_text or state.reapply
+    has_pr = state.open_pr is not None
+    reason_bits = list(state.notes)
+    if not commit_needed and (has_pr or not in_pr):
+        result.status = "nothing"
+        result.reason = "; ".join([*reason_bits, _nothing_reason(
+            {k: counts.get(k, 0) for k in SKIP_REASONS}, len(result.refused))])
+        if has_pr:
+            assert state.open_pr is not None
+            result.pr_number, result.pr_url = state.open_pr.number, state.open_pr.url
+            if not dry_run:
+                if state.open_pr.body != result.body:
+                    state.target.update_pull(state.open_pr.number, body=result.body)
+                _record_proposed(store, in_pr, state.open_pr, t.repo, t.branch, state.work_sha)
+        return result
+    result.diff = unified_diff(state.base_text if state.plan in ("create", "reset") else state.work_text,
+                               new_text, t.readme)
+    if dry_run:
+        result.status = "dry-run"
+        result.reason = "; ".join([*reason_bits, f"would {'update PR #%d' % state.open_pr.number if has_pr else 'open a PR'}"
+                                   f" with {len(added_now)} new paper(s) ({len(in_pr)} in total)"])
+        return result
+    head_sha = state.work_sha
+    if commit_needed:
+        head_sha = _write_branch(state, new_text, added_now, t.readme)
+    result.commit = head_sha if commit_needed else None
+    pr = state.open_pr
+    if pr is None:
+        pr = _open_pull(state, t.pr_title, result.body)
+        result.created_pr = True
+    else:
+        if pr.body != result.body or pr.title != t.pr_title:
+            state.target.update_pull(pr.number, title=t.pr_title, body=result.body)
+    if t.labels:
+        state.target.ensure_labels(list(t.labels))
+        if set(t.labels) - set(pr.labels):
+            state.target.add_labels(pr.number, list(t.labels))
+    _record_proposed(store, in_pr, pr, t.repo, t.branch, head_sha)
+    result.pr_number, result.pr_url = pr.number, pr.url
+    result.status = "proposed" if result.created_pr else "updated"
+    reason_bits.append(f"{len(in_pr)} paper(s) in the PR")
+    result.reason = "; ".join(reason_bits)
+    return result
+
+
+def _write_branch(state: _State, new_text: str, added: Sequence[dict[str, Any]], readme: str) -> str:
+    """Create/reset the branch when needed, then commit the README on top of what we read."""
+    ids = ", ".join(p["id"] for p in added[:12]) + (", ..." if len(added) > 12 else "")
+    # Only ids in the message: titles are untrusted and GitHub renders @mentions in commit messages.
+    message = f"lfmwatch: add {len(added)} paper(s) to {readme}" + (f"\n\narXiv: {ids}" if ids else "")
+    if state.plan == "create":
+        state.head.create_branch(state.branch, state.base_sha)
+    elif state.plan == "reset":
+        # Safe by construction (see _fresh_start): nothing on the branch is lost.
+        assert state.branch_sha is not None
+        state.head.move_branch(state.branch, state.base_sha, force=True)
+    if state.reapply:
+        return state.head.commit_merge(state.branch, [state.work_sha, state.base_sha], state.base_sha,
+                                       {readme: new_text},
+                                       f"lfmwatch: re-apply papers onto {state.base}\n\n{message}")
+    return state.head.put_file(readme, state.branch, new_text, message, state.work_blob)
+
+
+def _open_pull(state: _State, title: str, body: str) -> PullInfo:
+    """Open the PR, or find the one a previous (interrupted) run or a retried request already opened."""
+    try:
+        return state.target.create_pull(title, body, state.head_spec, state.base)
+    except GitHubError as exc:
+        found = state.target.find_pulls(state.head_spec, state="open", base=state.base)
+        if found:
+            if found[0].body != body:
+                state.target.update_pull(found[0].number, body=body)
+            return found[0]
+        raise exc
