@@ -51,7 +51,7 @@ class ArxivConfig:
 class ModelConfig:
     """The classifier."""
 
-    path: str = "models/lfm-model.skops"
+    path: str = "models/lfm-model.npz"
     target_precision: float = 0.9
     threshold: float = -1.0  # < 0: use the threshold stored in the model
 

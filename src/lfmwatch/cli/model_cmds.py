@@ -1,9 +1,161 @@
-"""Commands of this area (filled in by the issue that builds it)."""
+"""Commands of the classifier: `train`, `evaluate`, `classify`."""
 
 from __future__ import annotations
 
+import json
+import shlex
+from pathlib import Path
+
 import click
+
+from lfmwatch.cli import App, pass_app
+
+_path = click.Path(dir_okay=False, path_type=Path)
+_existing = click.Path(dir_okay=False, exists=True, path_type=Path)
+
+
+def _data_options(fn):  # type: ignore[no-untyped-def]
+    """Options shared by train and evaluate: where the training data comes from."""
+    options = [
+        click.option("--readme", type=_existing, default=None, help="The list's README: its entries are positives."),
+        click.option("--labels", "labels", type=_existing, multiple=True, help="Label JSONL (id, section, ...); repeatable."),
+        click.option("--reviewed", type=_existing, default=None, help="Reviewed JSONL (id, include, section)."),
+        click.option("--corpus", type=_existing, default=None,
+                     help="Papers JSONL(.gz): negatives and texts (default: the store's papers)."),
+        click.option("--texts", "texts", type=_existing, multiple=True,
+                     help="Extra papers JSONL with title/abstract for labelled ids (e.g. the list's own abstracts)."),
+        click.option("--no-fetch", is_flag=True, help="Do not ask the arXiv API for missing abstracts (titles only)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _collect(app: App, readme: Path | None, labels: tuple[Path, ...], reviewed: Path | None, corpus: Path | None,
+             texts: tuple[Path, ...], no_fetch: bool) -> tuple[list, dict]:  # type: ignore[type-arg]
+    from lfmwatch.model_data import collect_examples, iter_corpus
+
+    config = app.config
+    # The store gives review feedback (and negatives without --corpus); do not create one just to read nothing.
+    store = app.store if (corpus is None or config.db_path.exists()) else None
+    extra: dict[str, dict] = {}  # type: ignore[type-arg]
+    for path in texts:
+        for paper in iter_corpus(path):
+            if paper.get("abstract"):
+                extra.setdefault(str(paper["id"]), paper)
+    examples, info = collect_examples(
+        config, store=store, readme=readme, labels=labels, reviewed=reviewed, corpus=corpus,
+        fetch_missing=not no_fetch, known_texts=extra,
+    )
+    return examples, info
+
+
+def _command_line(name: str, params: dict) -> str:  # type: ignore[type-arg]
+    """The command as a user would type it (for the model card), rebuilt from the parsed options."""
+    words = ["lfmwatch", name]
+    for key, value in params.items():
+        flag = "--" + key.replace("_", "-")
+        if value is None or value is False or value == ():
+            continue
+        if value is True:
+            words.append(flag)
+        else:
+            for v in value if isinstance(value, tuple) else (value,):
+                words += [flag, shlex.quote(str(v))]
+    return " ".join(words)
+
+
+@click.command("train")
+@_data_options
+@click.option("--out", type=_path, default=None, help="Model file to write (default: model.path).")
+@pass_app
+def train_cmd(app: App, readme: Path | None, labels: tuple[Path, ...], reviewed: Path | None, corpus: Path | None,
+              texts: tuple[Path, ...], no_fetch: bool, out: Path | None) -> None:
+    """Fit the model from the list's entries, labels, reviews and store feedback; write it and its card."""
+    from lfmwatch.model import card_path, save_model
+    from lfmwatch.training import fit_model
+
+    examples, info = _collect(app, readme, labels, reviewed, corpus, texts, no_fetch)
+    command = _command_line("train", click.get_current_context().params)
+    model = fit_model(
+        examples, sections=info.get("sections", []), target_precision=app.config.model.target_precision,
+        command=command, extra_card={"sources": info.get("sources", {}), "text_sources": info.get("text", {})},
+    )
+    path = save_model(model, out or Path(app.config.model.path))
+    d = model.card["data"]
+    click.echo(
+        f"wrote {path} (version {model.version}, card {card_path(path)}): {d['positives']} positive and "
+        f"{d['negatives_used']} negative papers, threshold {model.threshold:.3f}, "
+        f"{len(model.card['unpredictable_sections'])} unpredictable sections"
+    )
+
+
+@click.command("evaluate")
+@_data_options
+@click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+@pass_app
+def evaluate_cmd(app: App, readme: Path | None, labels: tuple[Path, ...], reviewed: Path | None, corpus: Path | None,
+                 texts: tuple[Path, ...], no_fetch: bool, folds: int, as_json: bool) -> None:
+    """Cross-validated report: per-section precision/recall, confusion between sections, calibration."""
+    from lfmwatch.evaluate import evaluate_examples
+
+    examples, _ = _collect(app, readme, labels, reviewed, corpus, texts, no_fetch)
+    report = evaluate_examples(examples, folds=folds, target_precision=app.config.model.target_precision)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    s = report["sections"]
+    click.echo(f"sections ({folds}-fold): top-level accuracy {s['top_level_accuracy']:.3f} over {s['n_top']} papers, "
+               f"leaf accuracy {s['leaf_accuracy']:.3f} over {s['n_leaf']}")
+    click.echo(f"{'section':70} {'prec':>6} {'recall':>6} {'n':>5}")
+    fmt = lambda v: "   -  " if v is None else f"{v:6.2f}"  # noqa: E731
+    for name, m in s["per_section"].items():
+        click.echo(f"{name[:70]:70} {fmt(m['precision'])} {fmt(m['recall'])} {m['support']:5d}")
+    if s["confusion"]:
+        click.echo("most confused (true -> predicted: papers):")
+        for t, p, n in s["confusion"]:
+            click.echo(f"  {t} -> {p}: {n}")
+    r = report.get("relevance")
+    if r:
+        click.echo(f"relevance: {r['positives']} positive, {r['negatives']} negative papers; threshold {r['threshold']:.3f} "
+                   f"-> precision {r['at_threshold']['precision']:.3f}, recall {r['at_threshold']['recall']:.3f}")
+        click.echo(f"{'calibration bin':16} {'papers':>7} {'pos':>5} {'predicted':>9} {'observed':>9}")
+        for row in r["calibration"]:
+            click.echo(f"{row['bin']:16} {row['papers']:7d} {row['positives']:5d} {row['mean_predicted']:9.4f} "
+                       f"{row['observed']:9.4f}")
+
+
+@click.command("classify")
+@click.option("--input", "input_path", type=_path, default=None, help="Papers JSONL; without it, classify the store.")
+@click.option("--output", "output_path", type=_path, default=None, help="Predictions JSONL (default: stdout).")
+@click.option("--model", "model_path", type=_path, default=None, help="Model file (default: model.path).")
+@pass_app
+def classify_cmd(app: App, input_path: Path | None, output_path: Path | None, model_path: Path | None) -> None:
+    """Classify the store's unclassified papers, or a JSONL file with --input (the store is not touched)."""
+    from lfmwatch.classify import classify_jsonl, classify_store
+    from lfmwatch.model import load_model
+
+    config = app.config
+    model = load_model(model_path or Path(config.model.path))
+    threshold = config.model.threshold if config.model.threshold >= 0 else None
+    if input_path is not None:
+        written, bad = classify_jsonl(model, input_path, output_path, threshold=threshold)
+        for line, problem in bad[:20]:
+            click.echo(f"{input_path}:{line}: skipped: {problem}", err=True)
+        if len(bad) > 20:
+            click.echo(f"... and {len(bad) - 20} more skipped lines", err=True)
+        click.echo(f"classified {written} papers ({len(bad)} lines skipped) with model {model.version}", err=True)
+        return
+    counts = classify_store(app.store, model, threshold=threshold)
+    if counts["classified"] == 0:
+        click.echo(f"nothing new to classify: every paper has a prediction of model {model.version}")
+    else:
+        click.echo(f"classified {counts['classified']} papers, {counts['relevant']} relevant (model {model.version})")
 
 
 def register(group: click.Group) -> None:
     """Add this module's commands to the top-level group."""
+    group.add_command(train_cmd)
+    group.add_command(evaluate_cmd)
+    group.add_command(classify_cmd)

@@ -1,0 +1,258 @@
+"""Time-split benchmark of the lfmwatch classifier against the reference tf-idf baseline.
+
+    /work/venv/bin/python benchmarks/bench_classifier.py [--data ../shared/data] [--no-baseline] [--save PATH]
+
+Train on everything listed before 2025-04-01 (plus labelled papers with no listing day; reviewed papers only
+from before the split), test on corpus papers with an ML category listed 2025-04-01..2025-09-30. Prints
+recall@5/day, recall@10/day, average precision, section accuracy (top-level for all labelled test papers, leaf
+for `precision: leaf` rows), cross-validated section accuracy over all labelled papers, papers flagged per day at
+the model's threshold, precision on the held-out reviewed papers (those listed from 2025-04-01 on), speed and
+peak memory. The parsed corpus is cached under /tmp (never in the repository).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import pickle
+import resource
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+SPLIT, END = "2025-04-01", "2025-09-30"
+ML = {"cs.LG", "cs.CL", "cs.CV", "cs.AI", "stat.ML"}
+CACHE = Path(os.environ.get("LFMWATCH_BENCH_CACHE", "/tmp/lfmwatch-bench-cache.pkl"))
+
+
+def load_data(data: Path) -> dict[str, Any]:
+    """Parsed corpus, labels, reviews, upstream abstracts and README; cached by file sizes and mtimes."""
+    files = ["arxiv-corpus.jsonl.gz", "lfm-labels.jsonl", "lfm-reviewed.jsonl", "upstream-abstracts.jsonl",
+             "awesome-lfm/README.md"]
+    key = [(f, (data / f).stat().st_size, (data / f).stat().st_mtime) for f in files]
+    if CACHE.exists():
+        with open(CACHE, "rb") as fh:
+            cached = pickle.load(fh)
+        if cached.get("key") == key:
+            return cached
+    corpus = []
+    with gzip.open(data / "arxiv-corpus.jsonl.gz", "rt", encoding="utf-8") as fh:
+        for line in fh:
+            p = json.loads(line)
+            corpus.append({k: p.get(k) for k in ("id", "title", "abstract", "categories", "listed")})
+    read = lambda name: [json.loads(x) for x in open(data / name, encoding="utf-8") if x.strip()]  # noqa: E731
+    out = {
+        "key": key,
+        "corpus": corpus,
+        "labels": read("lfm-labels.jsonl"),
+        "reviewed": read("lfm-reviewed.jsonl"),
+        "upstream": read("upstream-abstracts.jsonl"),
+        "readme": (data / "awesome-lfm/README.md").read_text(encoding="utf-8"),
+    }
+    with open(CACHE, "wb") as fh:
+        pickle.dump(out, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return out
+
+
+def build_split(d: dict[str, Any]) -> dict[str, Any]:
+    """Training examples (pre-split) and the test set, without leakage."""
+    from lfmwatch.config import Config
+    from lfmwatch.model_data import example, fill_texts, readme_entries
+
+    corpus_by_id = {p["id"]: p for p in d["corpus"]}
+    test = [p for p in d["corpus"] if SPLIT <= (p["listed"] or "") <= END and ML.intersection(p["categories"] or ())]
+    test_ids = {p["id"] for p in test}
+    # Every label or review whose paper is listed in the test period is test data, never training data.
+    def in_test(pid: str) -> bool:
+        p = corpus_by_id.get(pid)
+        return bool(p and (p["listed"] or "") >= SPLIT)
+
+    config = Config()
+    entries, sections = readme_entries(d["readme"], config.target.exclude_sections)
+    ex = [example(pid, t, None, s, "list") for pid, s, t in entries if not in_test(pid)]
+    for r in d["labels"]:
+        if r["listed"] and r["listed"] >= SPLIT or in_test(r["id"]):
+            continue
+        ex.append(example(r["id"], r["title"], r["abstract"], r["section"], "label_top" if r["precision"] == "top" else "label"))
+    held_reviews = []
+    for r in d["reviewed"]:
+        if in_test(r["id"]):
+            held_reviews.append(r)
+            continue
+        kind = "reviewed_pos" if r["include"] else "reviewed_neg"
+        ex.append(example(r["id"], None, None, r["section"] if r["include"] else None, kind))
+    labelled = {e.id for e in ex} | {r["id"] for r in d["labels"]} | {r["id"] for r in d["reviewed"]}
+    known = dict(corpus_by_id)
+    for u in d["upstream"]:
+        if u.get("id") and u.get("abstract"):
+            known.setdefault(u["id"], u)
+    ex, counts = fill_texts(ex, known, None)
+    negs = [
+        example(p["id"], p["title"], p["abstract"], None, "negative")
+        for p in d["corpus"]
+        if (p["listed"] or "") < SPLIT and p["id"] not in labelled and ML.intersection(p["categories"] or ())
+    ]
+    label_rows = defaultdict(list)
+    for r in d["labels"]:
+        label_rows[r["id"]].append(r)
+    test_pos = {pid: rows for pid, rows in label_rows.items() if pid in test_ids}
+    return {"examples": ex + negs, "sections": sections, "test": test, "test_pos": test_pos,
+            "held_reviews": held_reviews, "text_counts": counts, "n_neg": len(negs), "corpus_by_id": corpus_by_id}
+
+
+def ranking_metrics(test: list[dict[str, Any]], scores: Any, positives: set[str]) -> dict[str, float]:
+    """recall@5/day, recall@10/day and average precision of the labelled test papers."""
+    import numpy as np
+    from sklearn.metrics import average_precision_score
+
+    by_day: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(test):
+        by_day[p["listed"]].append(i)
+    hits = {5: 0, 10: 0}
+    for idx in by_day.values():
+        order = sorted(idx, key=lambda i: -scores[i])
+        for k in hits:
+            hits[k] += sum(1 for i in order[:k] if test[i]["id"] in positives)
+    y = np.array([p["id"] in positives for p in test])
+    return {"recall@5/day": hits[5] / len(positives), "recall@10/day": hits[10] / len(positives),
+            "AP": float(average_precision_score(y, scores)), "days": len(by_day)}
+
+
+def section_accuracy(test_pos: dict[str, list[dict[str, Any]]], predicted: dict[str, str]) -> dict[str, float]:
+    """Top-level accuracy over all labelled test papers, leaf accuracy over papers with a leaf-precision row."""
+    top_ok = top_n = leaf_ok = leaf_n = 0
+    for pid, rows in test_pos.items():
+        pred = predicted[pid] or ""
+        top_n += 1
+        top_ok += any(pred.split(" > ")[0] == r["section"].split(" > ")[0] for r in rows)
+        leaf_rows = [r for r in rows if r["precision"] == "leaf"]
+        if leaf_rows:
+            leaf_n += 1
+            leaf_ok += any(pred == r["section"] for r in leaf_rows)
+    return {"top-level": top_ok / max(top_n, 1), "leaf": leaf_ok / max(leaf_n, 1), "n_top": top_n, "n_leaf": leaf_n}
+
+
+def run_model(split: dict[str, Any], save: Path | None) -> dict[str, Any]:
+    """Train lfmwatch's model on the split, evaluate it, measure speed."""
+    import numpy as np
+
+    from lfmwatch.evaluate import cross_validate_sections
+    from lfmwatch.model import load_model, save_model
+    from lfmwatch.training import fit_model
+
+    t0 = time.perf_counter()
+    model = fit_model(split["examples"], sections=split["sections"], target_precision=0.9,
+                      command="benchmarks/bench_classifier.py")
+    train_s = time.perf_counter() - t0
+    res: dict[str, Any] = {"train_seconds": round(train_s, 1)}
+    path = save or Path("/tmp/lfmwatch-bench-model.npz")
+    save_model(model, path)
+    t0 = time.perf_counter()
+    model = load_model(path)
+    res["load_seconds"] = round(time.perf_counter() - t0, 3)
+    res["model_bytes"] = path.stat().st_size
+    test = split["test"]
+    model.predict(test[:100])  # warm-up: term list for `why`
+    t0 = time.perf_counter()
+    preds = model.predict(test)
+    dt = time.perf_counter() - t0
+    res["papers_per_second_predict"] = round(len(test) / dt)
+    t0 = time.perf_counter()
+    X = model.vocab.transform(test)
+    raw = model.raw_scores(X)
+    model.section_probs(X)
+    res["papers_per_second_scores_only"] = round(len(test) / (time.perf_counter() - t0))
+    scores = np.array([p["score"] for p in preds])
+    # Ties in the calibrated score (isotonic steps) would make ranking arbitrary: rank by the raw score.
+    res.update(ranking_metrics(test, raw, set(split["test_pos"])))
+    res["AP_calibrated_score"] = ranking_metrics(test, scores, set(split["test_pos"]))["AP"]
+    by_id = {p["id"]: pr for p, pr in zip(test, preds, strict=True)}
+    res.update(section_accuracy(split["test_pos"], {pid: by_id[pid]["section"] for pid in split["test_pos"]}))
+    days = {p["listed"] for p in test}
+    res["flagged_per_day"] = sum(pr["relevant"] for pr in preds) / len(days)
+    res["threshold"] = model.threshold
+    res["labelled_test_flagged"] = sum(by_id[pid]["relevant"] for pid in split["test_pos"])
+    # Held-out reviewed papers: precision of the relevant flag.
+    rv = [(r, model.predict([split["corpus_by_id"][r["id"]]])[0]) for r in split["held_reviews"]]
+    flagged = [r for r, pr in rv if pr["relevant"]]
+    res["reviewed_heldout"] = len(rv)
+    res["reviewed_flagged"] = len(flagged)
+    res["reviewed_precision"] = sum(r["include"] for r in flagged) / max(len(flagged), 1)
+    res["reviewed_include_recall"] = sum(r["include"] for r in flagged) / max(sum(r["include"] for r in split["held_reviews"]), 1)
+    t0 = time.perf_counter()
+    cv = cross_validate_sections(split["examples"], folds=5)
+    res["cv_section"] = {k: cv[k] for k in ("top_level_accuracy", "leaf_accuracy", "n_top", "n_leaf")}
+    res["cv_seconds"] = round(time.perf_counter() - t0, 1)
+    res["card_cv"] = model.card.get("cv_at_threshold")
+    return res
+
+
+def run_baseline(split: dict[str, Any], seed: int = 0) -> dict[str, Any]:
+    """The reference: tf-idf 1-2-grams + LogisticRegression(C=4, balanced), LinearSVC sections, 20k negatives."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import LinearSVC
+
+    ex = split["examples"]
+    pos = [e for e in ex if e.kind in ("list", "label", "label_top")]
+    pos_ids = list(dict.fromkeys(e.id for e in pos))
+    first = {}
+    for e in pos:
+        first.setdefault(e.id, e)
+    negs = [e for e in ex if e.kind == "negative"]
+    rng = np.random.default_rng(seed)
+    negs = [negs[i] for i in rng.choice(len(negs), size=min(20000, len(negs)), replace=False)]
+    text = lambda e: f"{e.title} {e.abstract}"  # noqa: E731
+    docs = [text(first[i]) for i in pos_ids] + [text(e) for e in negs]
+    y = np.array([1] * len(pos_ids) + [0] * len(negs))
+    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, stop_words="english", min_df=2)
+    X = vec.fit_transform(docs)
+    clf = LogisticRegression(C=4, class_weight="balanced", max_iter=1000).fit(X, y)
+    sec_ex = [e for e in pos if e.section]
+    svc = LinearSVC().fit(vec.transform([text(e) for e in sec_ex]), [e.section for e in sec_ex])
+    test = split["test"]
+    Xt = vec.transform([f"{p['title']} {p['abstract']}" for p in test])
+    scores = clf.decision_function(Xt)
+    res = ranking_metrics(test, scores, set(split["test_pos"]))
+    ids = [p["id"] for p in test]
+    pos_idx = [ids.index(pid) for pid in split["test_pos"]]
+    sec = svc.predict(Xt[pos_idx])
+    res.update(section_accuracy(split["test_pos"], dict(zip(split["test_pos"], sec, strict=True))))
+    days = {p["listed"] for p in test}
+    res["flagged_per_day@0.5"] = float((clf.predict_proba(Xt)[:, 1] >= 0.5).sum() / len(days))
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--save", type=Path, default=None, help="keep the benchmark model here")
+    args = ap.parse_args()
+    if not args.data.is_dir():
+        sys.exit(f"{args.data}: shared data not found")
+    t0 = time.perf_counter()
+    d = load_data(args.data)
+    split = build_split(d)
+    print(f"data: {len(split['examples'])} training examples ({split['n_neg']} unlabelled negatives), "
+          f"{len(split['test'])} test papers, {len(split['test_pos'])} labelled, "
+          f"{len(split['held_reviews'])} held-out reviewed; text {split['text_counts']} "
+          f"[{time.perf_counter() - t0:.1f}s]")
+    ours = run_model(split, args.save)
+    print("lfmwatch model:")
+    print(json.dumps(ours, indent=2))
+    if not args.no_baseline:
+        base = run_baseline(split)
+        print("reference baseline:")
+        print(json.dumps(base, indent=2))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory (whole benchmark process): {rss:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,300 @@
+"""The fitted classifier: relevance (calibrated probability) and section (area, then leaf), load/save, predict.
+
+A model is plain data: the vocabulary of `features.py`, weight matrices and a calibration curve. It is saved as
+one `.npz` file read with `allow_pickle=False` (loading executes no code) plus a JSON card beside it. We do not use
+skops here because the model holds no scikit-learn estimator at inference time: prediction is a sparse matrix
+product, so a pickle-free array file is both safer and faster to load (well under the 3 s CLI budget).
+Prediction is pure: no file, network or database access.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lfmwatch.errors import ModelError
+from lfmwatch.features import Vocabulary
+
+FORMAT = "lfmwatch-model/1"
+TRAIN_HINT = "run `lfmwatch train` (see models/README or the model card for the full command)"
+WHY_WORDS = 5
+
+
+def card_path(path: str | Path) -> Path:
+    """The JSON card that sits beside a model file: `lfm-model.npz` -> `lfm-model.card.json`."""
+    p = Path(path)
+    return p.with_name(p.stem + ".card.json")
+
+
+def sklearn_version() -> str:
+    """Installed scikit-learn version, read from package metadata (cheap: no sklearn import)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("scikit-learn")
+    except PackageNotFoundError:  # pragma: no cover - sklearn is a dependency
+        return "unknown"
+
+
+def _minor(v: str) -> str:
+    return ".".join(v.split(".")[:2])
+
+
+def parent_section(path: str) -> str | None:
+    """`A > B > C` -> `A > B`; a top-level heading has no parent."""
+    parts = path.split(" > ")
+    return " > ".join(parts[:-1]) if len(parts) > 1 else None
+
+
+@dataclass
+class LfmModel:
+    """A fitted model: relevance weights + calibration, area and leaf weights, threshold and card."""
+
+    vocab: Vocabulary
+    rel_coef: Any  # float32 (n_features, k): k linear relevance stages
+    rel_intercept: Any  # float64 (k,)
+    calib_x: Any  # raw relevance score knots (increasing)
+    calib_y: Any  # calibrated probability at each knot
+    areas: list[str]
+    area_coef: Any  # float32 (n_features, n_areas)
+    area_intercept: Any
+    leaves: list[str]
+    leaf_coef: Any  # float32 (n_features, n_leaves)
+    leaf_intercept: Any
+    threshold: float
+    sections: list[str]  # every section of the list, predictable or not
+    leaf_min: float = 0.4  # below this P(leaf | area) the section falls back to the leaf's parent
+    card: dict[str, Any] = field(default_factory=dict)
+    version: str = ""
+
+    def __post_init__(self) -> None:
+        import numpy as np
+
+        self._terms: list[str] | None = None
+        self._leaf_area = np.array([self.areas.index(_area_of(leaf, self.areas)) for leaf in self.leaves])
+        if not self.version:
+            self.version = self._content_hash()
+
+    # -- prediction (pure) ------------------------------------------------------------------------------
+    def raw_scores(self, X: Any) -> Any:
+        """Uncalibrated relevance score of each row of a feature matrix."""
+        import numpy as np
+
+        z = np.asarray(X @ self.rel_coef, dtype=np.float64) + self.rel_intercept
+        if z.shape[1] == 1:
+            return z[:, 0]
+        # Several stages: the paper must pass all of them, so their log-probabilities add up.
+        return -np.logaddexp(0.0, -z).sum(axis=1)
+
+    def calibrate(self, raw: Any) -> Any:
+        """Calibrated P(belongs in the list) from raw scores (monotone interpolation)."""
+        import numpy as np
+
+        return np.clip(np.interp(raw, self.calib_x, self.calib_y), 0.0, 1.0)
+
+    def section_probs(self, X: Any) -> tuple[Any, Any]:
+        """(P(area), P(leaf)) per row; P(leaf) = P(area) * P(leaf | area)."""
+        import numpy as np
+
+        za = np.asarray(X @ self.area_coef, dtype=np.float64) + self.area_intercept
+        pa = _softmax(za)
+        zl = np.asarray(X @ self.leaf_coef, dtype=np.float64) + self.leaf_intercept
+        pl = np.zeros_like(zl)
+        for a in range(len(self.areas)):
+            cols = np.flatnonzero(self._leaf_area == a)
+            if len(cols):
+                pl[:, cols] = _softmax(zl[:, cols]) * pa[:, [a]]
+        return pa, pl
+
+    def predict(self, papers: Sequence[Mapping[str, Any]], threshold: float | None = None) -> list[dict[str, Any]]:
+        """DESIGN.md prediction fields for each paper: relevant, score, section, section_score, sections, why."""
+        import numpy as np
+
+        if not papers:
+            return []
+        thr = self.threshold if threshold is None or threshold < 0 else threshold
+        X = self.vocab.transform(papers)
+        raw = self.raw_scores(X)
+        score = self.calibrate(raw)
+        pa, pl = self.section_probs(X)
+        why = self._why(X, raw >= _raw_at(self, thr))
+        top = np.argsort(-pl, axis=1)[:, :3]
+        out = []
+        for i in range(len(papers)):
+            best = int(top[i, 0])
+            area = int(self._leaf_area[best])
+            within = pl[i, best] / max(pa[i, area], 1e-12)
+            section, section_score = self.leaves[best], float(pl[i, best])
+            if within < self.leaf_min:
+                # The leaf is unclear: file under its parent heading with the parent's total probability.
+                parent = parent_section(section)
+                if parent is not None:
+                    members = [j for j, leaf in enumerate(self.leaves) if leaf.startswith(parent + " > ")]
+                    section, section_score = parent, float(pl[i, members].sum())
+            out.append(
+                {
+                    "relevant": bool(score[i] >= thr),
+                    "score": round(float(score[i]), 6),
+                    "section": section,
+                    "section_score": round(min(section_score, 1.0), 6),
+                    "sections": [[self.leaves[int(j)], round(float(pl[i, j]), 6)] for j in top[i]],
+                    "why": why[i],
+                }
+            )
+        return out
+
+    def _why(self, X: Any, positive: Any) -> list[list[str]]:
+        """Terms with the largest contribution towards the decision (positive for relevant papers)."""
+        import numpy as np
+
+        if self._terms is None:
+            self._terms = self.vocab.terms()
+        w = np.asarray(self.rel_coef, dtype=np.float64).sum(axis=1)
+        C = X.tocsr()
+        out: list[list[str]] = []
+        for i in range(C.shape[0]):
+            lo, hi = C.indptr[i], C.indptr[i + 1]
+            cols = C.indices[lo:hi]
+            contrib = C.data[lo:hi] * w[cols]
+            if not positive[i]:
+                contrib = -contrib
+            order = np.argsort(-contrib)
+            words: list[str] = []
+            for j in order:
+                if contrib[j] <= 0 or len(words) >= WHY_WORDS:
+                    break
+                term = self._terms[int(cols[j])]
+                if term not in words:
+                    words.append(term)
+            out.append(words)
+        return out
+
+    # -- identity ---------------------------------------------------------------------------------------
+    def _arrays(self) -> dict[str, Any]:
+        import numpy as np
+
+        meta_v, arrays = self.vocab.to_arrays()
+        arrays.update(
+            rel_coef=np.asarray(self.rel_coef, dtype=np.float32),
+            rel_intercept=np.asarray(self.rel_intercept, dtype=np.float64),
+            calib_x=np.asarray(self.calib_x, dtype=np.float64),
+            calib_y=np.asarray(self.calib_y, dtype=np.float64),
+            area_coef=np.asarray(self.area_coef, dtype=np.float32),
+            area_intercept=np.asarray(self.area_intercept, dtype=np.float64),
+            leaf_coef=np.asarray(self.leaf_coef, dtype=np.float32),
+            leaf_intercept=np.asarray(self.leaf_intercept, dtype=np.float64),
+        )
+        meta = {
+            "format": FORMAT,
+            "vocab": meta_v,
+            "areas": self.areas,
+            "leaves": self.leaves,
+            "sections": self.sections,
+            "threshold": float(self.threshold),
+            "leaf_min": float(self.leaf_min),
+            "sklearn": self.card.get("libraries", {}).get("scikit-learn", sklearn_version()),
+        }
+        arrays["meta_json"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8)
+        return arrays
+
+    def _content_hash(self) -> str:
+        h = hashlib.sha256()
+        for name, arr in sorted(self._arrays().items()):
+            h.update(name.encode())
+            h.update(arr.tobytes())
+        return h.hexdigest()[:16]
+
+
+def _area_of(leaf: str, areas: Sequence[str]) -> str:
+    for area in areas:
+        if leaf == area or leaf.startswith(area + " > "):
+            return area
+    raise ValueError(f"leaf section {leaf!r} is under no known area")
+
+
+def _softmax(z: Any) -> Any:
+    import numpy as np
+
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _raw_at(model: LfmModel, prob: float) -> float:
+    """Smallest raw score whose calibrated probability reaches `prob` (for the why direction)."""
+    import numpy as np
+
+    ok = np.flatnonzero(np.asarray(model.calib_y) >= prob)
+    return float(model.calib_x[ok[0]]) if len(ok) else float("inf")
+
+
+def save_model(model: LfmModel, path: str | Path) -> Path:
+    """Write the model (`.npz`, pickle-free) and its JSON card beside it; returns the model path."""
+    import numpy as np
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    arrays = model._arrays()
+    card = dict(model.card)
+    card.update(version=model.version, threshold=float(model.threshold), format=FORMAT)
+    tmp = p.with_name(p.name + ".tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+        tmp.replace(p)
+        card_path(p).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise ModelError(f"{p}: cannot write the model: {exc.strerror or exc}") from exc
+    return p
+
+
+def load_model(path: str | Path) -> LfmModel:
+    """Read a model written by save_model; ModelError when missing, unreadable or made by another scikit-learn."""
+    import numpy as np
+
+    p = Path(path)
+    if not p.exists():
+        raise ModelError(f"{p}: no model file", f"train one with `lfmwatch train --out {p}` or set model.path")
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        meta = json.loads(arrays.pop("meta_json").tobytes().decode("utf-8"))
+    except Exception as exc:  # zip, npy or JSON damage all mean the same thing to the user
+        raise ModelError(f"{p}: not a readable lfmwatch model ({exc})", f"retrain it: {TRAIN_HINT}") from exc
+    if meta.get("format") != FORMAT:
+        raise ModelError(f"{p}: model format {meta.get('format')!r}, expected {FORMAT}", f"retrain it: {TRAIN_HINT}")
+    made_with, installed = str(meta.get("sklearn", "?")), sklearn_version()
+    if _minor(made_with) != _minor(installed):
+        raise ModelError(
+            f"{p}: model was trained with scikit-learn {made_with}, installed is {installed}",
+            f"retrain it with the installed version: {TRAIN_HINT} (or install scikit-learn=={made_with})",
+        )
+    card: dict[str, Any] = {}
+    if card_path(p).exists():
+        try:
+            card = json.loads(card_path(p).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            card = {}
+    vocab = Vocabulary.from_arrays(meta["vocab"], arrays)
+    model = LfmModel(
+        vocab=vocab,
+        rel_coef=arrays["rel_coef"],
+        rel_intercept=arrays["rel_intercept"],
+        calib_x=arrays["calib_x"],
+        calib_y=arrays["calib_y"],
+        areas=list(meta["areas"]),
+        area_coef=arrays["area_coef"],
+        area_intercept=arrays["area_intercept"],
+        leaves=list(meta["leaves"]),
+        leaf_coef=arrays["leaf_coef"],
+        leaf_intercept=arrays["leaf_intercept"],
+        threshold=float(meta["threshold"]),
+        sections=list(meta["sections"]),
+        leaf_min=float(meta.get("leaf_min", 0.4)),
+        card=card,
+    )
+    return model

@@ -1,0 +1,334 @@
+"""Fitting the model: relevance (logistic regression, cross-validated calibration and threshold) and sections.
+
+Relevance is positive-unlabelled learning: the negatives are simply papers nobody labelled, and a few of them
+belong in the list. We handle that knowingly: unlabelled papers get a lower weight than labelled ones, and after a
+first cross-validated round the unlabelled papers that score like positives ("spies") are dropped from the
+negatives before the final fit. Reviewed excludes and rejected proposals are hard negatives with a higher weight.
+Calibration is isotonic regression on out-of-fold scores, corrected from the training class balance to the
+stream's (labelled papers are over-represented in training); the threshold is the lowest score whose estimated
+stream precision reaches the target.
+Sections are hierarchical: an area classifier over all positives (top-precision labels included) and a leaf
+classifier over examples whose leaf is exact; P(leaf) = P(area) * P(leaf | area).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import platform
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from lfmwatch.errors import ModelError
+from lfmwatch.model import LfmModel, sklearn_version
+from lfmwatch.model_data import (  # re-exported: the training API lives here
+    HARD_NEGATIVE_KINDS,
+    LEAF_KINDS,
+    POSITIVE_KINDS,
+    TrainingExample,
+    collect_examples,
+    example,
+)
+
+__all__ = ["FitOptions", "TrainingExample", "collect_examples", "example", "fit_model", "area_of"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FitOptions:
+    """Hyper-parameters of fit_model (defaults chosen on the time-split benchmark)."""
+
+    c_relevance: float = 4.0
+    negative_weight: float = 0.5  # unlabelled papers: mostly, not surely, negatives
+    hard_negative_weight: float = 3.0  # multiplier on reviewed/rejected negatives' own weight
+    spy_quantile: float = 0.5  # drop unlabelled papers scoring above this quantile of positives' OOF scores
+    c_area: float = 10.0
+    c_leaf: float = 10.0
+    min_df: tuple[int, int] = (2, 2)
+    min_df_keep: int = 3  # keep a column if this many documents have it ...
+    min_pos_df_keep: int = 2  # ... or this many positives
+    folds: int = 3
+    stream_prior: float = 0.01  # share of relevant papers in the stream, for the calibrated probability
+    leaf_min: float = 0.4
+    seed: int = 0
+
+
+def area_of(section: str) -> str:
+    """Top-level area of a section path."""
+    return section.split(" > ")[0]
+
+
+def _dedupe(examples: Sequence[TrainingExample]) -> tuple[list[TrainingExample], Any, Any]:
+    """One example per paper for relevance: (papers, y, weight). Hard negatives override labels of no list entry."""
+    import numpy as np
+
+    by_id: dict[str, list[TrainingExample]] = {}
+    for ex in examples:
+        by_id.setdefault(ex.id, []).append(ex)
+    papers, y, w = [], [], []
+    for rows in by_id.values():
+        kinds = {r.kind for r in rows}
+        text = max(rows, key=lambda r: len(r.abstract) + len(r.title))
+        if kinds & HARD_NEGATIVE_KINDS and not kinds & {"list", "feedback_accepted", "feedback_moved"}:
+            label, weight = 0, max(r.weight for r in rows if r.kind in HARD_NEGATIVE_KINDS)
+        elif kinds & POSITIVE_KINDS:
+            label, weight = 1, max(r.weight for r in rows if r.kind in POSITIVE_KINDS)
+        else:
+            label, weight = -1, max(r.weight for r in rows)  # unlabelled
+        papers.append(text)
+        y.append(label)
+        w.append(weight)
+    return papers, np.asarray(y), np.asarray(w, dtype=np.float64)
+
+
+def _logreg(C: float, seed: int) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    # liblinear: fast on sparse binary problems of this size, deterministic with a fixed seed.
+    return LogisticRegression(C=C, solver="liblinear", max_iter=200, random_state=seed)
+
+
+def _relevance(X: Any, y: Any, w: Any, opts: FitOptions) -> tuple[Any, float, Any, Any]:
+    """Fit relevance with PU handling; returns (coef, intercept, oof_raw_scores, final mask of used rows)."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    target = (y == 1).astype(int)
+    weight = np.where(y == -1, w * opts.negative_weight, np.where(y == 0, w * opts.hard_negative_weight, w))
+
+    def oof(mask: Any) -> Any:
+        scores = np.full(len(y), np.nan)
+        idx = np.flatnonzero(mask)
+        skf = StratifiedKFold(n_splits=opts.folds, shuffle=True, random_state=opts.seed)
+        for tr, te in skf.split(idx, target[idx]):
+            clf = _logreg(opts.c_relevance, opts.seed).fit(X[idx[tr]], target[idx[tr]], sample_weight=weight[idx[tr]])
+            scores[idx[te]] = clf.decision_function(X[idx[te]])
+        return scores
+
+    mask = np.ones(len(y), dtype=bool)
+    first = oof(mask)
+    if opts.spy_quantile < 1.0:
+        cut = np.quantile(first[target == 1], opts.spy_quantile)
+        spies = (y == -1) & (first >= cut)
+        log.info("dropping %d unlabelled papers that score like positives", int(spies.sum()))
+        mask &= ~spies
+        scores = oof(mask)
+    else:
+        scores = first
+    clf = _logreg(opts.c_relevance, opts.seed).fit(X[mask], target[mask], sample_weight=weight[mask])
+    return clf.coef_.ravel().astype(np.float32), float(clf.intercept_[0]), scores, mask
+
+
+def calibration_curve(raw: Any, target: Any, weight: Any, prior: float) -> tuple[Any, Any]:
+    """Isotonic P(positive | raw) on out-of-fold scores, shifted from the training balance to `prior`."""
+    import numpy as np
+    from sklearn.isotonic import IsotonicRegression
+
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+    iso.fit(raw, target, sample_weight=weight)
+    xs = np.asarray(iso.X_thresholds_, dtype=np.float64)
+    ps = np.asarray(iso.y_thresholds_, dtype=np.float64)
+    train_prior = float(np.average(target, weights=weight))
+    if 0 < prior < 1 and 0 < train_prior < 1:
+        odds = ps / np.maximum(1 - ps, 1e-12) * (prior / (1 - prior)) / (train_prior / (1 - train_prior))
+        ps = odds / (1 + odds)
+    return xs, ps
+
+
+def choose_threshold(prob: Any, target: Any, weight: Any, target_precision: float, prior: float) -> tuple[float, dict[str, float]]:
+    """Lowest calibrated score whose stream precision (positives re-weighted to `prior`) reaches the target."""
+    import numpy as np
+
+    pos_w = weight * (target == 1)
+    neg_w = weight * (target == 0)
+    # Re-weight positives so that they make up `prior` of the total weight, as in the stream.
+    scale = prior / (1 - prior) * neg_w.sum() / max(pos_w.sum(), 1e-12)
+    order = np.argsort(-prob, kind="stable")
+    tp = np.cumsum(pos_w[order] * scale)
+    fp = np.cumsum(neg_w[order])
+    precision = tp / np.maximum(tp + fp, 1e-12)
+    recall = tp / max(tp[-1], 1e-12)
+    # A threshold keeps every paper scoring at least it: only the ends of runs of tied scores are valid cuts.
+    ranked = prob[order]
+    ends = np.ones(len(ranked), dtype=bool)
+    ends[:-1] = ranked[:-1] != ranked[1:]
+    ok = np.flatnonzero((precision >= target_precision) & ends)
+    if len(ok) == 0:
+        cand = np.flatnonzero(ends)
+        i = int(cand[np.argmax(precision[cand])])
+    else:
+        i = int(ok[-1])  # the deepest cut that still meets the target
+    thr = float(prob[order][i])
+    return thr, {"precision": float(precision[i]), "recall": float(recall[i])}
+
+
+def _section_model(X: Any, labels: Sequence[str], C: float, seed: int) -> tuple[Any, Any, list[str]]:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    classes = sorted(set(labels))
+    if len(classes) == 1:
+        # One class: constant probability 1 (a softmax over one logit).
+        return np.zeros((X.shape[1], 1), dtype=np.float32), np.zeros(1), classes
+    clf = LogisticRegression(C=C, max_iter=300, random_state=seed)
+    clf.fit(X, np.asarray(labels))
+    coef, icpt = clf.coef_, clf.intercept_
+    if len(classes) == 2:  # binary LR has one row: expand to two logits
+        coef = np.vstack([-coef[0] / 2, coef[0] / 2])
+        icpt = np.array([-icpt[0] / 2, icpt[0] / 2])
+    return coef.T.astype(np.float32), icpt.astype(np.float64), [str(c) for c in clf.classes_]
+
+
+def section_training_sets(examples: Sequence[TrainingExample]) -> tuple[list[TrainingExample], list[TrainingExample]]:
+    """(area examples, leaf examples): every positive with a section trains the area, exact leaves the leaf."""
+    seen_area: set[tuple[str, str]] = set()
+    seen_leaf: set[tuple[str, str]] = set()
+    area_rows, leaf_rows = [], []
+    for ex in examples:
+        if not ex.positive or not ex.section:
+            continue
+        key = (ex.id, area_of(ex.section))
+        if key not in seen_area:
+            seen_area.add(key)
+            area_rows.append(ex)
+        if ex.kind in LEAF_KINDS and (ex.id, ex.section) not in seen_leaf:
+            seen_leaf.add((ex.id, ex.section))
+            leaf_rows.append(ex)
+    return area_rows, leaf_rows
+
+
+def fit_sections(vocab: Any, area_rows: Sequence[TrainingExample], leaf_rows: Sequence[TrainingExample],
+                 opts: FitOptions) -> dict[str, Any]:
+    """Area and leaf classifiers as LfmModel fields (areas, area_coef, area_intercept, leaves, leaf_coef, ...)."""
+    import numpy as np
+
+    n = vocab.n_features
+    Xa = vocab.transform([{"title": e.title, "abstract": e.abstract} for e in area_rows])
+    area_coef, area_icpt, areas = _section_model(Xa, [area_of(e.section or "") for e in area_rows], opts.c_area, opts.seed)
+    if leaf_rows:
+        Xl = vocab.transform([{"title": e.title, "abstract": e.abstract} for e in leaf_rows])
+        leaf_coef, leaf_icpt, leaves = _section_model(Xl, [e.section or "" for e in leaf_rows], opts.c_leaf, opts.seed)
+    else:
+        leaf_coef, leaf_icpt, leaves = np.zeros((n, 0), np.float32), np.zeros(0), []
+    # An area without any exact leaf example still needs a leaf to name: the area heading itself.
+    for area in areas:
+        if not any(leaf == area or leaf.startswith(area + " > ") for leaf in leaves):
+            leaves.append(area)
+            leaf_coef = np.hstack([leaf_coef, np.zeros((n, 1), np.float32)])
+            leaf_icpt = np.append(leaf_icpt, 0.0)
+    # Leaves whose area the area model never saw cannot be predicted: drop them.
+    keep_leaf = [i for i, leaf in enumerate(leaves) if area_of(leaf) in areas]
+    return {
+        "areas": areas, "area_coef": area_coef, "area_intercept": area_icpt,
+        "leaves": [leaves[i] for i in keep_leaf], "leaf_coef": leaf_coef[:, keep_leaf],
+        "leaf_intercept": leaf_icpt[keep_leaf],
+    }
+
+
+def data_hash(examples: Sequence[TrainingExample]) -> str:
+    """Hash of the training data (ids, kinds, sections, weights and text), order-independent."""
+    h = hashlib.sha256()
+    for row in sorted(f"{e.id}\t{e.kind}\t{e.section}\t{e.weight}\t{e.title}\t{e.abstract}" for e in examples):
+        h.update(row.encode("utf-8"))
+    return h.hexdigest()[:16]
+
+
+def fit_model(
+    examples: Sequence[TrainingExample],
+    *,
+    sections: Sequence[str] = (),
+    target_precision: float = 0.9,
+    options: FitOptions | None = None,
+    command: str | None = None,
+    extra_card: Mapping[str, Any] | None = None,
+) -> LfmModel:
+    """Train relevance and section models from examples; the card records data, metrics and settings."""
+    import numpy as np
+
+    from lfmwatch.features import fit_vocabulary, restrict
+
+    opts = options or FitOptions()
+    t0 = time.monotonic()
+    papers, y, w = _dedupe(examples)
+    n_pos, n_neg = int((y == 1).sum()), int((y != 1).sum())
+    if n_pos < 2 or n_neg < 2:
+        raise ModelError(
+            f"not enough training data: {n_pos} positive and {n_neg} negative papers",
+            "give the list's README (--readme) or labels (--labels) and a corpus (--corpus) or a store with papers",
+        )
+    area_rows, leaf_rows = section_training_sets(examples)
+    if not area_rows:
+        raise ModelError("no positive example has a section", "labels need a `section` heading path")
+    docs = [{"title": p.title, "abstract": p.abstract} for p in papers]
+    vocab = fit_vocabulary(docs, min_df=opts.min_df)
+    X = vocab.transform(docs)
+    # Keep the columns that can matter: common ones and those several positives share; the model stays small
+    # and the norms seen in training are the ones computed at inference (we re-transform after restricting).
+    df_all = np.bincount(X.indices, minlength=X.shape[1])
+    pos_rows = X[np.flatnonzero(y == 1)]
+    df_pos = np.bincount(pos_rows.indices, minlength=X.shape[1])
+    keep = np.flatnonzero((df_all >= opts.min_df_keep) | (df_pos >= opts.min_pos_df_keep))
+    vocab, _ = restrict(vocab, keep)
+    X = vocab.transform(docs)
+    log.info("features: %d columns over %d papers (%d positive)", X.shape[1], len(docs), n_pos)
+
+    coef, intercept, oof, used = _relevance(X, y, w, opts)
+    target = (y == 1).astype(int)
+    cw = np.where(y == -1, w * opts.negative_weight, w)[used]
+    calib_x, calib_y = calibration_curve(oof[used], target[used], cw, opts.stream_prior)
+    prob = np.interp(oof[used], calib_x, calib_y)
+    threshold, at_thr = choose_threshold(prob, target[used], cw, target_precision, opts.stream_prior)
+
+    leaves_part = fit_sections(vocab, area_rows, leaf_rows, opts)
+    areas, leaves = leaves_part["areas"], leaves_part["leaves"]
+
+    all_sections = list(dict.fromkeys([*sections, *(e.section for e in area_rows if e.section)]))
+    unpredictable = [s for s in all_sections if s not in leaves and not any(lf.startswith(s + " > ") for lf in leaves)
+                     and s not in areas]
+    counts = Counter(e.kind for e in examples)
+    card: dict[str, Any] = {
+        "created": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "command": command,
+        "data": {
+            "hash": data_hash(examples),
+            "papers": len(papers),
+            "positives": n_pos,
+            "negatives_used": int(((y != 1) & used).sum()),
+            "unlabelled_dropped_as_likely_positive": int(((y == -1) & ~used).sum()),
+            "examples_by_kind": dict(sorted(counts.items())),
+            "area_examples": dict(sorted(Counter(area_of(e.section or "") for e in area_rows).items())),
+            "leaf_examples": dict(sorted(Counter(e.section for e in leaf_rows).items())),
+            "section_examples": dict(sorted(Counter(e.section for e in area_rows).items())),
+        },
+        "features": {"columns": int(X.shape[1]), "tokens": len(vocab.tokens)},
+        "libraries": {"scikit-learn": sklearn_version(), "numpy": np.__version__, "python": platform.python_version()},
+        "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(opts).items()},
+        "target_precision": target_precision,
+        "threshold": threshold,
+        "cv_at_threshold": at_thr,
+        "sections": all_sections,
+        "predictable_sections": leaves,
+        "unpredictable_sections": unpredictable,
+        "train_seconds": None,
+    }
+    if extra_card:
+        card.update(extra_card)
+    model = LfmModel(
+        vocab=vocab,
+        rel_coef=coef.reshape(-1, 1),
+        rel_intercept=np.array([intercept]),
+        calib_x=calib_x,
+        calib_y=calib_y,
+        **leaves_part,
+        threshold=threshold,
+        sections=all_sections,
+        leaf_min=opts.leaf_min,
+        card=card,
+    )
+    card["train_seconds"] = round(time.monotonic() - t0, 1)
+    return model

@@ -1,0 +1,194 @@
+"""The classifier on a tiny synthetic corpus: features, fit, predict fields, persistence, classify (file and store)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from lfmwatch.errors import ModelError
+from lfmwatch.model_data import TrainingExample, example
+
+SECTIONS = {
+    "Model Reuse > Model Fusion > Weight Interpolation": "merging weights interpolation soup merged checkpoints averaging",
+    "Model Editing > Memory Based Model Editing": "editing knowledge edit memory facts editor counterfactual",
+    "Model Editing > Parameter Based Model Editing > Locate And Edit": "locate neurons edit causal tracing rank update",
+}
+FILLER = ("we study a method results show experiments benchmark data performance approach propose novel large "
+          "model network training task").split()
+NEG_TOPICS = ["galaxy spectra telescope redshift", "protein folding molecule docking", "traffic road vehicle forecast",
+              "medical segmentation tumor scans", "robot grasping manipulation policy"]
+
+
+def _text(rng: random.Random, topic: str, n: int = 30) -> str:
+    words = topic.split()
+    return " ".join(rng.choice(words) if rng.random() < 0.45 else rng.choice(FILLER) for _ in range(n))
+
+
+def tiny_examples(seed: int = 0, n_pos: int = 24, n_neg: int = 200) -> list[TrainingExample]:
+    """Positives with section-specific words, negatives on other topics."""
+    rng = random.Random(seed)
+    out = []
+    for s, (section, topic) in enumerate(SECTIONS.items()):
+        for i in range(n_pos):
+            kind = "label_top" if i % 6 == 5 else "label"
+            out.append(example(f"2401.{s}{i:04d}", _text(rng, topic, 8), _text(rng, topic), section, kind))
+    for i in range(n_neg):
+        topic = NEG_TOPICS[i % len(NEG_TOPICS)]
+        out.append(example(f"2402.{i:05d}", _text(rng, topic, 8), _text(rng, topic), None, "negative"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    from lfmwatch.training import FitOptions, fit_model
+
+    opts = FitOptions(folds=2, min_df_keep=1, min_pos_df_keep=1, stream_prior=0.1)
+    return fit_model(tiny_examples(), sections=[*SECTIONS, "Model Distillation > Noise Optimization"],
+                     target_precision=0.9, options=opts, command="test")
+
+
+def test_vectoriser_matches_sklearn_tfidf():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from lfmwatch.features import fit_vocabulary
+
+    docs = [{"title": "", "abstract": t} for t in (
+        "Learning from models: merging the weights of fine-tuned models",
+        "Model merging and weight averaging of fine-tuned models",
+        "Knowledge editing of large language models with memory",
+        "Editing memory in language models, and merging models",
+    )]
+    vocab = fit_vocabulary(docs, min_df=(1, 1), max_df=1.0)
+    ours = vocab.transform(docs).toarray()[:, vocab.offsets[1]:]
+    ref = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, stop_words="english")
+    R = ref.fit_transform([" " + d["abstract"] for d in docs]).toarray()
+    terms = vocab.terms()[vocab.offsets[1]:]
+    assert sorted(terms) == sorted(ref.get_feature_names_out())
+    col = {t: i for i, t in enumerate(ref.get_feature_names_out())}
+    import numpy as np
+
+    np.testing.assert_allclose(ours, R[:, [col[t] for t in terms]], rtol=1e-5, atol=1e-6)
+
+
+def test_predict_fields_relevance_and_sections(tiny_model):
+    rng = random.Random(7)
+    papers = [{"id": f"x{i}", "title": _text(rng, topic, 8), "abstract": _text(rng, topic)}
+              for i, topic in enumerate(SECTIONS.values())]
+    papers += [{"id": "n1", "title": _text(rng, NEG_TOPICS[0], 8), "abstract": _text(rng, NEG_TOPICS[0])}]
+    preds = tiny_model.predict(papers)
+    assert [set(p) for p in preds] == [{"relevant", "score", "section", "section_score", "sections", "why"}] * 4
+    for p, section in zip(preds, SECTIONS, strict=False):
+        assert p["relevant"] is True and p["score"] > preds[3]["score"]
+        assert p["section"] == section
+        assert p["sections"][0][0] == section and len(p["sections"]) == 3
+        assert p["sections"][0][1] >= p["sections"][1][1] >= p["sections"][2][1]
+        assert 0 < p["section_score"] <= 1
+        assert p["why"] and all(isinstance(w, str) and w in (papers[0]["title"] + " " + " ".join(
+            x["title"] + " " + x["abstract"] for x in papers)) for w in p["why"])
+    assert preds[3]["relevant"] is False and 0 <= preds[3]["score"] < tiny_model.threshold
+    assert tiny_model.predict([]) == []
+
+
+def test_threshold_override_and_card(tiny_model):
+    paper = {"id": "y", "title": "merging weights", "abstract": "soup averaging merged checkpoints"}
+    assert tiny_model.predict([paper], threshold=1.0)[0]["relevant"] is False
+    assert tiny_model.predict([paper], threshold=0.0)[0]["relevant"] is True
+    card = tiny_model.card
+    assert card["unpredictable_sections"] == ["Model Distillation > Noise Optimization"]
+    assert card["data"]["positives"] == 72 and card["threshold"] == tiny_model.threshold
+    assert card["data"]["leaf_examples"]["Model Editing > Memory Based Model Editing"] == 20  # top labels excluded
+    assert set(card["libraries"]) >= {"scikit-learn", "numpy"}
+
+
+def test_save_load_roundtrip(tiny_model, tmp_path):
+    from lfmwatch.model import card_path, load_model, save_model
+
+    path = save_model(tiny_model, tmp_path / "models" / "m.npz")
+    assert card_path(path).exists()
+    card = json.loads(card_path(path).read_text())
+    assert card["version"] == tiny_model.version and card["command"] == "test"
+    loaded = load_model(path)
+    assert loaded.version == tiny_model.version
+    assert loaded.sections == tiny_model.sections and loaded.threshold == tiny_model.threshold
+    paper = [{"id": "z", "title": "locate neurons", "abstract": "causal tracing rank update of neurons edit"}]
+    assert loaded.predict(paper) == tiny_model.predict(paper)
+    # The file is plain arrays: numpy can read every member without pickle.
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as data:
+        assert "meta_json" in data.files
+
+
+def test_load_errors(tiny_model, tmp_path):
+    from lfmwatch.model import load_model, save_model
+
+    with pytest.raises(ModelError) as missing:
+        load_model(tmp_path / "nope.npz")
+    assert "lfmwatch train" in str(missing.value)
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a zip")
+    with pytest.raises(ModelError, match="retrain"):
+        load_model(junk)
+    tiny_model.card["libraries"] = {**tiny_model.card["libraries"], "scikit-learn": "0.19.2"}
+    try:
+        other = save_model(type(tiny_model)(**{k: getattr(tiny_model, k) for k in (
+            "vocab", "rel_coef", "rel_intercept", "calib_x", "calib_y", "areas", "area_coef", "area_intercept",
+            "leaves", "leaf_coef", "leaf_intercept", "threshold", "sections", "leaf_min", "card")}), tmp_path / "old.npz")
+    finally:
+        tiny_model.card["libraries"]["scikit-learn"] = __import__("lfmwatch.model").model.sklearn_version()
+    with pytest.raises(ModelError) as old:
+        load_model(other)
+    assert "0.19.2" in str(old.value) and "lfmwatch train" in str(old.value)
+
+
+def test_classify_jsonl_reports_bad_lines(tiny_model, tmp_path):
+    from lfmwatch.classify import classify_jsonl
+
+    src = tmp_path / "in.jsonl"
+    good = {"id": "2501.00001", "title": "merging weights soup", "abstract": "merged checkpoints averaging",
+            "categories": ["cs.LG"]}
+    src.write_text("\n".join([
+        json.dumps(good), "{not json", json.dumps({"id": "2501.00002", "title": "no abstract"}), "",
+        json.dumps([1, 2]), json.dumps({**good, "id": "2501.00003"}),
+    ]) + "\n")
+    dst = tmp_path / "out.jsonl"
+    written, bad = classify_jsonl(tiny_model, src, dst)
+    assert written == 2
+    assert [n for n, _ in bad] == [2, 3, 5]
+    assert "abstract" in bad[1][1]
+    rows = [json.loads(x) for x in dst.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["2501.00001", "2501.00003"]
+    assert rows[0]["categories"] == ["cs.LG"] and rows[0]["section"].startswith("Model Reuse")
+    assert {"relevant", "score", "section", "section_score", "sections", "why"} <= set(rows[0])
+
+
+def test_classify_store_is_idempotent(tiny_model, tmp_path):
+    from lfmwatch.classify import classify_store
+    from lfmwatch.papers import upsert_papers
+    from lfmwatch.store import open_store
+
+    store = open_store(tmp_path / "state.db")
+    rng = random.Random(3)
+    papers = [{"id": f"2503.{i:05d}", "title": _text(rng, t, 8), "abstract": _text(rng, t)}
+              for i, t in enumerate([*SECTIONS.values(), *NEG_TOPICS])]
+    upsert_papers(store, papers, "test")
+    first = classify_store(store, tiny_model, batch=3)
+    assert first["classified"] == len(papers) and first["relevant"] >= 3
+    assert classify_store(store, tiny_model)["classified"] == 0
+    rows = store.db.execute("SELECT paper_id, model_version, sections, why FROM predictions").fetchall()
+    assert len(rows) == len(papers) and {r[1] for r in rows} == {tiny_model.version}
+    assert len(json.loads(rows[0][2])) == 3 and isinstance(json.loads(rows[0][3]), list)
+    store.close()
+
+
+def test_readme_scan_sections_and_entries():
+    from lfmwatch.model_data import _scan_readme
+
+    text = """# Title\n## Table of Contents\n- [x](#a)\n## Papers\n## Model Reuse\n### Model Fusion\n
+#### Weight Interpolation\n- [[arXiv](https://arxiv.org/abs/2203.05482)] Model soups\n<!-- - [[arXiv](https://arxiv.org/abs/2001.00001)] hidden -->
+## Citation\n- [[arXiv](https://arxiv.org/abs/2111.11111)] cite us\n"""
+    entries, sections = _scan_readme(text, ["Table of Contents", "Citation", "Papers"])
+    assert entries == [("2203.05482", "Model Reuse > Model Fusion > Weight Interpolation", "Model soups")]
+    assert sections == ["Model Reuse", "Model Reuse > Model Fusion", "Model Reuse > Model Fusion > Weight Interpolation"]
