@@ -78,7 +78,7 @@ def render_pr_body(
     n = len(papers)
     out = [
         MARKER,
-        f"lfmwatch proposes **{n} paper{'s' if n != 1 else ''}** for `{md_inline(readme)}`, "
+        f"lfmwatch proposes **{n} paper{'s' if n != 1 else ''}** for `{readme.replace('`', '')}`, "
         "grouped by the section each was added to. Entries follow the list's own style, appended at the end of "
         "their section; nothing else in the file changes.",
     ]

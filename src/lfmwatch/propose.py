@@ -566,8 +566,9 @@ def _attempt(store: Store, config: Config, session: GitHubSession, selected: Seq
                                new_text, t.readme)
     if dry_run:
         result.status = "dry-run"
-        result.reason = "; ".join([*reason_bits, f"would {'update PR #%d' % state.open_pr.number if has_pr else 'open a PR'}"
-                                   f" with {len(added_now)} new paper(s) ({len(in_pr)} in total)"])
+        action = f"update PR #{state.open_pr.number}" if state.open_pr else "open a PR"
+        result.reason = "; ".join([*reason_bits, f"would {action} with {len(added_now)} new paper(s) "
+                                   f"({len(in_pr)} in total)"])
         return result
     head_sha = state.work_sha
     if commit_needed:

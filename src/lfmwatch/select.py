@@ -39,7 +39,8 @@ def select_papers(
     """
     skipped = dict.fromkeys(SKIP_REASONS, 0)
     paper_sections = {_path(s) for s in lst.paper_sections()}
-    list_ids = {e.arxiv_id for e in lst.entries if e.arxiv_id}
+    # Any arXiv id anywhere in the file counts (an id cited in a note is still "in the list").
+    list_ids = {e.arxiv_id for e in lst.entries if e.arxiv_id} | set(getattr(lst, "arxiv_lines", {}) or {})
     list_titles = {normalize_title(e.title) for e in lst.entries if e.title}
     list_titles.discard("")
     blocked = {normalize_arxiv_id(b) or b for b in blocked_ids}

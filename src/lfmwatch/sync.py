@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TRUSTED = ("OWNER", "MEMBER", "COLLABORATOR")
-_COMMAND = re.compile(r"^\s*/lfmwatch\s+(ignore|move)\s+(\S+)(?:\s+(.+?))?\s*$", re.IGNORECASE | re.MULTILINE)
+_COMMAND = re.compile(r"^[ \t]*/lfmwatch[ \t]+(ignore|move)[ \t]+(\S+)(?:[ \t]+(.+?))?[ \t]*$", re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass

@@ -868,6 +868,7 @@ def _merge_text(base: bytes, ours: bytes, theirs: bytes) -> bytes | None:
 class _Handler(BaseHTTPRequestHandler):
     fake: GitHubFake
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes: avoid 40 ms delayed-ACK stalls
 
     def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
         pass
@@ -905,3 +906,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+
+def fast_settings(fake: GitHubFake, token: str, *, retries: int = 2) -> Any:
+    """GitHubSettings for tests: the fake's URL, no throttling, small retries and backoff, short rate-limit wait."""
+    from lfmwatch.github_client import GitHubSettings
+
+    return GitHubSettings(api_url=fake.url, token=token, timeout=10, retries=retries, backoff_factor=0.01,
+                          max_rate_limit_wait=3, secondary_rate_wait=0.1, seconds_between_requests=0,
+                          seconds_between_writes=0)

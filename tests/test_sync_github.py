@@ -1,0 +1,93 @@
+"""Learning from the review: merge with removals and moves, close, comment commands, un-ignore."""
+
+from __future__ import annotations
+
+from fakes.github_fake import GitHubFake
+from test_propose_github import AD, DAY1, DAY2, FT, REPO, WI, gh, make_config, seed, session_for, store  # noqa: F401
+
+from lfmwatch.feedback import acceptance_by_section, blocked_ids, feedback_labels, unignore_paper
+from lfmwatch.propose import propose
+from lfmwatch.store import Store
+from lfmwatch.sync import sync
+
+BRANCH = "lfmwatch/papers"
+
+
+def statuses(store: Store) -> dict[str, str]:
+    return {r["paper_id"]: r["status"] for r in store.db["proposals"].rows}
+
+
+def test_merge_with_removed_and_moved_entries(gh: GitHubFake, store: Store) -> None:
+    cfg = make_config()
+    seed(store, DAY1)
+    propose(store, cfg, session_for(gh))
+    # Reviewer: remove 2501.00002 (Adapter Tuning), move 2501.00003 from Fine Tuning to Adapter Tuning, merge.
+    gh.remove_line(REPO, BRANCH, "2501.00002", author="alice")
+    gh.move_line(REPO, BRANCH, "2501.00003", "Adapter Tuning", author="alice")
+    assert sync(store, cfg, session_for(gh)).counts["accepted"] == 0  # open PR: nothing final yet
+    res_open = sync(store, cfg, session_for(gh))
+    assert res_open.pending[0]["removed"] == ["2501.00002"]
+    assert res_open.pending[0]["moved"] == [("2501.00003", AD)]
+    gh.merge_pull(REPO, 1)
+    res = sync(store, cfg, session_for(gh))
+    assert res.counts["accepted"] == 1 and res.counts["moved"] == 1 and res.counts["rejected"] == 1
+    assert statuses(store) == {"2501.00001": "accepted", "2501.00002": "rejected", "2501.00003": "moved"}
+    labels = {r["id"]: r for r in feedback_labels(store)}
+    assert labels["2501.00001"]["section"] == WI and labels["2501.00001"]["label"] == "accepted"
+    assert labels["2501.00003"]["section"] == AD and labels["2501.00003"]["proposed_section"] == FT
+    assert labels["2501.00002"]["label"] == "rejected" and labels["2501.00002"]["section"] is None
+    assert store.db["pull_requests"].get(1)["state"] == "merged"
+    rows = store.db["feedback"].count
+    again = sync(store, cfg, session_for(gh))  # idempotent
+    assert store.db["feedback"].count == rows and not again.pulls
+    by = {r["section"]: r for r in acceptance_by_section(store)}
+    assert by[FT]["moved"] == 1 and by[AD]["rejected"] == 1 and by[WI]["rate"] == 1.0
+    # Next run starts a fresh PR from the merged base; the rejected paper never comes back.
+    seed(store, DAY2)
+    nxt = propose(store, cfg, session_for(gh))
+    assert nxt.created_pr and nxt.pr_number == 2 and sorted(nxt.proposed) == ["2501.00004", "2501.00005"]
+    text = gh.file(REPO, "README.md", BRANCH)
+    assert "2501.00002" not in text and text.count("2501.00003") == 1
+    assert len(gh.pulls(REPO, "open")) == 1
+
+
+def test_closed_pr_rejects_all_and_never_again(gh: GitHubFake, store: Store) -> None:
+    cfg = make_config()
+    seed(store, DAY1)
+    propose(store, cfg, session_for(gh))
+    gh.close_pull(REPO, 1)
+    res = sync(store, cfg, session_for(gh))
+    assert res.counts["rejected"] == 3
+    assert set(statuses(store).values()) == {"rejected"}
+    assert {p for p in blocked_ids(store)} >= {p[0] for p in DAY1}
+    again = propose(store, cfg, session_for(gh))
+    assert again.status == "nothing" and "blocked 3" in again.reason
+    assert len(gh.pulls(REPO)) == 1
+    # New papers: a fresh PR from a branch reset to base (the closed PR's commits stay under PR #1).
+    seed(store, DAY2)
+    nxt = propose(store, cfg, session_for(gh))
+    assert nxt.created_pr and nxt.pr_number == 2
+    text = gh.file(REPO, "README.md", BRANCH)
+    assert all(p[0] not in text for p in DAY1) and all(p[0] in text for p in DAY2)
+    # Explicit un-ignore lets one rejected paper come back.
+    assert unignore_paper(store, "2501.00001")
+    back = propose(store, cfg, session_for(gh))
+    assert back.proposed == ["2501.00001"] and back.pr_number == 2
+
+
+def test_comment_commands(gh: GitHubFake, store: Store) -> None:
+    cfg = make_config()
+    seed(store, DAY1)
+    propose(store, cfg, session_for(gh))
+    gh.comment(REPO, 1, "Thanks!\n/lfmwatch ignore 2501.00002\n/lfmwatch move 2501.00003 Adapter Tuning")
+    gh.comment(REPO, 1, "/lfmwatch ignore 2501.00001", user="drive-by", association="NONE")
+    gh.comment(REPO, 1, "/lfmwatch move 2501.00001 No Such Section")
+    res = sync(store, cfg, session_for(gh))
+    assert res.counts["commands"] == 2 and res.counts["unauthorized"] == 1 and res.counts["unknown"] == 1
+    assert statuses(store)["2501.00002"] == "ignored" and statuses(store)["2501.00001"] == "proposed"
+    labels = {r["id"]: r for r in feedback_labels(store)}
+    assert labels["2501.00003"]["label"] == "moved" and labels["2501.00003"]["section"] == AD
+    assert labels["2501.00002"]["label"] == "ignored"
+    n = store.db["feedback"].count
+    sync(store, cfg, session_for(gh))
+    assert store.db["feedback"].count == n
