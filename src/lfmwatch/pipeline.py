@@ -91,6 +91,8 @@ class RunReport:
     reason: str = ""
     error: str = ""
     hint: str = ""
+    pr_body: str = ""  # dry run: the body the PR would get
+    diff: str = ""  # dry run: the README change
 
     def stage(self, name: str) -> StageResult | None:
         """The result of stage `name`, if it ran."""
@@ -116,7 +118,8 @@ class RunReport:
 
     def failed_stage(self) -> str | None:
         """Name of the stage that stopped the run."""
-        return next((s.name for s in self.stages if s.status == "failed"), None)
+        # The last failed stage: an earlier one (sync) may have failed without stopping the run.
+        return next((s.name for s in reversed(self.stages) if s.status == "failed"), None)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -217,6 +220,7 @@ class _Context:
     dry_run: bool
     selected: list[dict[str, Any]] = field(default_factory=list)
     github: Any = None
+    propose_reason: str = ""
 
     def github_session(self) -> Any:
         """The GitHub session (created once, on first use)."""
@@ -285,8 +289,15 @@ def _stage_classify(ctx: _Context, result: StageResult) -> None:
 
 def _stage_sync(ctx: _Context, result: StageResult) -> None:
     from lfmwatch import sync
+    from lfmwatch.errors import GitHubError
 
-    counts = sync.sync_pulls(ctx.store, ctx.config, ctx.github_session(), dry_run=ctx.dry_run)
+    try:
+        counts = sync.sync_pulls(ctx.store, ctx.config, ctx.github_session(), dry_run=ctx.dry_run)
+    except GitHubError as exc:
+        # Learning from reviews can wait a day: proposals stay blocked until their outcome is read, and
+        # propose reads the PR's state itself. If GitHub is really unusable, select stops the run next.
+        result.status, result.errors = "failed", [str(exc)]
+        return
     result.counts = dict(counts)
 
 
@@ -320,18 +331,27 @@ def _stage_summarize(ctx: _Context, result: StageResult) -> None:
 
 
 def _stage_propose(ctx: _Context, result: StageResult) -> None:
-    if not ctx.selected:
-        result.status, result.note = "skipped", "nothing selected"
-        return
+    # Runs even when nothing was selected: a run killed after writing the branch (or after opening the PR)
+    # is completed here (PR opened, proposals marked), and the PR body is refreshed (summaries, moves).
     from lfmwatch import propose
 
     outcome = propose.propose_to_github(ctx.store, ctx.config, ctx.github_session(), ctx.selected,
                                         run_id=ctx.report.run_id, dry_run=ctx.dry_run)
-    ctx.report.proposed = list(getattr(outcome, "proposed", []) or [])
-    ctx.report.pr_number = getattr(outcome, "pr_number", None)
-    ctx.report.pr_url = getattr(outcome, "pr_url", None)
-    result.counts = {"proposed": len(ctx.report.proposed)}
-    result.errors.extend(getattr(outcome, "errors", []) or [])
+    by_id = {p["id"]: p for p in (*outcome.papers, *ctx.selected)}
+    ctx.report.proposed = [
+        {"id": pid, "title": by_id.get(pid, {}).get("title"), "section": by_id.get(pid, {}).get("section"),
+         "score": by_id.get(pid, {}).get("score")}
+        for pid in outcome.proposed
+    ]
+    ctx.report.pr_number, ctx.report.pr_url = outcome.pr_number, outcome.pr_url
+    if ctx.dry_run:
+        ctx.report.pr_body, ctx.report.diff = outcome.body, outcome.diff
+    result.counts = {"proposed": len(outcome.proposed), "in_pr": len(outcome.papers)}
+    if outcome.refused:
+        result.counts["refused"] = len(outcome.refused)
+    result.note = outcome.reason if not outcome.proposed else outcome.status
+    ctx.propose_reason = outcome.reason
+    result.errors.extend(outcome.errors)
 
 
 _STAGE_FUNCS: dict[str, Callable[[_Context, StageResult], None]] = {
@@ -361,30 +381,29 @@ def explain_nothing_proposed(ctx: _Context) -> str:
     r = ctx.report
     poll_s, cls_s, sel_s = r.stage("poll"), r.stage("classify"), r.stage("select")
     sel = sel_s.counts if sel_s else {}
-    new = poll_s.counts.get("new", 0) if poll_s else 0
     window = poll_s.counts.get("window", "") if poll_s else ""
-    candidates = sel.get("candidates", sel.get("relevant", None))
-    if sel.get("over_cap") or sel.get("pr_full"):
-        return f"the open pull request already holds its cap of {ctx.config.select.max_per_pr} papers (select.max_per_pr)"
-    if poll_s and poll_s.counts.get("fetched", 0) == 0 and not candidates:
+    classified = cls_s.counts.get("classified", 0) if cls_s else 0
+    relevant = cls_s.counts.get("relevant", 0) if cls_s else 0
+    if sel.get("pr_full"):
+        return (f"PR cap reached: the open pull request already holds {sel.get('in_pr', '?')} papers "
+                f"(select.max_per_pr = {ctx.config.select.max_per_pr})")
+    if poll_s and poll_s.counts.get("fetched", 0) == 0 and not classified:
         weekdays = _weekdays_in(window)
         if weekdays:
             return f"arXiv returned no papers for {', '.join(weekdays)} (window {window}): an arXiv outage or delay?"
         return f"no new papers in the window {window} (arXiv announces nothing on weekends)"
-    if new == 0 and not candidates:
+    if poll_s and poll_s.counts.get("new", 0) == 0 and not classified:
         return f"no new papers in the window {window}"
-    relevant = cls_s.counts.get("relevant") if cls_s else None
-    if candidates == 0 and relevant == 0:
-        classified = cls_s.counts.get("classified", new) if cls_s else new
+    if classified and not relevant:
         return f"all {classified} newly classified papers are below the relevance threshold"
     if sel.get("in_list") or sel.get("blocked"):
-        return (f"all relevant papers are already in the list ({sel.get('in_list', 0)}) or were rejected before "
-                f"({sel.get('blocked', 0)})")
+        return (f"all relevant papers are already in the list ({sel.get('in_list', 0)}) or were proposed or "
+                f"rejected before ({sel.get('blocked', 0)})")
     if sel.get("below_floor"):
         return f"all relevant papers are below select.min_score ({ctx.config.select.min_score})"
     if sel.get("no_section"):
         return "no relevant paper has a section of the list"
-    return "no relevant paper waiting to be proposed"
+    return ctx.propose_reason or "no relevant paper waiting to be proposed"
 
 
 def _weekdays_in(window: str) -> list[str]:

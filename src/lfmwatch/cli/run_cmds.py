@@ -31,6 +31,10 @@ def run_cmd(app: App, dry_run: bool, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, default=str))
     else:
+        if dry_run and report.diff:
+            click.echo(report.diff)
+        if dry_run and report.pr_body:
+            click.echo(report.pr_body)
         for paper in report.proposed:
             click.echo(f"{paper.get('id')}\t{paper.get('section') or '?'}\t{paper.get('title') or ''}")
         click.echo(report.line())
