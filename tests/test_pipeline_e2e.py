@@ -233,3 +233,45 @@ def test_dry_run_prints_the_change_and_touches_nothing(
     assert "lfmwatch proposes" in result.output  # the PR body
     assert gh.pulls(REPO) == [] and "lfmwatch/papers" not in gh.branches(REPO)
     assert not (tmp_path / "state.db").exists()
+
+
+def _enable_summaries(tmp_path: Path) -> None:
+    config = tmp_path / "lfmwatch.toml"
+    config.write_text(config.read_text() + "[summaries]\nenabled = true\nmax_retries = 0\ntimeout_seconds = 2\n")
+
+
+def test_summaries_reach_the_pr_body(
+    world: tuple[ArxivEmulator, GitHubFake], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fakes.openai_fake import OpenAIFake, answer
+
+    _, gh = world
+    _enable_summaries(tmp_path)
+    with OpenAIFake(answer("Merges fine-tuned models by averaging their weights without retraining.")) as llm:
+        monkeypatch.setenv("OPENAI_BASE_URL", llm.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        result = CliRunner().invoke(cli, ["run"])
+    assert result.exit_code == 0, result.output
+    assert len(llm.requests) == 3  # only the selected papers, never the stream
+    (pr,) = gh.pulls(REPO)
+    assert "Merges fine-tuned models by averaging their weights" in pr["body"]
+
+
+def test_an_unreachable_llm_costs_only_the_summaries(
+    world: tuple[ArxivEmulator, GitHubFake], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fakes.openai_fake import OpenAIFake, status
+
+    _, gh = world
+    _enable_summaries(tmp_path)
+    with OpenAIFake(status(500)) as llm:
+        monkeypatch.setenv("OPENAI_BASE_URL", llm.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        result = CliRunner().invoke(cli, ["run"])
+    assert result.exit_code == 0, result.output
+    assert "proposed 3 paper(s)" in result.output
+    (pr,) = gh.pulls(REPO)
+    assert "summary:" not in pr["body"]
+    with Store(tmp_path / "state.db") as store:
+        counts = store.last_runs("run")[0]["counts"]
+    assert counts["summarize"]["failed"] >= 1 and counts["summarize"]["errors"] >= 1

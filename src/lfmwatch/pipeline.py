@@ -313,21 +313,25 @@ def _stage_summarize(ctx: _Context, result: StageResult) -> None:
     if not ctx.config.summaries.enabled:
         result.status, result.note = "skipped", "summaries are off (summaries.enabled = false)"
         return
-    if not ctx.selected:
-        result.status, result.note = "skipped", "no selected paper to summarize"
-        return
     if ctx.dry_run:
         result.status, result.note = "skipped", "dry run: no LLM requests"
         return
-    from lfmwatch.summaries import summarize_papers
+    from lfmwatch.summaries import pending_summary_ids, summarize_papers
 
-    try:
-        sr = summarize_papers(ctx.store, ctx.config, [p["id"] for p in ctx.selected], client=ctx.adapters.llm)
-    except LfmwatchError as exc:
-        # Summaries are optional: an unreachable LLM costs the PR its summaries, not the run.
-        result.status, result.errors = "skipped", [str(exc)]
+    # Today's selection first, then papers already in the PR whose summary failed on an earlier day.
+    ids = list(dict.fromkeys([p["id"] for p in ctx.selected] + pending_summary_ids(ctx.store, ctx.config)))
+    if not ids:
+        result.status, result.note = "skipped", "no paper to summarize"
         return
-    result.counts = _as_counts(sr)
+    try:
+        sr = summarize_papers(ctx.store, ctx.config, ids, client=ctx.adapters.llm)
+    except LfmwatchError as exc:
+        # Summaries are optional: a missing or unreachable LLM costs the PR its summaries, not the run.
+        result.status, result.errors = "failed", [str(exc)]
+        return
+    result.counts = {k: v for k, v in _as_counts(sr).items() if v}
+    result.note = sr.line()
+    result.errors.extend(sr.errors[:5])
 
 
 def _stage_propose(ctx: _Context, result: StageResult) -> None:
