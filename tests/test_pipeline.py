@@ -188,3 +188,23 @@ def test_previous_iso_week() -> None:
 
     assert previous_iso_week(date(2026, 1, 5)) == "2026-W01"  # a Monday: the week that just ended
     assert previous_iso_week(date(2026, 1, 1)) == "2025-W52"
+
+
+def test_progress_on_a_terminal_and_log_lines_elsewhere(caplog: pytest.LogCaptureFixture) -> None:
+    import io
+    import logging
+
+    from lfmwatch.runlog import RunLog
+
+    stream = io.StringIO()
+    with RunLog(["poll", "classify"], stream=stream, interactive=True) as runlog:
+        runlog.start("poll")
+        runlog.done(StageResult("poll", counts={"fetched": 3, "new": 2}))
+    assert "poll: fetched 3, new 2" in stream.getvalue()
+
+    with caplog.at_level(logging.INFO, logger="lfmwatch.run"):
+        with RunLog(["poll"], stream=io.StringIO()) as runlog:  # not a terminal
+            assert not runlog.interactive
+            runlog.start("poll")
+            runlog.done(StageResult("poll", status="failed", errors=["arXiv unreachable"]))
+    assert "poll: starting" in caplog.text and "failed: 1 error(s): arXiv unreachable" in caplog.text

@@ -235,6 +235,11 @@ def test_dry_run_prints_the_change_and_touches_nothing(
     assert not (tmp_path / "state.db").exists()
 
 
+def _openai_fake(behaviour: str) -> tuple[Any, Any]:
+    fake = pytest.importorskip("fakes.openai_fake")
+    return fake.OpenAIFake, getattr(fake, behaviour)
+
+
 def _enable_summaries(tmp_path: Path) -> None:
     config = tmp_path / "lfmwatch.toml"
     config.write_text(config.read_text() + "[summaries]\nenabled = true\nmax_retries = 0\ntimeout_seconds = 2\n")
@@ -243,7 +248,7 @@ def _enable_summaries(tmp_path: Path) -> None:
 def test_summaries_reach_the_pr_body(
     world: tuple[ArxivEmulator, GitHubFake], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from fakes.openai_fake import OpenAIFake, answer
+    OpenAIFake, answer = _openai_fake("answer")
 
     _, gh = world
     _enable_summaries(tmp_path)
@@ -260,7 +265,7 @@ def test_summaries_reach_the_pr_body(
 def test_an_unreachable_llm_costs_only_the_summaries(
     world: tuple[ArxivEmulator, GitHubFake], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from fakes.openai_fake import OpenAIFake, status
+    OpenAIFake, status = _openai_fake("status")
 
     _, gh = world
     _enable_summaries(tmp_path)
@@ -275,3 +280,32 @@ def test_an_unreachable_llm_costs_only_the_summaries(
     with Store(tmp_path / "state.db") as store:
         counts = store.last_runs("run")[0]["counts"]
     assert counts["summarize"]["failed"] >= 1 and counts["summarize"]["errors"] >= 1
+
+
+def test_daemon_runs_the_pipeline_on_a_near_immediate_trigger(
+    world: tuple[ArxivEmulator, GitHubFake], tmp_path: Path
+) -> None:
+    import threading
+
+    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
+    from apscheduler.triggers.date import DateTrigger
+
+    from lfmwatch.daemon import make_daemon
+
+    _, gh = world
+    daemon = make_daemon(load_config())
+    daemon.jobs = {"run": daemon.jobs["run"]}
+    daemon.triggers = {"run": DateTrigger(run_date=datetime.now(UTC) + timedelta(seconds=0.2))}
+
+    def stop_after_run(event: Any) -> None:
+        threading.Thread(target=daemon.stop).start()
+
+    daemon.build().add_listener(stop_after_run, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    thread = threading.Thread(target=daemon.serve, kwargs={"install_signals": False})
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive()
+    assert daemon.executions == [("run", "ok")]
+    assert len(gh.pulls(REPO)) == 1
+    with Store(tmp_path / "state.db") as store:
+        assert store.last_runs("run")[0]["status"] == "ok"
