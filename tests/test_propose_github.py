@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fakes.github_fake import GitHubFake, fast_settings
 
+from fakes.github_fake import GitHubFake, fast_settings
 from lfmwatch.config import Config, config_from_dict
 from lfmwatch.github_client import connect
 from lfmwatch.propose import propose
@@ -75,19 +75,24 @@ def seed(store: Store, papers: list[tuple[str, str, str, float]], version: str =
                                        replace=True)
 
 
+def make_fake() -> GitHubFake:
+    """A started fake with the list repository and a bot token that may push to it (caller stops it)."""
+    fake = GitHubFake().start()
+    fake.add_token(TOKEN, "lfmwatch-bot", push={REPO})
+    fake.create_repo(REPO, {"README.md": README, "LICENSE": "MIT\n"})
+    return fake
+
+
 @pytest.fixture
 def gh() -> Iterator[GitHubFake]:
-    with GitHubFake() as fake:
-        fake.add_token(TOKEN, "lfmwatch-bot", push={REPO})
-        fake.create_repo(REPO, {"README.md": README, "LICENSE": "MIT\n"})
+    with make_fake() as fake:
         yield fake
 
 
 @pytest.fixture
 def store(tmp_path) -> Iterator[Store]:
-    s = Store(tmp_path / "state.db")
-    yield s
-    s.close()
+    with Store(tmp_path / "state.db") as s:
+        yield s
 
 
 def session_for(fake: GitHubFake, token: str = TOKEN, retries: int = 2) -> Any:
@@ -147,3 +152,182 @@ def test_next_day_lands_in_same_pr(gh: GitHubFake, store: Store) -> None:
     body = gh.pulls(REPO)[0]["body"]
     assert all(f"abs/{p[0]}" in body for p in DAY1 + DAY2)
     assert "**5 papers**" in body
+
+
+def test_reviewer_commit_is_kept_and_bot_builds_on_top(gh: GitHubFake, store: Store) -> None:
+    cfg = make_config()
+    seed(store, DAY1)
+    propose(store, cfg, session_for(gh))
+    fixed = gh.edit_file(REPO, BRANCH, "README.md", lambda t: t.replace("Sparse adapters for everyone",
+                                                                        "Sparse Adapters for Everyone"),
+                         author="alice")
+    gh.push_commit(REPO, BRANCH, {"NOTES.md": "reviewer notes\n"}, author="alice")
+    seed(store, DAY2)
+    res = propose(store, cfg, session_for(gh))
+    assert res.status == "updated" and len(gh.pulls(REPO)) == 1
+    log = gh.log(REPO, BRANCH)
+    assert log[0]["author"] == "lfmwatch-bot" and log[1]["author"] == "alice" and log[2]["sha"] == fixed
+    text = gh.file(REPO, "README.md", BRANCH)
+    assert "Sparse Adapters for Everyone" in text and "2501.00004" in text and "2501.00005" in text
+    assert gh.file(REPO, "NOTES.md", BRANCH) == "reviewer notes\n"
+
+
+def test_concurrent_push_between_read_and_write_is_retried(gh: GitHubFake, store: Store) -> None:
+    cfg = make_config()
+    seed(store, DAY1)
+    propose(store, cfg, session_for(gh))
+    seed(store, DAY2)
+    gh.fail_next("PUT", r"/contents/README\.md$", 409, message="README.md does not match")
+    res = propose(store, cfg, session_for(gh))
+    assert res.status == "updated" and sorted(res.proposed) == ["2501.00004", "2501.00005"]
+    assert gh.count("PUT", r"/contents/README\.md$") == 3  # day 1, the 409, the redo
+
+
+def test_base_readme_moved_on_entries_reapplied(gh: GitHubFake, store: Store) -> None:
+    cfg = make_config()
+    seed(store, DAY1)
+    propose(store, cfg, session_for(gh))
+    # A maintainer appends an entry at the end of the same section on main: a textual conflict for git.
+    gh.edit_file(REPO, "main", "README.md", lambda t: t.replace(
+        "- [[arXiv](https://arxiv.org/abs/2203.05482)] Model soups: averaging weights of multiple fine-tuned models\n",
+        "- [[arXiv](https://arxiv.org/abs/2203.05482)] Model soups: averaging weights of multiple fine-tuned models\n"
+        "\n- [[arXiv](https://arxiv.org/abs/2212.04089)] Editing models with task arithmetic\n"), author="maintainer")
+    seed(store, DAY2)
+    res = propose(store, cfg, session_for(gh))
+    assert res.status == "updated" and "re-applied" in res.reason
+    main_text = gh.file(REPO, "README.md", "main")
+    text = gh.file(REPO, "README.md", BRANCH)
+    assert "2212.04089" in text and all(p[0] in text for p in DAY1 + DAY2)
+    assert [ln for ln in text.splitlines() if ln not in main_text.splitlines() and ln.strip()] == [
+        ln for ln in text.splitlines() if "2501.0000" in ln]
+    head = gh.log(REPO, BRANCH)[0]
+    assert len(head["parents"]) == 2  # a merge of main: nothing on the branch was rewritten
+    gh.merge_pull(REPO, 1)  # and the PR merges cleanly
+    assert gh.file(REPO, "README.md", "main") == text
+
+
+def test_base_moved_with_reviewer_edit_merges_server_side(gh: GitHubFake, store: Store) -> None:
+    cfg = make_config()
+    seed(store, DAY1)
+    propose(store, cfg, session_for(gh))
+    gh.edit_file(REPO, BRANCH, "README.md", lambda t: t.replace("Intro text", "Intro words"), author="alice")
+    gh.edit_file(REPO, "main", "README.md", lambda t: t.replace("Please cite us.", "Please cite us, thanks."))
+    seed(store, DAY2)
+    res = propose(store, cfg, session_for(gh))
+    text = gh.file(REPO, "README.md", BRANCH)
+    assert res.status == "updated" and "Intro words" in text and "thanks." in text and "2501.00005" in text
+
+
+def test_token_without_push_rights_and_fork_mode(gh: GitHubFake, store: Store) -> None:
+    from lfmwatch.errors import GitHubError
+
+    gh.add_token("read-only", "reader", push=False)
+    seed(store, DAY1)
+    with pytest.raises(GitHubError) as err:
+        propose(store, make_config(), session_for(gh, "read-only"))
+    assert "contents: write" in str(err.value) and "target.fork" in str(err.value)
+    assert gh.pulls(REPO) == [] and store.db["proposals"].count == 0
+    gh.fork(REPO, "reader/awesome")
+    gh.add_token("fork-token", "reader", push={"reader/awesome"})
+    res = propose(store, make_config(fork="reader/awesome"), session_for(gh, "fork-token"))
+    assert res.created_pr and gh.pulls(REPO)[0]["head"] == f"reader:{BRANCH}"
+    assert BRANCH in gh.branches("reader/awesome") and BRANCH not in gh.branches(REPO)
+    assert "2501.00001" in gh.file("reader/awesome", "README.md", BRANCH)
+
+
+def test_transient_failures_are_retried(gh: GitHubFake, store: Store) -> None:
+    seed(store, DAY1)
+    gh.fail_next("GET", r"/contents/README\.md$", 502, times=2)
+    gh.fail_next("POST", r"/pulls$", 503)
+    gh.fail_next("GET", r"/pulls$", 403, rate_limit=True, reset_in=0)
+    res = propose(store, make_config(), session_for(gh, retries=3))
+    assert res.created_pr and len(gh.pulls(REPO)) == 1
+
+
+def test_persistent_failures_give_clear_errors(gh: GitHubFake, store: Store) -> None:
+    from lfmwatch.errors import GitHubError
+
+    seed(store, DAY1)
+    gh.fail_next("GET", r"/contents/", 500, times=10)
+    with pytest.raises(GitHubError, match=r"GitHub failed to read README.md.*after retries"):
+        propose(store, make_config(), session_for(gh, retries=1))
+    gh.faults.clear()
+    gh.fail_next("GET", r"^/repos/lfm/awesome$", 403, rate_limit=True, reset_in=3600)
+    with pytest.raises(GitHubError, match="rate limit"):
+        propose(store, make_config(), session_for(gh))
+    gh.faults.clear()
+    gh.fail_next("POST", r"/git/refs$", 422, message="Reference update failed")
+    with pytest.raises(GitHubError, match="422"):
+        propose(store, make_config(), session_for(gh))
+    assert gh.pulls(REPO) == []
+    res = propose(store, make_config(), session_for(gh))  # the fault is gone: the run completes
+    assert res.created_pr
+
+
+def test_killed_between_commit_and_pr_then_rerun(gh: GitHubFake, store: Store) -> None:
+    from lfmwatch.errors import GitHubError
+
+    seed(store, DAY1)
+    gh.fail_next("POST", r"/pulls$", 500, times=20)
+    with pytest.raises(GitHubError):
+        propose(store, make_config(), session_for(gh, retries=1))
+    assert gh.pulls(REPO) == [] and "2501.00001" in gh.file(REPO, "README.md", BRANCH)
+    assert {r["status"] for r in store.db["proposals"].rows} == {"selected"}
+    gh.faults.clear()
+    seed(store, DAY2)
+    res = propose(store, make_config(), session_for(gh))
+    assert res.created_pr and len(gh.pulls(REPO)) == 1
+    text = gh.file(REPO, "README.md", BRANCH)
+    for pid, *_ in DAY1 + DAY2:
+        assert text.count(f"abs/{pid})") == 1
+    assert {r["status"] for r in store.db["proposals"].rows} == {"proposed"}
+    assert store.db["proposals"].count == 5
+
+
+def test_killed_after_pr_created_before_recording(gh: GitHubFake, store: Store) -> None:
+    from lfmwatch.errors import GitHubError
+
+    seed(store, DAY1)
+    gh.fail_next("POST", r"/pulls$", 502)
+    with pytest.raises(GitHubError):
+        propose(store, make_config(), session_for(gh, retries=0))
+    # The dead run's PR request did reach GitHub after all (the 502 came from a proxy): the PR exists.
+    gh_pr = session_for(gh).repo(REPO).create_pull("x", "y", f"lfm:{BRANCH}", "main")
+    res = propose(store, make_config(), session_for(gh))
+    assert res.pr_number == gh_pr.number and len(gh.pulls(REPO)) == 1
+    assert {r["status"] for r in store.db["proposals"].rows} == {"proposed"}
+    assert "Task arithmetic" in gh.pulls(REPO)[0]["body"]
+
+
+HOSTILE = [("2501.00011", "[x](http://evil.example) <img src=x onerror=alert(1)> @octocat\nfoo", WI, 0.99),
+           ("2501.00012", "# Heading? <script>alert(1)</script> ![p](http://evil/p.png) #123", AD, 0.98)]
+
+
+def test_hostile_titles_render_inert(gh: GitHubFake, store: Store) -> None:
+    seed(store, HOSTILE)
+    propose(store, make_config(), session_for(gh))
+    text = gh.file(REPO, "README.md", BRANCH)
+    body = gh.pulls(REPO)[0]["body"]
+    lines = [ln for ln in text.splitlines() if "2501.0001" in ln]
+    assert len(lines) == 2
+    for blob in (body, "\n".join(lines)):
+        hrefs, html = rendered_links(blob)
+        assert all(h.startswith("https://arxiv.org/abs/2501.0001") for h in hrefs) and len(hrefs) >= 2
+        assert not [h for h in html if "<img" in h or "<script" in h]
+        assert "@octocat" not in blob and "#123" not in blob  # word joiners split mentions and references
+    assert all(ln.startswith("- [[arXiv](https://arxiv.org/abs/2501.0001") for ln in lines)
+    assert "\nfoo" not in body
+
+
+def rendered_links(markdown: str) -> tuple[list[str], list[str]]:
+    """Link targets and raw HTML of a CommonMark rendering (what a reader could click or what could run)."""
+    from markdown_it import MarkdownIt
+
+    hrefs, html = [], []
+    for tok in MarkdownIt("commonmark").parse(markdown):
+        for t in [tok, *(tok.children or [])]:
+            if t.type in ("link_open", "image"):
+                hrefs.append(str(t.attrs.get("href") or t.attrs.get("src")))
+            if t.type in ("html_inline", "html_block") and "lfmwatch:rolling-pr" not in t.content:
+                html.append(t.content)
+    return hrefs, html

@@ -154,6 +154,12 @@ def _translate(exc: Exception, what: str, repo: str) -> GitHubError:
                 "GitHub is having trouble; rerun later (the bot resumes where it stopped)",
             )
         return GitHubError(f"GitHub refused to {what} on {repo}: {message} ({exc.status})")
+    if type(exc).__name__ == "RetryError":  # requests: urllib3 gave up after the bounded retries
+        reason = str(exc).rsplit("Caused by ", 1)[-1].strip("()'\"")
+        return GitHubError(
+            f"GitHub failed to {what} on {repo} after retries ({reason})",
+            "GitHub is having trouble; rerun later (the bot resumes where it stopped)",
+        )
     return GitHubError(
         f"cannot reach GitHub to {what} on {repo}: {type(exc).__name__}: {exc}",
         "check the network and GITHUB_API_URL, then rerun (the bot resumes where it stopped)",

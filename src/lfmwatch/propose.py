@@ -582,15 +582,26 @@ def _attempt(store: Store, config: Config, session: GitHubSession, selected: Seq
         if pr.body != result.body or pr.title != t.pr_title:
             state.target.update_pull(pr.number, title=t.pr_title, body=result.body)
     if t.labels:
-        state.target.ensure_labels(list(t.labels))
-        if set(t.labels) - set(pr.labels):
-            state.target.add_labels(pr.number, list(t.labels))
+        _label(state, pr, list(t.labels), result)
     _record_proposed(store, in_pr, pr, t.repo, t.branch, head_sha)
     result.pr_number, result.pr_url = pr.number, pr.url
     result.status = "proposed" if result.created_pr else "updated"
     reason_bits.append(f"{len(in_pr)} paper(s) in the PR")
     result.reason = "; ".join(reason_bits)
     return result
+
+
+def _label(state: _State, pr: PullInfo, labels: list[str], result: ProposeResult) -> None:
+    """Labels are a courtesy: without triage rights on the target (fork mode) the PR goes out unlabelled."""
+    from lfmwatch.github_client import PermissionDenied
+
+    try:
+        state.target.ensure_labels(labels)
+        if set(labels) - set(pr.labels):
+            state.target.add_labels(pr.number, labels)
+    except PermissionDenied as exc:
+        result.errors.append(f"labels not set: {exc.message} (needs triage/'Issues: write' on "
+                             f"{state.target.full_name}; or set target.labels = [])")
 
 
 def _write_branch(state: _State, new_text: str, added: Sequence[dict[str, Any]], readme: str) -> str:
