@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_propose_github import AD, DAY1, DAY2, HOSTILE, README, REPO, TOKEN, make_fake, rendered_links, seed
 
 from lfmwatch.awesome import normalize_title, parse_list
 from lfmwatch.cli import cli
 from lfmwatch.config import Config
 from lfmwatch.propose import propose_local
 from lfmwatch.store import Store
+from test_propose_github import AD, DAY1, DAY2, HOSTILE, README, REPO, TOKEN, make_fake, rendered_links, seed
 
 
 def db(tmp_path: Path) -> Store:

@@ -1,0 +1,29 @@
+"""The PR body: grouping, escaping, footer (pure)."""
+
+from __future__ import annotations
+
+from lfmwatch.prbody import MARKER, arxiv_link, render_pr_body, why_words
+
+
+def test_body_groups_by_section_in_list_order() -> None:
+    papers = [
+        {"id": "2501.00002", "title": "B paper", "section": "Z > Leaf", "score": 0.5, "why": '["w1", "w2"]'},
+        {"id": "2501.00001", "title": "A paper", "section": "A > Leaf", "score": 0.9, "why": ["merge"],
+         "summary": "Merges models [fast](http://x)."},
+        {"id": "2501.00003", "title": "C paper", "section": "A > Leaf", "score": 0.95, "why": None,
+         "proposed_section": "Z > Leaf"},
+    ]
+    body = render_pr_body(papers, ["Z > Leaf", "A > Leaf"])
+    assert body.startswith(MARKER) and "**3 papers**" in body
+    assert body.index("### Z \\> Leaf") < body.index("### A \\> Leaf")
+    assert body.index("C paper") < body.index("A paper")  # best first inside a section
+    assert "[arXiv:2501.00001](https://arxiv.org/abs/2501.00001) · score 0.90" in body
+    assert "why: w1, w2" in body and "summary: Merges models \\[fast\\](http:" in body
+    assert "moved here from: Z \\> Leaf" in body
+    assert "/lfmwatch move ARXIV_ID" in body and "never force-pushes" in body
+
+
+def test_helpers() -> None:
+    assert arxiv_link("hep-th/9901001").startswith("[arXiv:hep-th/9901001](https://arxiv.org/abs/hep-th/9901001)")
+    assert arxiv_link("x](http://evil").startswith("x\\](http:")  # escaped: not a link
+    assert why_words('["a", "", null]') == ["a"] and why_words("plain") == ["plain"] and why_words(3) == []
