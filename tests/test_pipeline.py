@@ -24,7 +24,6 @@ from lfmwatch.pipeline import (
     _Context,
     dry_run_store,
     explain_nothing_proposed,
-    previous_iso_week,
     run_daily,
 )
 from lfmwatch.runlog import markdown_summary, write_step_summary
@@ -181,13 +180,6 @@ def test_step_summary_only_when_actions_set_it(monkeypatch: pytest.MonkeyPatch, 
     assert write_step_summary(RunReport(status="ok")) is None
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "s.md"))
     assert write_step_summary(RunReport(status="ok")) == tmp_path / "s.md"
-
-
-def test_previous_iso_week() -> None:
-    from datetime import date
-
-    assert previous_iso_week(date(2026, 1, 5)) == "2026-W01"  # a Monday: the week that just ended
-    assert previous_iso_week(date(2026, 1, 1)) == "2025-W52"
 
 
 def test_progress_on_a_terminal_and_log_lines_elsewhere(caplog: pytest.LogCaptureFixture) -> None:

@@ -460,16 +460,8 @@ def dry_run_store(db_path: Path) -> Iterator[Store]:
 # --- the weekly digest (for the daemon) ----------------------------------------------------------------
 
 
-def previous_iso_week(today: date | None = None) -> str:
-    """The ISO week that ended before `today` (YYYY-Www): what a Monday digest reports."""
-    d = today or datetime.now(UTC).date()
-    last_week = date.fromordinal(d.toordinal() - 7)
-    year, week, _ = last_week.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
 def run_digest(store: Store, config: Config, *, week: str | None = None, dry_run: bool = False) -> Any:
-    """Build and send the digest of `week` (default: the week that just ended); sending is idempotent."""
-    from lfmwatch.digest import send_digest
+    """Build and send the digest of `week` (default: the last complete ISO week); sending is idempotent."""
+    from lfmwatch.digest import last_complete_week, send_digest
 
-    return send_digest(store, config, week or previous_iso_week(), dry_run=dry_run)
+    return send_digest(store, config, week or last_complete_week(), dry_run=dry_run)
