@@ -144,3 +144,41 @@ def test_import_shared_corpus_sample(shared_data: Path, tmp_path: Path) -> None:
     with Store(tmp_path / "s.db") as store:
         result = import_jsonl(store, path)
     assert result.bad == 0 and result.new == len({json.loads(line)["id"] for line in lines})
+
+
+def test_bulk_import_defers_fts_and_rebuilds_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lfmwatch.importer as importer
+
+    monkeypatch.setattr(importer, "BULK_MIN_PAPERS", 1)
+    path = write(tmp_path / "p.jsonl", LINES)
+    with Store(tmp_path / "s.db") as store:
+        store.db["papers"].insert({"id": "2401.00001", "title": "Already here: distillation", "abstract": "x"})
+        result = import_jsonl(store, path)
+        assert result.new == 3
+        assert {t.name for t in store.db.triggers} >= {"papers_ai", "papers_ad", "papers_au"}
+        from lfmwatch.papers import search_papers
+
+        assert {p["id"] for p in search_papers(store, "distillation")} == {"2401.00001", "2501.00001", "2501.00002"}
+        store.db.execute("INSERT INTO papers_fts(papers_fts) VALUES('integrity-check')")
+
+
+def test_crash_inside_bulk_import_is_repaired_on_next_open(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    db = tmp_path / "s.db"
+    script = (
+        "import os, sys\n"
+        "from lfmwatch.store import Store\n"
+        "s = Store(sys.argv[1])\n"
+        "with s.defer_fts():\n"
+        "    s.db['papers'].insert({'id': '2401.00001', 'title': 'Distillation', 'abstract': 'x'})\n"
+        "    os._exit(9)  # the process dies with the triggers dropped and the index stale\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, str(db)], capture_output=True, text=True)
+    assert proc.returncode == 9, proc.stderr
+    with Store(db) as store:
+        from lfmwatch.papers import search_papers
+
+        assert [p["id"] for p in search_papers(store, "distillation")] == ["2401.00001"]
+        assert {t.name for t in store.db.triggers} >= {"papers_ai", "papers_ad", "papers_au"}

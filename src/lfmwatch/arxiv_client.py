@@ -52,6 +52,7 @@ class SourceStats:
     retries: int = 0
     http_seconds: float = 0.0
     parse_seconds: float = 0.0
+    convert_seconds: float = 0.0  # arxiv.Result -> paper dict
     skipped_entries: int = 0
     pauses: list[float] = field(default_factory=list)  # backoff pauses taken, in seconds
 
@@ -86,7 +87,10 @@ class ResultStream:
             self._source._on_header = self._header
             self._it = self._source._client.results(self._search)
         result = next(self._it)
-        return paper_from_result(result)
+        t0 = time.perf_counter()
+        paper = paper_from_result(result)
+        self._source.stats.convert_seconds += time.perf_counter() - t0
+        return paper
 
     def _header(self, total: int) -> None:
         if self.total is None:
