@@ -331,3 +331,46 @@ def rendered_links(markdown: str) -> tuple[list[str], list[str]]:
             if t.type in ("html_inline", "html_block") and "lfmwatch:rolling-pr" not in t.content:
                 html.append(t.content)
     return hrefs, html
+
+
+def test_caps_summaries_and_stranded_selection(gh: GitHubFake, store: Store) -> None:
+    from lfmwatch.errors import GitHubError
+    from lfmwatch.propose import propose_to_github, select_for_pr
+
+    cfg = make_config()
+    cfg.select.max_per_run, cfg.select.max_per_pr = 2, 3
+    seed(store, DAY1 + DAY2)
+    store.db["summaries"].insert({"paper_id": "2501.00001", "model": "m", "prompt_version": "1", "status": "ok",
+                                  "summary": "Adds task vectors <b>safely</b>.", "created": utcnow()})
+    chosen, counts = select_for_pr(store, cfg, session_for(gh))
+    assert [c["id"] for c in chosen] == ["2501.00001", "2501.00004"] and counts["over_cap"] == 3
+    gh.fail_next("POST", r"/pulls$", 500, times=20)
+    with pytest.raises(GitHubError):
+        propose_to_github(store, cfg, session_for(gh, retries=0), chosen)
+    gh.faults.clear()
+    cfg.select.max_per_run = 0  # nothing new may be selected, yet the stranded commit must reach a PR
+    chosen, counts = select_for_pr(store, cfg, session_for(gh))
+    assert counts["stranded"] == 2 and {c["id"] for c in chosen} == {"2501.00001", "2501.00004"}
+    res = propose_to_github(store, cfg, session_for(gh), chosen)
+    assert res.created_pr and res.proposed == [] and len(res.papers) == 2
+    body = gh.pulls(REPO)[0]["body"]
+    assert "summary: Adds task vectors \\<b\\>safely\\</b\\>." in body
+    cfg.select.max_per_run = 5
+    res = propose(store, cfg, session_for(gh))
+    assert len(res.proposed) == 1 and res.skipped["over_cap"] == 2  # the PR is at its cap of 3
+    res = propose(store, cfg, session_for(gh))
+    assert res.status == "nothing" and res.skipped["pr_full"] == 1
+
+
+def test_closed_pr_branch_with_later_commits_is_not_reset(gh: GitHubFake, store: Store) -> None:
+    from lfmwatch.errors import GitHubError
+
+    cfg = make_config()
+    seed(store, DAY1)
+    propose(store, cfg, session_for(gh))
+    gh.close_pull(REPO, 1)
+    gh.push_commit(REPO, BRANCH, {"IDEAS.md": "keep me\n"}, author="alice")
+    seed(store, DAY2)
+    with pytest.raises(GitHubError, match="will not overwrite") as err:
+        propose(store, cfg, session_for(gh))
+    assert "delete the branch" in str(err.value) and gh.file(REPO, "IDEAS.md", BRANCH) == "keep me\n"

@@ -1,4 +1,4 @@
-"""Review outcomes in the store: feedback labels, proposal states, what is blocked, acceptance per section.
+"""The bot's ledger in the store: candidates, proposal states, review feedback, acceptance per section.
 
 Rules (documented here because propose, sync, status and train all rely on them):
 - A feedback row is unique per (source, paper_id): `pr#N` for the outcome of pull request N, `comment#ID` for a
@@ -12,10 +12,17 @@ Rules (documented here because propose, sync, status and train all rely on them)
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lfmwatch.store import Store, utcnow
+
+if TYPE_CHECKING:
+    from lfmwatch.awesome import Entry
+    from lfmwatch.config import Config
+    from lfmwatch.github_client import PullInfo
 
 BLOCKING_STATUSES = ("proposed", "accepted", "moved", "rejected", "ignored")
 NEGATIVE_LABELS = ("rejected", "ignored")
@@ -135,3 +142,105 @@ def acceptance_by_section(store: Store, since: str | None = None) -> list[dict[s
         decided = t["accepted"] + t["moved"] + t["rejected"] + t["ignored"]
         t["rate"] = round((t["accepted"] + t["moved"]) / decided, 3) if decided else None
     return sorted(table.values(), key=lambda t: (-t["proposed"], t["section"]))
+
+
+# --- candidates and proposals (used by propose) ---------------------------------------------------------
+
+
+def current_model_version(store: Store, config: Config) -> str | None:
+    """The model version predictions are taken from: the model card's, else the newest predictions'."""
+    from lfmwatch.model import card_path
+
+    try:
+        card = json.loads(card_path(config.model.path).read_text(encoding="utf-8"))
+        if card.get("version"):
+            return str(card["version"])
+    except (OSError, ValueError):
+        pass
+    row = store.db.execute("SELECT model_version FROM predictions ORDER BY created DESC, rowid DESC LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
+def load_candidates(store: Store, config: Config, model_version: str | None = None) -> list[dict[str, Any]]:
+    """Relevant predictions of the model (at its threshold, or model.threshold when set) merged into papers."""
+    version = model_version or current_model_version(store, config)
+    if version is None:
+        return []
+    override = config.model.threshold if config.model.threshold >= 0 else None
+    cond = "pr.score >= ?" if override is not None else "pr.relevant = 1"
+    args: list[Any] = [version] + ([override] if override is not None else [])
+    rows = store.db.query(
+        "SELECT p.*, pr.model_version, pr.relevant, pr.score, pr.section, pr.section_score, pr.sections, pr.why "
+        f"FROM predictions pr JOIN papers p ON p.id = pr.paper_id WHERE pr.model_version = ? AND {cond}",
+        args,
+    )
+    out = []
+    for r in rows:
+        for key in ("authors", "categories", "sections", "why"):
+            if isinstance(r.get(key), str):
+                try:
+                    r[key] = json.loads(r[key])
+                except ValueError:
+                    pass
+        r["relevant"] = 1
+        out.append(r)
+    return out
+
+
+def paper_info(store: Store, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Title, score, why and summary for the PR body, from proposals, papers and summaries."""
+    if not ids:
+        return {}
+    marks = ", ".join("?" for _ in ids)
+    info: dict[str, dict[str, Any]] = {i: {"id": i} for i in ids}
+    for r in store.db.query(f"SELECT id, title FROM papers WHERE id IN ({marks})", list(ids)):
+        info[r["id"]]["title"] = r["title"]
+    for r in store.db.query(f"SELECT paper_id, section, score, why FROM proposals WHERE paper_id IN ({marks})",
+                            list(ids)):
+        info[r["paper_id"]].update(score=r["score"], why=r["why"], proposed_section=r["section"])
+    if "summaries" in store.db.table_names():
+        for r in store.db.query(f"SELECT paper_id, summary FROM summaries WHERE status = 'ok' AND paper_id IN "
+                                f"({marks}) ORDER BY created", list(ids)):
+            info[r["paper_id"]]["summary"] = r["summary"]
+    return info
+
+
+def record_intent(store: Store, chosen: Sequence[dict[str, Any]], run_id: int | None) -> None:
+    """Proposal rows with status `selected` (not blocking) before anything is written to GitHub."""
+    now = utcnow()
+    with store.db.atomic():
+        for p in chosen:
+            row = store.db.execute("SELECT status FROM proposals WHERE paper_id = ?", [p["id"]]).fetchone()
+            if row is not None and row[0] not in ("selected", "unignored"):
+                continue
+            why = p.get("why")
+            store.db["proposals"].upsert(
+                {"paper_id": p["id"], "section": p["section"], "score": p.get("score"),
+                 "why": why if isinstance(why, str) or why is None else json.dumps(why, ensure_ascii=False),
+                 "status": "selected", "run_id": run_id, "selected_at": now, "pr_number": None},
+                pk="paper_id",
+            )
+
+
+def record_proposed(store: Store, entries: Sequence[Entry], pr: PullInfo | None, repo: str, branch: str,
+                     head_sha: str | None) -> None:
+    """Every paper on the branch becomes `proposed` in this PR; decided/ignored papers keep their status."""
+    now = utcnow()
+    with store.db.atomic():
+        for e in entries:
+            row = store.db.execute("SELECT status FROM proposals WHERE paper_id = ?", [e.arxiv_id]).fetchone()
+            if row is None:
+                # The PR holds a paper the store does not know as proposed (state.db lost, or a person added it):
+                # record it so it is never proposed a second time.
+                store.db["proposals"].insert({"paper_id": e.arxiv_id, "section": e.section, "status": "proposed",
+                                              "pr_number": pr.number if pr else None, "proposed_at": now})
+            elif row[0] in ("selected", "unignored", "proposed"):
+                store.db["proposals"].update(e.arxiv_id, {"status": "proposed", "pr_number": pr.number if pr else None,
+                                                          "proposed_at": now})
+        if pr is not None:
+            store.db["pull_requests"].upsert(
+                {"number": pr.number, "repo": repo, "branch": branch, "head_sha": head_sha or pr.head_sha,
+                 "state": "merged" if pr.merged else pr.state, "title": pr.title, "url": pr.url,
+                 "created": pr.created, "updated": now},
+                pk="number",
+            )

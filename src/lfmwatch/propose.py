@@ -33,7 +33,6 @@ or files on the branch) GitHub merges the base into the branch, and a conflict s
 from __future__ import annotations
 
 import difflib
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,8 +40,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lfmwatch.errors import GitHubError, InputError
-from lfmwatch.feedback import blocked_ids
-from lfmwatch.select import SKIP_REASONS, _path, select_papers
+from lfmwatch.feedback import blocked_ids, load_candidates, paper_info, record_intent, record_proposed
+from lfmwatch.select import SKIP_REASONS, section_path, select_papers
 from lfmwatch.store import Store, utcnow
 
 if TYPE_CHECKING:
@@ -80,67 +79,6 @@ class ProposeResult:
         return f"{self.status}: {len(self.proposed)} new paper(s){where}; {self.reason}".rstrip("; ")
 
 
-# --- candidates -------------------------------------------------------------------------------------------
-
-
-def current_model_version(store: Store, config: Config) -> str | None:
-    """The model version predictions are taken from: the model card's, else the newest predictions'."""
-    from lfmwatch.model import card_path
-
-    try:
-        card = json.loads(card_path(config.model.path).read_text(encoding="utf-8"))
-        if card.get("version"):
-            return str(card["version"])
-    except (OSError, ValueError):
-        pass
-    row = store.db.execute("SELECT model_version FROM predictions ORDER BY created DESC, rowid DESC LIMIT 1").fetchone()
-    return row[0] if row else None
-
-
-def load_candidates(store: Store, config: Config, model_version: str | None = None) -> list[dict[str, Any]]:
-    """Relevant predictions of the model (at its threshold, or model.threshold when set) merged into papers."""
-    version = model_version or current_model_version(store, config)
-    if version is None:
-        return []
-    override = config.model.threshold if config.model.threshold >= 0 else None
-    cond = "pr.score >= ?" if override is not None else "pr.relevant = 1"
-    args: list[Any] = [version] + ([override] if override is not None else [])
-    rows = store.db.query(
-        "SELECT p.*, pr.model_version, pr.relevant, pr.score, pr.section, pr.section_score, pr.sections, pr.why "
-        f"FROM predictions pr JOIN papers p ON p.id = pr.paper_id WHERE pr.model_version = ? AND {cond}",
-        args,
-    )
-    out = []
-    for r in rows:
-        for key in ("authors", "categories", "sections", "why"):
-            if isinstance(r.get(key), str):
-                try:
-                    r[key] = json.loads(r[key])
-                except ValueError:
-                    pass
-        r["relevant"] = 1
-        out.append(r)
-    return out
-
-
-def _paper_info(store: Store, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Title, score, why and summary for the PR body, from proposals, papers and summaries."""
-    if not ids:
-        return {}
-    marks = ", ".join("?" for _ in ids)
-    info: dict[str, dict[str, Any]] = {i: {"id": i} for i in ids}
-    for r in store.db.query(f"SELECT id, title FROM papers WHERE id IN ({marks})", list(ids)):
-        info[r["id"]]["title"] = r["title"]
-    for r in store.db.query(f"SELECT paper_id, section, score, why FROM proposals WHERE paper_id IN ({marks})",
-                            list(ids)):
-        info[r["paper_id"]].update(score=r["score"], why=r["why"], proposed_section=r["section"])
-    if "summaries" in store.db.table_names():
-        for r in store.db.query(f"SELECT paper_id, summary FROM summaries WHERE status = 'ok' AND paper_id IN "
-                                f"({marks}) ORDER BY created", list(ids)):
-            info[r["paper_id"]]["summary"] = r["summary"]
-    return info
-
-
 def _new_entries(papers: Sequence[dict[str, Any]]) -> list[Any]:
     from lfmwatch.awesome import NewEntry
 
@@ -160,60 +98,19 @@ def _added_entries(lst: AwesomeList, base: AwesomeList) -> list[Any]:
 
 
 def _body_papers(store: Store, entries: Sequence[Any]) -> list[dict[str, Any]]:
-    info = _paper_info(store, [e.arxiv_id for e in entries])
+    info = paper_info(store, [e.arxiv_id for e in entries])
     papers = []
     for e in entries:
         p = dict(info.get(e.arxiv_id, {"id": e.arxiv_id}))
         p.setdefault("title", e.title)
         p["title"] = p.get("title") or e.title
-        p["section"] = _path(e.section)
+        p["section"] = section_path(e.section)
         papers.append(p)
     return papers
 
 
 def _section_order(lst: AwesomeList) -> list[str]:
-    return [s for s in (_path(x) for x in lst.sections) if s]
-
-
-def _record_intent(store: Store, chosen: Sequence[dict[str, Any]], run_id: int | None) -> None:
-    """Proposal rows with status `selected` (not blocking) before anything is written to GitHub."""
-    now = utcnow()
-    with store.db.atomic():
-        for p in chosen:
-            row = store.db.execute("SELECT status FROM proposals WHERE paper_id = ?", [p["id"]]).fetchone()
-            if row is not None and row[0] not in ("selected", "unignored"):
-                continue
-            why = p.get("why")
-            store.db["proposals"].upsert(
-                {"paper_id": p["id"], "section": p["section"], "score": p.get("score"),
-                 "why": why if isinstance(why, str) or why is None else json.dumps(why, ensure_ascii=False),
-                 "status": "selected", "run_id": run_id, "selected_at": now, "pr_number": None},
-                pk="paper_id",
-            )
-
-
-def _record_proposed(store: Store, entries: Sequence[Any], pr: PullInfo | None, repo: str, branch: str,
-                     head_sha: str | None) -> None:
-    """Every paper on the branch becomes `proposed` in this PR; decided/ignored papers keep their status."""
-    now = utcnow()
-    with store.db.atomic():
-        for e in entries:
-            row = store.db.execute("SELECT status FROM proposals WHERE paper_id = ?", [e.arxiv_id]).fetchone()
-            if row is None:
-                # The PR holds a paper the store does not know as proposed (state.db lost, or a person added it):
-                # record it so it is never proposed a second time.
-                store.db["proposals"].insert({"paper_id": e.arxiv_id, "section": _path(e.section), "status": "proposed",
-                                              "pr_number": pr.number if pr else None, "proposed_at": now})
-            elif row[0] in ("selected", "unignored", "proposed"):
-                store.db["proposals"].update(e.arxiv_id, {"status": "proposed", "pr_number": pr.number if pr else None,
-                                                          "proposed_at": now})
-        if pr is not None:
-            store.db["pull_requests"].upsert(
-                {"number": pr.number, "repo": repo, "branch": branch, "head_sha": head_sha or pr.head_sha,
-                 "state": "merged" if pr.merged else pr.state, "title": pr.title, "url": pr.url,
-                 "created": pr.created, "updated": now},
-                pk="number",
-            )
+    return [s for s in (section_path(x) for x in lst.sections) if s]
 
 
 def unified_diff(old: str, new: str, name: str) -> str:
@@ -259,7 +156,7 @@ def propose_local(
                            refused=[(n.arxiv_id, reason) for n, reason in res.refused],
                            proposed=[p["id"] for p in papers])
     for p in papers:
-        p.setdefault("summary", _paper_info(store, [p["id"]]).get(p["id"], {}).get("summary"))
+        p.setdefault("summary", paper_info(store, [p["id"]]).get(p["id"], {}).get("summary"))
     result.papers = papers
     result.body = render_pr_body(papers, _section_order(lst), readme=readme.name)
     result.diff = unified_diff(text, res.text, readme.name)
@@ -276,7 +173,7 @@ def propose_local(
     except OSError as exc:
         raise InputError(f"cannot write the edited list or body: {exc.strerror or exc}") from exc
     if record:
-        _record_intent(store, papers, None)
+        record_intent(store, papers, None)
         with store.db.atomic():
             for p in papers:
                 store.db["proposals"].update(p["id"], {"status": "proposed", "proposed_at": utcnow()})
@@ -424,7 +321,7 @@ def _load_work(state: _State, config: Config, *, allow_merge: bool) -> None:
         return  # the base changed other files only: nothing to re-apply
     mb_list = parse_list(mb_text, exclude=exclude)
     added = _added_entries(state.work_list, mb_list)
-    entries = _new_entries([{"id": e.arxiv_id, "section": _path(e.section), "title": e.title} for e in added])
+    entries = _new_entries([{"id": e.arxiv_id, "section": section_path(e.section), "title": e.title} for e in added])
     pure = set(cmp.files) <= {t.readme} and insert_entries(mb_text, entries, exclude=exclude).text == state.work_text
     if pure:
         res = insert_entries(state.base_text, entries, exclude=exclude)
@@ -466,6 +363,12 @@ def select_for_pr(
     """The papers the next propose would add (read-only on GitHub and the store) and the skip counts."""
     state = _read_state(session, config, allow_merge=False)
     chosen, counts = _select(store, config, state, load_candidates(store, config, model_version))
+    if state.plan == "reuse":
+        # A run died between its commit and opening the PR: hand its papers on, so that the caller's propose
+        # step runs (and opens the PR) even when nothing new was selected. They are not inserted twice.
+        stranded = _body_papers(store, _added_entries(state.work_list, state.base_list))
+        chosen += [p for p in stranded if p["id"] not in {c["id"] for c in chosen}]
+        counts["stranded"] = len(stranded)
     return chosen, counts
 
 
@@ -539,7 +442,7 @@ def _attempt(store: Store, config: Config, session: GitHubSession, selected: Seq
     result = ProposeResult(skipped=counts, refused=[(n.arxiv_id, r) for n, r in res.refused],
                            proposed=[p["id"] for p in added_now])
     if not dry_run and added_now:
-        _record_intent(store, added_now, run_id)
+        record_intent(store, added_now, run_id)
     papers = _body_papers(store, in_pr)
     for p in papers:  # papers chosen now have no proposal row yet in a dry run: take their prediction data
         src = next((c for c in added_now if c["id"] == p["id"]), None)
@@ -560,7 +463,7 @@ def _attempt(store: Store, config: Config, session: GitHubSession, selected: Seq
             if not dry_run:
                 if state.open_pr.body != result.body:
                     state.target.update_pull(state.open_pr.number, body=result.body)
-                _record_proposed(store, in_pr, state.open_pr, t.repo, t.branch, state.work_sha)
+                record_proposed(store, in_pr, state.open_pr, t.repo, t.branch, state.work_sha)
         return result
     result.diff = unified_diff(state.base_text if state.plan in ("create", "reset") else state.work_text,
                                new_text, t.readme)
@@ -583,7 +486,7 @@ def _attempt(store: Store, config: Config, session: GitHubSession, selected: Seq
             state.target.update_pull(pr.number, title=t.pr_title, body=result.body)
     if t.labels:
         _label(state, pr, list(t.labels), result)
-    _record_proposed(store, in_pr, pr, t.repo, t.branch, head_sha)
+    record_proposed(store, in_pr, pr, t.repo, t.branch, head_sha)
     result.pr_number, result.pr_url = pr.number, pr.url
     result.status = "proposed" if result.created_pr else "updated"
     reason_bits.append(f"{len(in_pr)} paper(s) in the PR")

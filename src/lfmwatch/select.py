@@ -11,7 +11,8 @@ from lfmwatch.awesome import AwesomeList, normalize_arxiv_id, normalize_title
 SKIP_REASONS = ("in_list", "blocked", "below_floor", "no_section", "duplicate_title", "over_cap")
 
 
-def _path(section: Any) -> str | None:
+def section_path(section: Any) -> str | None:
+    """The path of a section given as a path string or a Section object."""
     # AwesomeList exposes sections as objects with `.path`; tolerate plain strings too.
     if section is None or isinstance(section, str):
         return section
@@ -38,7 +39,7 @@ def select_papers(
     the order of SKIP_REASONS: a paper already in the list counts as `in_list` even when it is blocked too.
     """
     skipped = dict.fromkeys(SKIP_REASONS, 0)
-    paper_sections = {_path(s) for s in lst.paper_sections()}
+    paper_sections = {section_path(s) for s in lst.paper_sections()}
     # Any arXiv id anywhere in the file counts (an id cited in a note is still "in the list").
     list_ids = {e.arxiv_id for e in lst.entries if e.arxiv_id} | set(getattr(lst, "arxiv_lines", {}) or {})
     list_titles = {normalize_title(e.title) for e in lst.entries if e.title}

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lfmwatch.feedback import record_feedback, set_proposal_status
-from lfmwatch.select import _path
+from lfmwatch.select import section_path
 from lfmwatch.store import Store, utcnow
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def sync(store: Store, config: Config, session: GitHubSession, *, dry_run: bool 
         return result
     base_file = target.read_file(t.readme, t.base_branch or target.default_branch)
     lst = parse_list(base_file.text, exclude=tuple(t.exclude_sections)) if base_file else None
-    sections = [s for s in (_path(x) for x in lst.paper_sections())] if lst else []
+    sections = [s for s in (section_path(x) for x in lst.paper_sections())] if lst else []
     for number in todo:
         pr = target.get_pull(number)
         outcome: dict[str, Any] = {"number": number, "state": "merged" if pr.merged else pr.state}
@@ -142,7 +142,7 @@ def _merged(store: Store, config: Config, target: GitHubRepo, pr: PullInfo, resu
         if e is None:
             _decide(store, row, "rejected", None, f"pr#{pr.number}", result, outcome, dry_run)
         else:
-            where = _path(e.section)
+            where = section_path(e.section)
             label = "accepted" if where == row["section"] else "moved"
             _decide(store, row, label, where, f"pr#{pr.number}", result, outcome, dry_run)
 
@@ -213,6 +213,6 @@ def _open_report(store: Store, config: Config, target: GitHubRepo, pr: PullInfo)
         e = lst.find(arxiv_id=row["paper_id"])
         if e is None:
             report["removed"].append(row["paper_id"])
-        elif _path(e.section) != row["section"]:
-            report["moved"].append((row["paper_id"], _path(e.section)))
+        elif section_path(e.section) != row["section"]:
+            report["moved"].append((row["paper_id"], section_path(e.section)))
     return report
