@@ -91,6 +91,7 @@ class DigestConfig:
     smtp_security: str = "starttls"  # starttls | tls | none
     timeout_seconds: float = 30.0
     max_retries: int = 3
+    backoff_seconds: float = 5.0
     max_papers: int = 60
 
 
@@ -356,6 +357,7 @@ _KEY_DOCS = {
     "digest.smtp_security": "starttls, tls (implicit) or none",
     "digest.timeout_seconds": "SMTP timeout",
     "digest.max_retries": "retries of a failed SMTP delivery",
+    "digest.backoff_seconds": "first pause before retrying a transient SMTP failure; doubles each retry",
     "digest.max_papers": "papers shown in one digest at most",
     "schedule.run_cron": "cron of the daily run in `lfmwatch daemon`",
     "schedule.digest_cron": "cron of the weekly digest in `lfmwatch daemon`",

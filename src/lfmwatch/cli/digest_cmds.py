@@ -38,19 +38,28 @@ def summarize_cmd(app: App, ids: tuple[str, ...], limit: int | None) -> None:
         click.echo(f"  {line}", err=True)
 
 
+def _week(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from lfmwatch.digest import parse_week
+
+    try:
+        return parse_week(value) if value else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
 @click.command("digest")
-@click.option("--week", default=None, metavar="YYYY-Www", help="ISO week (default: the last complete week).")
+@click.option("--week", default=None, metavar="YYYY-Www", callback=_week,
+              help="ISO week (default: the last complete week).")
 @click.option("--dry-run", is_flag=True, help="Write the files (to --out or the current directory), send nothing.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write digest-<week>.eml/.html/.txt into DIR instead of sending.")
 @pass_app
 def digest_cmd(app: App, week: str | None, dry_run: bool, out_dir: Path | None) -> None:
     """Build the weekly digest and e-mail it (idempotent: a week is sent once)."""
-    from lfmwatch.digest import last_complete_week, parse_week
+    from lfmwatch.digest import last_complete_week
     from lfmwatch.mailer import send_digest
 
-    chosen = parse_week(week) if week else last_complete_week()
-    result = send_digest(app.store, app.config, chosen, dry_run=dry_run, out_dir=out_dir)
+    result = send_digest(app.store, app.config, week or last_complete_week(), dry_run=dry_run, out_dir=out_dir)
     click.echo(result.line())
     for path in result.files:
         click.echo(f"  wrote {path}")
