@@ -305,8 +305,18 @@ def _stage_select(ctx: _Context, result: StageResult) -> None:
     from lfmwatch import propose
 
     chosen, counts = propose.select_for_pr(ctx.store, ctx.config, ctx.github_session())
+    # select.max_per_run is spent per calendar day (UTC): a second run the same day, or a rerun after a
+    # crash, must not propose the next batch of a backlog; it changes nothing.
+    today = (ctx.adapters.today or (lambda: datetime.now(UTC).date()))().isoformat()
+    (done_today,) = ctx.store.db.execute(
+        "SELECT COUNT(*) FROM proposals WHERE substr(COALESCE(selected_at, proposed_at), 1, 10) = ?", [today]
+    ).fetchone()
+    budget = max(0, ctx.config.select.max_per_run - done_today)
+    if len(chosen) > budget:
+        counts["over_daily_cap"] = len(chosen) - budget
+        chosen = chosen[:budget]
     ctx.selected = chosen
-    result.counts = {"selected": len(chosen), **counts}
+    result.counts = {"selected": len(chosen), **counts, "proposed_today": done_today}
 
 
 def _stage_summarize(ctx: _Context, result: StageResult) -> None:
@@ -391,6 +401,9 @@ def explain_nothing_proposed(ctx: _Context) -> str:
     if sel.get("pr_full"):
         return (f"PR cap reached: the open pull request already holds {sel.get('in_pr', '?')} papers "
                 f"(select.max_per_pr = {ctx.config.select.max_per_pr})")
+    if sel.get("over_daily_cap") and not sel.get("selected"):
+        return (f"daily cap reached: {sel.get('proposed_today')} papers were already proposed today "
+                f"(select.max_per_run = {ctx.config.select.max_per_run}); {sel['over_daily_cap']} wait for tomorrow")
     if poll_s and poll_s.counts.get("fetched", 0) == 0 and not classified:
         weekdays = _weekdays_in(window)
         if weekdays:
