@@ -21,8 +21,9 @@ FOOTER = """\
 - **Remove a line** from the README on this branch to reject that paper; it will not be proposed again.
 - **Move a line** to another section to correct it; the bot learns the section you chose.
 - **Close this PR** without merging to reject all of its papers.
-- **Comment** `/lfmwatch ignore ARXIV_ID` to reject one paper, or `/lfmwatch move ARXIV_ID SECTION > PATH` \
-to record the right section (commands count from the repository's owners, members and collaborators).
+- **Comment** `/lfmwatch ignore ARXIV_ID` so a paper is never proposed again (remove its line too: a merged line \
+counts as accepted), or `/lfmwatch move ARXIV_ID SECTION > PATH` to record the right section without editing \
+the file. Commands count from the repository's owners, members and collaborators.
 - **Push your own commits** to this branch freely: lfmwatch adds new papers on top and never force-pushes.
 - **Merge** when happy: every line still in the README is learned as accepted, in the section where it is."""
 

@@ -211,7 +211,7 @@ class _State:
     base_list: Any
     open_pr: PullInfo | None
     branch_sha: str | None
-    plan: str  # create | reset | reuse | open
+    plan: str  # create | fast-forward | reset | reuse | open
     work_sha: str
     work_text: str
     work_blob: str
@@ -285,12 +285,12 @@ def _fresh_start(head: GitHubRepo, target: GitHubRepo, spec: str, base_sha: str,
     """No open PR but the branch exists: reset it to base (when that loses nothing) or reuse it."""
     cmp = head.compare(base_sha, branch_sha)
     if cmp.ahead_by == 0:
-        return "reset", base_sha
+        return "fast-forward", base_sha  # everything on the branch is in base already
     closed = target.find_pulls(spec, state="closed")
     closed_heads = {p.head_sha for p in closed}
     if branch_sha in closed_heads:
         return "reset", base_sha
-    for p in closed:
+    for p in closed[:5]:  # newest first; older closed PRs' commits were dealt with when those closed
         if p.head_sha and p.head_sha != branch_sha and head.compare(p.head_sha, branch_sha).behind_by == 0:
             raise GitHubError(
                 f"branch {branch} on {head.full_name} holds the commits of closed PR #{p.number} plus later commits "
@@ -465,7 +465,7 @@ def _attempt(store: Store, config: Config, session: GitHubSession, selected: Seq
                     state.target.update_pull(state.open_pr.number, body=result.body)
                 record_proposed(store, in_pr, state.open_pr, t.repo, t.branch, state.work_sha)
         return result
-    result.diff = unified_diff(state.base_text if state.plan in ("create", "reset") else state.work_text,
+    result.diff = unified_diff(state.base_text if state.plan in ("create", "reset", "fast-forward") else state.work_text,
                                new_text, t.readme)
     if dry_run:
         result.status = "dry-run"
@@ -514,9 +514,10 @@ def _write_branch(state: _State, new_text: str, added: Sequence[dict[str, Any]],
     message = f"lfmwatch: add {len(added)} paper(s) to {readme}" + (f"\n\narXiv: {ids}" if ids else "")
     if state.plan == "create":
         state.head.create_branch(state.branch, state.base_sha)
+    elif state.plan == "fast-forward" and state.branch_sha != state.base_sha:
+        state.head.move_branch(state.branch, state.base_sha, force=False)
     elif state.plan == "reset":
-        # Safe by construction (see _fresh_start): nothing on the branch is lost.
-        assert state.branch_sha is not None
+        # Safe by construction (see _fresh_start): the branch head is a closed PR's head, kept by GitHub.
         state.head.move_branch(state.branch, state.base_sha, force=True)
     if state.reapply:
         return state.head.commit_merge(state.branch, [state.work_sha, state.base_sha], state.base_sha,
