@@ -220,3 +220,31 @@ def test_first_fire_after_is_strictly_after() -> None:
 def test_next_fire_times_from_config() -> None:
     times = next_fire_times(Config(), datetime(2026, 1, 1, 12, 0, tzinfo=UTC))  # Thursday noon
     assert times == {"run": "2026-01-02T06:17:00+00:00", "digest": "2026-01-05T07:41:00+00:00"}
+
+
+def test_digest_job_sends_once_through_smtp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    smtp_fake = pytest.importorskip("fakes.smtp_server")
+    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
+
+    from lfmwatch.config import load_config
+    from lfmwatch.daemon import make_daemon
+
+    (tmp_path / "lfmwatch.toml").write_text(
+        '[digest]\nrecipients = ["reader@example.org"]\nsend_empty = true\nsmtp_security = "none"\n'
+    )
+    with smtp_fake.SmtpFake(security="none") as smtp:
+        monkeypatch.setenv("LFMWATCH_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("LFMWATCH_SMTP_PORT", str(smtp.port))
+        for _ in range(2):  # the second daemon start fires the digest again: the week was sent, nothing goes out
+            daemon = make_daemon(load_config())
+            daemon.jobs = {"digest": daemon.jobs["digest"]}
+            daemon.triggers = {"digest": soon()}
+            daemon.build().add_listener(lambda _e, d=daemon: threading.Thread(target=d.stop).start(),
+                                        EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+            serve_in_thread(daemon, timeout=30)
+            assert daemon.executions == [("digest", "ok")]
+        assert len(smtp.messages) == 1
+    with open_store(tmp_path / "state.db") as store:
+        runs = store.last_runs("digest")
+    assert [r["status"] for r in runs] == ["ok", "ok"]
+    assert runs[1]["counts"]["status"] == "sent" and runs[0]["counts"]["status"] == "already_sent"

@@ -474,7 +474,22 @@ def dry_run_store(db_path: Path) -> Iterator[Store]:
 
 
 def run_digest(store: Store, config: Config, *, week: str | None = None, dry_run: bool = False) -> Any:
-    """Build and send the digest of `week` (default: the last complete ISO week); sending is idempotent."""
+    """Build and send the digest of `week` (default: the last complete ISO week), recorded as a "digest" run.
+
+    Sending is idempotent per week (the digests table), so a digest job rerun after a crash sends nothing twice.
+    """
     from lfmwatch.digest import last_complete_week, send_digest
 
-    return send_digest(store, config, week or last_complete_week(), dry_run=dry_run)
+    week = week or last_complete_week()
+    run_id = store.start_run("digest", window_start=week, window_end=week)
+    try:
+        result = send_digest(store, config, week, dry_run=dry_run)
+    except BaseException as exc:
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        store.finish_run(run_id, status, error=str(exc) or type(exc).__name__)
+        raise
+    counts = {k: getattr(result, k, None) for k in ("status", "papers", "sent", "refused", "failed")}
+    status = "failed" if getattr(result, "status", "") == "partial" else "ok"
+    errors = getattr(result, "errors", None) or []
+    store.finish_run(run_id, status, counts=counts, reason=result.line(), error="; ".join(errors[:5]) or None)
+    return result
