@@ -244,23 +244,28 @@ STOPWORDS = frozenset(
     we our their via towards toward using use based into than more most can how what when where why which who new
     do does not no yes beyond through over under between across without within all any both each few other some such
     only own same so too very just also vs versus your you one two three large small efficient effective simple
-    study approach approaches method methods framework frameworks analysis towards model models learning
+    study approach approaches method methods framework frameworks analysis towards
     paper work task tasks data improving improved improves enhancing enhanced enhance evaluating evaluation
     better novel generalizable general scalable robust rethinking understanding case""".split()
 )
+# Too generic to be a topic on their own, but fine inside a bigram ("model merging", "meta learning").
+GENERIC_UNIGRAMS = frozenset("model models learning language neural network networks deep training data".split())
 _TOKEN = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+# Titles are untrusted: markup and addresses in them are not topics.
+_NOISE = re.compile(r"<[^>]*>|\S+://\S*|\bwww\.\S+|\S+@\S+|\b[\w-]+\.(?:com|org|net|io|example)\b\S*", re.I)
 
 
 def title_terms(title: str) -> set[str]:
     """Unigrams and adjacent-word bigrams of a title, lower-cased, stopwords and numbers removed."""
-    tokens = _TOKEN.findall((title or "").lower())
+    tokens = _TOKEN.findall(_NOISE.sub(" ", title or "").lower())
     terms: set[str] = set()
     prev: str | None = None
     for t in tokens:
         if t in STOPWORDS or len(t) < 3:
             prev = None
             continue
-        terms.add(t)
+        if t not in GENERIC_UNIGRAMS:
+            terms.add(t)
         if prev is not None:
             terms.add(f"{prev} {t}")
         prev = t
@@ -287,8 +292,16 @@ def rising_topics(current: list[str], previous: list[list[str]], weeks: int = HI
         if growth > math.log(1.5):
             scored.append((growth * math.sqrt(c), c, term))
     scored.sort(key=lambda x: (-x[0], -x[1], x[2]))
+    bigram_for: dict[str, tuple[int, str]] = {}
+    for _, c, term in scored:
+        if " " in term:
+            for w in term.split():
+                bigram_for.setdefault(w, (c, term))
     chosen: list[RisingTerm] = []
     for _, c, term in scored:
+        # A unigram mostly seen inside one rising bigram is better named by the bigram ("model merging").
+        if " " not in term and term in bigram_for and bigram_for[term][0] >= 0.6 * c:
+            c, term = bigram_for[term]
         words = set(term.split())
         # Skip a term already covered by a chosen bigram/unigram (no "merging" next to "model merging").
         if any(words <= set(t.term.split()) or set(t.term.split()) <= words for t in chosen):
