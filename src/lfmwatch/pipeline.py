@@ -179,6 +179,9 @@ def run_daily(
             report.hint = "this is a bug in lfmwatch; the traceback is in the run's error field"
             log.debug("run failed", exc_info=True)
             report.error += "\n" + "".join(traceback.format_exception(exc)[-3:])
+        finally:
+            if ctx.github is not None and hasattr(ctx.github, "close"):
+                ctx.github.close()  # the HTTP pool; the daemon runs many days in one process
         _finish(store, report)
     return report
 
