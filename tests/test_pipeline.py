@@ -203,3 +203,14 @@ def test_progress_on_a_terminal_and_log_lines_elsewhere(caplog: pytest.LogCaptur
             runlog.start("poll")
             runlog.done(StageResult("poll", status="failed", errors=["arXiv unreachable"]))
     assert "poll: starting" in caplog.text and "failed: 1 error(s): arXiv unreachable" in caplog.text
+
+
+def test_status_text_rows_for_people(emu: ArxivEmulator) -> None:
+    from lfmwatch.status import collect_status, describe_pipeline_status
+
+    CliRunner().invoke(cli, ["run"])
+    with Store(load_config().db_path) as store:
+        rows = dict(describe_pipeline_status(collect_status(store, load_config())))
+    assert rows["daily run"].startswith("#") and "failed" in rows["daily run"]
+    assert rows["open PR"] == "none" and rows["acceptance"] == "no reviewed papers yet"
+    assert rows["next run"].endswith("(17 6 * * * UTC)")

@@ -137,3 +137,40 @@ def pipeline_status(store: Store, config: Config) -> dict[str, Any]:
         "model": model_card(config),
         "schedule": schedule_status(store, config),
     }
+
+
+PIPELINE_KEYS = ("daily_runs", "open_pr", "proposals", "acceptance", "model", "schedule")
+
+
+def describe_pipeline_status(info: dict[str, Any]) -> list[tuple[str, str]]:
+    """Human-readable (label, text) rows for the issue-6 keys of `collect_status`, for the plain/rich output."""
+    rows: list[tuple[str, str]] = []
+    for run in info.get("daily_runs") or []:
+        counts = run.get("counts") or {}
+        stages = ", ".join(f"{k} {v.get('status')}" for k, v in counts.items() if isinstance(v, dict))
+        text = f"#{run['id']} {run['status']} {run.get('started') or ''}: proposed {counts.get('proposed', 0)}"
+        if run.get("reason"):
+            text += f"; {run['reason']}"
+        if run.get("error"):
+            text += f"; error: {str(run['error']).splitlines()[0]}"
+        rows.append(("daily run", f"{text} ({stages})" if stages else text))
+    pr = info.get("open_pr")
+    rows.append(("open PR", f"#{pr['number']} with {pr['papers']} papers {pr.get('url') or ''}".rstrip() if pr
+                 else "none"))
+    acc = info.get("acceptance") or {}
+    rate = acc.get("rate")
+    rows.append(("acceptance", "no reviewed papers yet" if rate is None else
+                 f"{rate:.0%} kept ({acc['accepted']} accepted, {acc['moved']} moved, {acc['rejected']} rejected, "
+                 f"{acc['ignored']} ignored, {acc['pending']} pending)"))
+    model = info.get("model") or {}
+    if model.get("error"):
+        rows.append(("model", model["error"]))
+    else:
+        rows.append(("model", f"trained {model.get('created')} on {model.get('papers')} papers "
+                              f"({model.get('positives')} positive), threshold {model.get('threshold')}, "
+                              f"data {str(model.get('data_hash') or '')[:12]}"))
+    sched = info.get("schedule") or {}
+    nxt = sched.get("next") or {}
+    rows.append(("next run", f"{nxt.get('run')} ({sched.get('run_cron')} {sched.get('timezone')})"))
+    rows.append(("next digest", f"{nxt.get('digest')} ({sched.get('digest_cron')} {sched.get('timezone')})"))
+    return rows
