@@ -219,7 +219,7 @@ class Daemon:
         scheduler = self.scheduler or self.build()
         restore = self._install_signals() if install_signals else None
         try:
-            scheduler.add_listener(lambda _e: self.log_schedule(), _started_mask())
+            scheduler.add_listener(lambda _e: self._started(), _started_mask())
             log.info("daemon started (pid %d): run %r, digest %r, %s", os.getpid(), self.config.schedule.run_cron,
                      self.config.schedule.digest_cron, self.config.schedule.timezone)
             scheduler.start()
@@ -227,6 +227,11 @@ class Daemon:
             if restore is not None:
                 restore()
         log.info("daemon stopped")
+
+    def _started(self) -> None:
+        self.log_schedule()
+        if self.stop_event.is_set():  # a signal arrived before the scheduler was running: stop now
+            threading.Thread(target=self.stop, name="lfmwatch-stop").start()
 
     def stop(self, reason: str = "stop requested") -> None:
         """Ask a run in progress to end at its next stage boundary, wait for it, stop the scheduler."""
@@ -270,7 +275,10 @@ class Daemon:
                 return
             for signum in data:
                 self._signals += 1
-                name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
+                try:
+                    name = signal.Signals(signum).name
+                except ValueError:
+                    name = f"signal {signum}"
                 if self._signals > 1:
                     log.warning("%s again: exiting now; the unfinished run is marked interrupted next time", name)
                     sys.stdout.flush()
