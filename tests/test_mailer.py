@@ -254,3 +254,32 @@ def test_digest_command(store, monkeypatch, tmp_path):
         assert res.exit_code == 2 and "ISO week" in res.output
         res = CliRunner().invoke(cli, ["digest"])  # the last complete week: nothing in this store
         assert res.exit_code == 0 and "nothing new" in res.output
+
+
+def test_summaries_appear_when_the_llm_answers_and_vanish_when_it_fails(store, monkeypatch, tmp_path):
+    from fakes.openai_fake import OpenAIFake, answer, status
+
+    good = "Adapters are merged by aligning their low-rank factors before averaging them."
+    with OpenAIFake(answer(good)) as llm, SmtpFake() as smtp:
+        _env(monkeypatch, smtp)
+        monkeypatch.setenv("OPENAI_BASE_URL", llm.base_url)
+        config = _config()
+        config.summaries.enabled = True
+        config.summaries.max_retries = 0
+        config.summaries.timeout_seconds = 2
+        llm.push(status(500))  # the first paper's summary fails; the other two get one
+        r = send_digest(store, config, WEEK)
+        assert r.status == "sent" and len(llm.requests) == 3
+        text = _parse(smtp.messages[0].data).get_body(("plain",)).get_content()
+        assert text.count(good) == 2
+        # Week 2: the endpoint is gone; the digest goes out without summaries, nothing fails.
+        llm.close()
+        upsert_papers(store, [paper_from_record({"id": "2508.00001", "title": "Merging adapters, week two",
+                                                 "abstract": "A.", "listed": "2025-07-29"})], source="import")
+        store.db["predictions"].insert({"paper_id": "2508.00001", "model_version": "m1", "relevant": 1,
+                                        "score": 0.8, "section": "Model Reuse > Model Fusion", "sections": "[]",
+                                        "why": "[]", "created": "2025-08-04"})
+        r = send_digest(store, config, "2025-W31")
+        assert r.status == "sent"
+        text = _parse(smtp.messages[1].data).get_body(("plain",)).get_content()
+        assert "Merging adapters, week two" in text and "TL;DR" not in text

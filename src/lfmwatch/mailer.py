@@ -229,12 +229,14 @@ def write_files(out_dir: Path, week: str, msg: EmailMessage, text: str, html: st
 
 
 def send_digest(store: Store, config: Config, week: str, *, dry_run: bool = False, out_dir: Path | str | None = None,
-                transport: Any = None, now: datetime | None = None,
+                transport: Any = None, now: datetime | None = None, llm: Any = None,
                 sleep: Callable[[float], None] = time.sleep) -> DigestResult:
     """Build the digest of `week`, then write it (dry_run / out_dir) or send it once to every recipient.
 
-    Raises NetworkError (after recording what was served) when some recipients could not be reached, so a
-    rerun resumes with them; ConfigError when the mail server or its login is misconfigured.
+    With summaries enabled (and not a dry run) the shown papers get their summaries first, within the
+    summaries budget; an unreachable LLM only means a digest without them. Raises NetworkError (after
+    recording what was served) when some recipients could not be reached, so a rerun resumes with them;
+    ConfigError when the mail server or its login is misconfigured.
     """
     from lfmwatch.digest import build_digest, parse_week
     from lfmwatch.digest_render import build_message, message_id, render_html, render_text
@@ -254,6 +256,10 @@ def send_digest(store: Store, config: Config, week: str, *, dry_run: bool = Fals
                                    "nothing to do")
 
     digest = build_digest(store, week, config)
+    if config.summaries.enabled and not dry_run and not digest.empty:
+        missing = [p.id for a in digest.areas for sec in a.sections for p in sec.papers if not p.summary]
+        if missing and _summarize(store, config, missing, llm):
+            digest = build_digest(store, week, config)
     text, html = render_text(digest, config), render_html(digest, config)
     result = DigestResult(week, "written", papers=digest.shown, message_id=message_id(week, config))
 
@@ -280,6 +286,20 @@ def send_digest(store: Store, config: Config, week: str, *, dry_run: bool = Fals
     with store.lock("digest"):
         return _deliver(store, config, digest, recipients, text, html, now, result,
                         transport or SmtpTransport(SmtpSettings.from_env(config)), sleep)
+
+
+def _summarize(store: Store, config: Config, ids: list[str], llm: Any) -> bool:
+    """Summaries for the digest's papers; optional, so any failure only costs the digest its summaries."""
+    from lfmwatch.errors import LfmwatchError
+    from lfmwatch.summaries import summarize_papers
+
+    try:
+        result = summarize_papers(store, config, ids, client=llm)
+    except LfmwatchError as exc:
+        log.warning("digest without summaries: %s", exc)
+        return False
+    log.info("%s", result.line())
+    return result.ok > 0
 
 
 def _deliver(store: Store, config: Config, digest: Digest, recipients: list[str], text: str, html: str,
