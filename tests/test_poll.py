@@ -182,6 +182,7 @@ def test_killed_process_resumes_and_its_lock_is_recovered(emu: ArxivEmulator, tm
         n = len(expected)
         assert s.db.execute("select count(*), count(distinct id) from papers").fetchone() == (n, n)
         assert s.db["locks"].count == 0
+        assert [r["status"] for r in s.last_runs("poll")] == ["ok", "interrupted"]
 
 
 def test_concurrent_poll_is_refused(emu: ArxivEmulator) -> None:

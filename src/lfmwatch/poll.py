@@ -177,6 +177,7 @@ def poll(
     start, end = resolve_range(store, config, since, until)
     result = PollResult(window_start=start.strftime(_FMT), window_end=end.strftime(_FMT))
     with store.lock("poll"):
+        store.abandon_runs("poll")  # we hold the lock: any "running" poll left is one that died
         run_id = store.start_run("poll", window_start=result.window_start, window_end=result.window_end)
         result.run_id = run_id
         poller = _Poller(store, config, source, result)

@@ -247,6 +247,15 @@ class Store:
             row["counts"] = json.dumps(row["counts"])
         self.db["runs"].update(run_id, row)
 
+    def abandon_runs(self, kind: str) -> int:
+        """Mark `running` runs of `kind` as interrupted (call while holding that kind's lock: their process died)."""
+        cur = self.db.execute(
+            "UPDATE runs SET status = 'interrupted', finished = ?, "
+            "error = coalesce(error, 'the process stopped before finishing') WHERE kind = ? AND status = 'running'",
+            [utcnow(), kind],
+        )
+        return cur.rowcount
+
     def last_runs(self, kind: str | None = None, limit: int = 10) -> list[dict[str, Any]]:
         """Most recent runs first."""
         where, args = ("kind = ?", [kind]) if kind else (None, [])
