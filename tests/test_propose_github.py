@@ -374,3 +374,15 @@ def test_closed_pr_branch_with_later_commits_is_not_reset(gh: GitHubFake, store:
     with pytest.raises(GitHubError, match="will not overwrite") as err:
         propose(store, cfg, session_for(gh))
     assert "delete the branch" in str(err.value) and gh.file(REPO, "IDEAS.md", BRANCH) == "keep me\n"
+
+
+def test_write_refused_despite_push_flag_names_permission(gh: GitHubFake, store: Store) -> None:
+    # A fine-grained token of a user with push rights but without "Contents: write": GitHub says 403 on write.
+    from lfmwatch.errors import GitHubError
+
+    seed(store, DAY1)
+    gh.fail_next("POST", r"/git/refs$", 403, message="Resource not accessible by personal access token")
+    with pytest.raises(GitHubError) as err:
+        propose(store, make_config(), session_for(gh))
+    assert "403" in str(err.value) and "Contents: Read and write" in str(err.value)
+    assert gh.pulls(REPO) == []

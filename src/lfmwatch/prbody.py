@@ -24,7 +24,7 @@ FOOTER = """\
 - **Comment** `/lfmwatch ignore ARXIV_ID` so a paper is never proposed again (remove its line too: a merged line \
 counts as accepted), or `/lfmwatch move ARXIV_ID SECTION > PATH` to record the right section without editing \
 the file. Commands count from the repository's owners, members and collaborators.
-- **Push your own commits** to this branch freely: lfmwatch adds new papers on top and never force-pushes.
+- **Push your own commits** to this branch freely: lfmwatch adds new papers on top and never force-pushes over them.
 - **Merge** when happy: every line still in the README is learned as accepted, in the section where it is."""
 
 
