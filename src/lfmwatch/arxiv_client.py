@@ -83,8 +83,9 @@ class ResultStream:
         return self
 
     def __next__(self) -> dict[str, Any]:
+        # The source reports the first page's header to whichever stream is advancing now.
+        self._source._on_header = self._header
         if self._it is None:
-            self._source._on_header = self._header
             self._it = self._source._client.results(self._search)
         result = next(self._it)
         t0 = time.perf_counter()

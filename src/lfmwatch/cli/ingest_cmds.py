@@ -51,10 +51,11 @@ def import_cmd(app: App, file: Path) -> None:
     from lfmwatch.importer import import_jsonl
 
     if sys.stderr.isatty():
+        from rich.console import Console
         from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
         with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                      TimeRemainingColumn(), transient=True) as bar:
+                      TimeRemainingColumn(), transient=True, console=Console(stderr=True)) as bar:
             task = bar.add_task(f"importing {file.name}", total=file.stat().st_size if file.is_file() else None)
             result = import_jsonl(app.store, file, progress=lambda done, total: bar.update(task, completed=done))
     else:
@@ -98,10 +99,13 @@ def _run_line(run: dict[str, Any] | None) -> str:
 
 
 def _plain(value: Any) -> str:
+    """A status value as one readable line (runs get their own format; other dicts become `key value; ...`)."""
     if isinstance(value, dict):
-        return _run_line(value) if "status" in value else json.dumps(value, default=str)
-    if isinstance(value, list):
-        return ", ".join(map(str, value))
+        if "status" in value and "started" in value:
+            return _run_line(value)
+        return "; ".join(f"{k.replace('_', ' ')} {_plain(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, list | tuple):
+        return ", ".join(_plain(v) for v in value) or "-"
     return "-" if value is None else str(value)
 
 
