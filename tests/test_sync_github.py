@@ -104,5 +104,11 @@ def test_comment_commands(gh: GitHubFake, store: Store) -> None:
     assert labels["2501.00003"]["label"] == "moved" and labels["2501.00003"]["section"] == AD
     assert labels["2501.00002"]["label"] == "ignored"
     n = store.db["feedback"].count
-    sync(store, cfg, session_for(gh))
+    assert sync(store, cfg, session_for(gh)).counts["commands"] == 0  # already recorded
     assert store.db["feedback"].count == n
+    # Merged with every line where the bot put it: the README (the list as it stands) has the last word.
+    gh.merge_pull(REPO, 1)
+    final = sync(store, cfg, session_for(gh))
+    assert final.counts["accepted"] == 3
+    labels = {r["id"]: r for r in feedback_labels(store)}
+    assert labels["2501.00002"]["label"] == "accepted" and labels["2501.00003"]["section"] == FT

@@ -180,21 +180,22 @@ def _commands(store: Store, target: GitHubRepo, pr: PullInfo, sections: list[str
             proposed = row[0] if row else None
             source = f"comment#{c.id}"
             if verb == "ignore":
-                _bump(result.counts, "commands")
-                if not dry_run:
-                    with store.db.atomic():
-                        if record_feedback(store, pid, "ignored", source, proposed_section=proposed):
-                            set_proposal_status(store, pid, "ignored")
-                            _bump(result.counts, "ignored")
+                if dry_run:
+                    _bump(result.counts, "commands")
+                    continue
+                with store.db.atomic():
+                    if record_feedback(store, pid, "ignored", source, proposed_section=proposed):
+                        set_proposal_status(store, pid, "ignored")
+                        _bump(result.counts, "commands")  # counted once: comments are re-read every sync
+                        _bump(result.counts, "ignored")
                 continue
             section = resolve_section(arg or "", sections)
             if section is None:
                 _bump(result.counts, "unknown")
                 result.errors.append(f"PR #{pr.number} comment {c.id}: unknown section {arg!r} for {pid}")
                 continue
-            _bump(result.counts, "commands")
-            if not dry_run:
-                record_feedback(store, pid, "moved", source, section=section, proposed_section=proposed)
+            if dry_run or record_feedback(store, pid, "moved", source, section=section, proposed_section=proposed):
+                _bump(result.counts, "commands")
 
 
 def _open_report(store: Store, config: Config, target: GitHubRepo, pr: PullInfo) -> dict[str, Any]:
