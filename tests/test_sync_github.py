@@ -112,3 +112,16 @@ def test_comment_commands(gh: GitHubFake, store: Store) -> None:
     assert final.counts["accepted"] == 3
     labels = {r["id"]: r for r in feedback_labels(store)}
     assert labels["2501.00002"]["label"] == "accepted" and labels["2501.00003"]["section"] == FT
+
+
+def test_squash_merge_and_deleted_head_branch(gh: GitHubFake, store: Store) -> None:
+    cfg = make_config()
+    seed(store, DAY1)
+    propose(store, cfg, session_for(gh))
+    gh.merge_pull(REPO, 1, method="squash")
+    gh.delete_branch(REPO, BRANCH)
+    seed(store, DAY2)
+    nxt = propose(store, cfg, session_for(gh))  # before sync: PR #1's papers are still blocked as proposed
+    assert nxt.created_pr and nxt.pr_number == 2 and sorted(nxt.proposed) == ["2501.00004", "2501.00005"]
+    res = sync(store, cfg, session_for(gh))
+    assert res.counts["accepted"] == 3 and statuses(store)["2501.00004"] == "proposed"

@@ -13,6 +13,8 @@ Usage::
         gh.edit_file("owner/list", "lfmwatch/papers", "README.md", lambda t: t.replace(a, b), author="alice")
         gh.remove_line(...), gh.move_line(...)                  # reviewer edits (each one commit on the branch)
         gh.merge_pull("owner/list", 1)   gh.close_pull("owner/list", 1)   gh.comment("owner/list", 1, "/lfmwatch ...")
+        gh.push_commit("owner/list", "main", {"README.md": new_text})   gh.delete_branch("owner/list", "lfmwatch/papers")
+        gh.add_token("ro", "reader", push=False)                # a token that can read but not push
         gh.fail_next("POST", r"/pulls$", 502, times=2)          # inject failures for the next matching requests
         gh.fail_next("GET", r"/contents/", 403, rate_limit=True, reset_in=3600)
 
@@ -320,6 +322,16 @@ class GitHubFake:
             p = self.pulls_by_repo[repo][number]
             p.frozen_head_sha = self._pull_head_sha(p)
             p.state, p.closed_at, p.updated = "closed", _now(), _now()
+
+    def delete_branch(self, repo: str, branch: str) -> None:
+        """Delete a branch (as GitHub's "delete head branch after merge"); open PRs from it are closed."""
+        with self.lock:
+            for pulls in self.pulls_by_repo.values():
+                for p in pulls.values():
+                    if p.head_repo == repo and p.head_ref == branch and p.state == "open":
+                        p.frozen_head_sha = self._pull_head_sha(p)
+                        p.state, p.closed_at, p.updated = "closed", _now(), _now()
+            del self.repos[repo].refs[branch]
 
     def comment(self, repo: str, number: int, body: str, user: str = "maintainer",
                 association: str = "OWNER") -> int:
