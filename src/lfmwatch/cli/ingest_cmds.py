@@ -114,14 +114,16 @@ def _plain(value: Any) -> str:
 @pass_app
 def status_cmd(app: App, as_json: bool) -> None:
     """Papers stored, last successful poll and its window, last error, recent runs."""
-    from lfmwatch.status import collect_status
+    from lfmwatch.status import PIPELINE_KEYS, collect_status, describe_pipeline_status
 
     info = collect_status(app.store, app.config)
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
         return
     runs = info.get("runs") or []
-    rows = [(k.replace("_", " "), _plain(v)) for k, v in info.items() if k != "runs"]
+    # The pipeline's keys have their own wording (status.describe_pipeline_status); the rest is generic.
+    rows = [(k.replace("_", " "), _plain(v)) for k, v in info.items() if k != "runs" and k not in PIPELINE_KEYS]
+    rows += describe_pipeline_status(info)
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.table import Table
