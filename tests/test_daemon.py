@@ -172,6 +172,8 @@ def test_daemon_command_stops_on_sigterm(tmp_path: Path) -> None:
     env = {**os.environ, "LFMWATCH_DB": str(tmp_path / "state.db"), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "lfmwatch", "daemon"], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    watchdog = threading.Timer(60, proc.kill)  # never hang the suite if the daemon does not start
+    watchdog.start()
     try:
         assert proc.stdout is not None
         lines = []
@@ -182,6 +184,7 @@ def test_daemon_command_stops_on_sigterm(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=15)
     finally:
+        watchdog.cancel()
         if proc.poll() is None:
             proc.kill()
     text = "".join(lines) + out
