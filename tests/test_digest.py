@@ -155,7 +155,7 @@ def test_rising_topics_against_previous_weeks(store):
     assert "merging" not in terms  # covered by the bigram
     assert all("adapter" not in t for t in terms)  # common before: not rising
     first = d.rising[0]
-    assert first.count == 4 and first.before_per_week == 0.25
+    assert first.count == 4 and first.share == 0.5 and first.before_share == 1 / 21
     assert d.history_papers == 20 + 1  # the four previous weeks (incl. the paper of Sun 2025-07-20)
 
 

@@ -129,8 +129,9 @@ class RisingTerm:
     """A title term more frequent this week than in the weeks before."""
 
     term: str
-    count: int
-    before_per_week: float
+    count: int  # relevant papers with the term in their title this week
+    share: float  # ... as a share of this week's relevant papers
+    before_share: float  # the same share over the previous weeks
 
 
 @dataclass
@@ -282,7 +283,8 @@ def rising_topics(current: list[str], previous: list[list[str]], weeks: int = HI
         return []
     now = Counter(t for title in current for t in title_terms(title))
     then = Counter(t for title in before for t in title_terms(title))
-    min_count = max(2, math.ceil(0.03 * n_now))
+    # Two mentions in a big week is noise; in a small week it is all there is.
+    min_count = max(2, math.ceil(0.05 * n_now))
     scored = []
     for term, c in now.items():
         if c < min_count:
@@ -306,7 +308,7 @@ def rising_topics(current: list[str], previous: list[list[str]], weeks: int = HI
         # Skip a term already covered by a chosen bigram/unigram (no "merging" next to "model merging").
         if any(words <= set(t.term.split()) or set(t.term.split()) <= words for t in chosen):
             continue
-        chosen.append(RisingTerm(term, c, then[term] / max(1, weeks)))
+        chosen.append(RisingTerm(term, c, c / n_now, then[term] / n_before))
         if len(chosen) == k:
             break
     return chosen
