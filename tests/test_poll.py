@@ -311,3 +311,20 @@ def test_poll_against_corpus_papers(shared_data: Path, monkeypatch: pytest.Monke
         code, out = run("poll", "--since", "2025-06-01", "--until", "2025-06-03")
         assert "new 0, updated 0" in out
     assert date.fromisoformat(str(state(WATERMARK_KEY))[:10]) == date(2025, 6, 3)
+
+
+def test_status_after_polls_shows_counts_window_and_last_error(emu: ArxivEmulator) -> None:
+    run("poll", "--since", "2025-06-01", "--until", "2025-06-01")
+    emu.inject("503", count=10)
+    run("poll", "--since", "2025-06-02", "--until", "2025-06-02")
+    code, out = run("status")
+    assert code == 0
+    lines = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line and not line.startswith("run "))
+    assert lines["papers"] == "6" and lines["watermark"] == "2025-06-01T23:59"
+    assert "ok" in lines["last successful poll"] and "window 2025-06-01..2025-06-01; fetched 6, new 6" in \
+        lines["last successful poll"]
+    assert "failed" in lines["last error"] and "HTTP 503" in lines["last error"]
+    info = json.loads(run("status", "--json")[1])
+    assert info["last_poll"]["status"] == "failed" and info["last_successful_poll"]["new"] == 6
+    code, out = run("search", "model", "merging", "--limit", "2")
+    assert code == 0 and len(out.splitlines()) == 2 and out.split("\t")[1] == "2025-06-01"

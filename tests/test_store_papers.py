@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lfmwatch.papers import (
     RecordError,
@@ -132,3 +134,11 @@ def test_search_ranks_title_first_and_survives_fts_syntax(store: Store) -> None:
     assert search_papers(store, "   ") == []
     assert len(search_papers(store, "merging", limit=1)) == 1
     assert fts_query('a "b" c*') == '"a" "b" "c"'
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=60))
+def test_any_user_text_is_a_safe_search(store: Store, text: str) -> None:
+    upsert_papers(store, [_p("2506.00001", title="Model merging")], "arxiv")
+    hits = search_papers(store, text)
+    assert isinstance(hits, list) and len(hits) <= 1
