@@ -309,3 +309,54 @@ def test_daemon_runs_the_pipeline_on_a_near_immediate_trigger(
     assert len(gh.pulls(REPO)) == 1
     with Store(tmp_path / "state.db") as store:
         assert store.last_runs("run")[0]["status"] == "ok"
+
+
+def _day_two_papers() -> list[dict[str, Any]]:
+    yesterday = str(datetime.now(UTC).date() - timedelta(days=1))
+    return [{"id": "2611.00021", "title": "Weight averaging for model merging at scale",
+             "abstract": "Model soups interpolate weights; we merge fine-tuned models with task arithmetic.",
+             "authors": ["C. Author"], "categories": ["cs.LG"], "published": yesterday}]
+
+
+def test_a_closed_pr_is_learned_before_the_next_proposal(
+    world: tuple[ArxivEmulator, GitHubFake], tmp_path: Path
+) -> None:
+    emu, gh = world
+    assert CliRunner().invoke(cli, ["run"]).exit_code == 0
+    gh.close_pull(REPO, 1)  # the maintainers reject the whole batch
+    emu.add_papers(_day_two_papers())
+    result = CliRunner().invoke(cli, ["run"])
+    assert result.exit_code == 0, result.output
+    assert "proposed 1 paper(s) in PR #2" in result.output
+    open_prs = gh.pulls(REPO, state="open")
+    assert [p["number"] for p in open_prs] == [2]
+    readme = gh.file(REPO, "README.md", "lfmwatch/papers")
+    assert "2611.00021" in readme and not any(pid in readme for pid in EXPECTED)  # rejected: never again
+    with Store(tmp_path / "state.db") as store:
+        rows = dict(store.db.execute("SELECT paper_id, status FROM proposals").fetchall())
+    assert {rows[pid] for pid in EXPECTED} == {"rejected"} and rows["2611.00021"] == "proposed"
+
+
+def test_a_reviewed_merge_shows_in_status(world: tuple[ArxivEmulator, GitHubFake]) -> None:
+    _, gh = world
+    assert CliRunner().invoke(cli, ["run"]).exit_code == 0
+    gh.remove_line(REPO, "lfmwatch/papers", "2611.00012")  # rejected by removal
+    gh.move_line(REPO, "lfmwatch/papers", "2611.00013", "Weight Interpolation")  # corrected section
+    gh.merge_pull(REPO, 1)
+    result = CliRunner().invoke(cli, ["run"])
+    assert result.exit_code == 0, result.output
+    status = json.loads(CliRunner().invoke(cli, ["status", "--json"]).output)
+    acc = status["acceptance"]
+    assert (acc["accepted"], acc["moved"], acc["rejected"]) == (1, 1, 1)
+    assert acc["rate"] == pytest.approx(2 / 3, abs=0.001)
+    assert status["open_pr"] is None
+    assert status["daily_runs"][0]["counts"]["sync"]["status"] == "ok"
+
+
+def test_missing_token_stops_the_run_with_what_to_do(
+    world: tuple[ArxivEmulator, GitHubFake], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GITHUB_TOKEN")
+    result = CliRunner().invoke(cli, ["run"])
+    assert result.exit_code == 1
+    assert "GITHUB_TOKEN is not set" in result.output and "export GITHUB_TOKEN" in result.output
