@@ -149,7 +149,9 @@ def _ctx(stages: dict[str, dict[str, Any]], config: Config | None = None) -> _Co
     ("stages", "expected"),
     [
         ({"poll": {"fetched": 0, "new": 0, "window": "2026-11-21..2026-11-22"}},
-         "no new papers in the window 2026-11-21..2026-11-22 (arXiv announces nothing on weekends)"),
+         "no new papers in the window 2026-11-21..2026-11-22 (a weekend: arXiv announces nothing new)"),
+        ({"poll": {"fetched": 0, "new": 0, "window": "2026-11-24..2026-11-24"}},
+         "no new papers in the window 2026-11-24..2026-11-24 (nothing submitted yet today)"),
         ({"poll": {"fetched": 0, "new": 0, "window": "2026-11-23..2026-11-25"}},
          "arXiv returned no papers for Mon 2026-11-23, Tue 2026-11-24"),
         ({"poll": {"fetched": 5, "new": 0, "window": "2026-11-23..2026-11-25"}, "classify": {"classified": 0},

@@ -408,10 +408,12 @@ def explain_nothing_proposed(ctx: _Context) -> str:
         return (f"daily cap reached: {sel.get('proposed_today')} papers were already proposed today "
                 f"(select.max_per_run = {ctx.config.select.max_per_run}); {sel['over_daily_cap']} wait for tomorrow")
     if poll_s and poll_s.counts.get("fetched", 0) == 0 and not classified:
-        weekdays = _weekdays_in(window)
+        weekdays, past_days = _weekdays_in(window)
         if weekdays:
             return f"arXiv returned no papers for {', '.join(weekdays)} (window {window}): an arXiv outage or delay?"
-        return f"no new papers in the window {window} (arXiv announces nothing on weekends)"
+        if past_days:
+            return f"no new papers in the window {window} (a weekend: arXiv announces nothing new)"
+        return f"no new papers in the window {window} (nothing submitted yet today)"
     if poll_s and poll_s.counts.get("new", 0) == 0 and not classified:
         return f"no new papers in the window {window}"
     if classified and not relevant:
@@ -426,19 +428,15 @@ def explain_nothing_proposed(ctx: _Context) -> str:
     return ctx.propose_reason or "no relevant paper waiting to be proposed"
 
 
-def _weekdays_in(window: str) -> list[str]:
+def _weekdays_in(window: str) -> tuple[list[str], int]:
+    """Weekdays of the window before its last day, and how many days precede the last day."""
     try:
         a, b = (date.fromisoformat(x) for x in window.split(".."))
     except ValueError:
-        return []
-    days = []
-    d = a
-    while d <= b and len(days) < 14:
-        if d.weekday() < 5:
-            days.append(d.strftime("%a %Y-%m-%d"))
-        d = date.fromordinal(d.toordinal() + 1)
-    # The window's last day is today, still being announced: a quiet today is no sign of an outage.
-    return days[:-1] if days and days[-1].endswith(b.isoformat()) else days
+        return [], 0
+    # The window's last day is today, still being submitted to: a quiet today is no sign of an outage.
+    days = [date.fromordinal(n) for n in range(a.toordinal(), b.toordinal())][:14]
+    return [d.strftime("%a %Y-%m-%d") for d in days if d.weekday() < 5], len(days)
 
 
 # --- dry run -----------------------------------------------------------------------------------------
