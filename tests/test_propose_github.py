@@ -386,3 +386,15 @@ def test_write_refused_despite_push_flag_names_permission(gh: GitHubFake, store:
         propose(store, make_config(), session_for(gh))
     assert "403" in str(err.value) and "Contents: Read and write" in str(err.value)
     assert gh.pulls(REPO) == []
+
+
+def test_installation_token_without_permissions_field(gh: GitHubFake, store: Store) -> None:
+    from lfmwatch.errors import GitHubError
+
+    seed(store, DAY1)
+    gh.add_token("actions-ro", "github-actions[bot]", push=False, installation=True)
+    with pytest.raises(GitHubError) as err:  # no `permissions` to check first: the refused write names it
+        propose(store, make_config(), session_for(gh, "actions-ro"))
+    assert "403" in str(err.value) and "contents: write" in str(err.value)
+    gh.add_token("actions", "github-actions[bot]", push={REPO}, installation=True)
+    assert propose(store, make_config(), session_for(gh, "actions")).created_pr

@@ -278,9 +278,15 @@ class GitHubRepo:
 
     @property
     def can_push(self) -> bool:
-        """Whether the token may push to this repository (from the repository's `permissions`)."""
-        perms = getattr(self.raw, "permissions", None)
-        return bool(perms and (perms.push or perms.admin))
+        """Whether the token may push here, per the repository's `permissions` (True when GitHub omits them).
+
+        Installation tokens (GitHub Actions' GITHUB_TOKEN) may get no `permissions` object: then we try, and a
+        refused write surfaces as PermissionDenied naming the missing permission.
+        """
+        perms = self.raw.raw_data.get("permissions")
+        if not isinstance(perms, dict):
+            return True
+        return bool(perms.get("push") or perms.get("admin") or perms.get("maintain"))
 
     # branches ----------------------------------------------------------------------------------------
     def branch_sha(self, branch: str) -> str | None:

@@ -70,6 +70,7 @@ class Token:
     login: str
     push: set[str] | bool = True  # repos the token may write to (True: all)
     pulls: bool = True  # may open/edit pull requests
+    installation: bool = False  # like Actions' GITHUB_TOKEN: repository JSON carries no `permissions`
 
 
 @dataclass
@@ -175,9 +176,12 @@ class GitHubFake:
 
     # seeding -------------------------------------------------------------------------------------------
     def add_token(self, token: str, login: str = "lfmwatch-bot", *, push: set[str] | bool = True,
-                  pulls: bool = True) -> None:
-        """Accept `token` as user `login`; `push` is True (all repos) or the set of repos it may write."""
-        self.tokens[token] = Token(login, push if isinstance(push, bool) else set(push), pulls)
+                  pulls: bool = True, installation: bool = False) -> None:
+        """Accept `token` as user `login`; `push` is True (all repos) or the set of repos it may write.
+
+        `installation=True` mimics an app installation token: repositories are served without `permissions`.
+        """
+        self.tokens[token] = Token(login, push if isinstance(push, bool) else set(push), pulls, installation)
 
     def create_repo(self, full_name: str, files: dict[str, str], default_branch: str = "main",
                     author: str = "maintainer") -> str:
@@ -466,6 +470,8 @@ class GitHubFake:
                 "pulls_url": f"{self.url}/repos/{r.full_name}/pulls{{/number}}",
                 "permissions": {"admin": False, "maintain": False, "push": push, "triage": push, "pull": True},
                 "created_at": "2023-01-01T00:00:00Z", "updated_at": _now(), "pushed_at": _now()}
+        if token is not None and token.installation:
+            del data["permissions"]
         if r.fork_of:
             data["parent"] = data["source"] = self._repo_json(self.repos[r.fork_of], token)
         return data
