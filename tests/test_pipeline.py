@@ -216,3 +216,11 @@ def test_status_text_rows_for_people(emu: ArxivEmulator) -> None:
     assert rows["daily run"].startswith("#") and "failed" in rows["daily run"]
     assert rows["open PR"] == "none" and rows["acceptance"] == "no reviewed papers yet"
     assert rows["next run"].endswith("(17 6 * * * UTC)")
+
+
+def test_run_json_report(emu: ArxivEmulator) -> None:
+    result = CliRunner().invoke(cli, ["run", "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["status"] == "failed" and report["line"].startswith("run failed in classify")
+    assert [s["name"] for s in report["stages"]] == ["poll", "classify"]
