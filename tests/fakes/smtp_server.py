@@ -35,10 +35,16 @@ class CertFiles:
 
 
 def self_signed_cert(directory: Path) -> CertFiles:
-    """Generate a self-signed CA-flagged certificate (SAN 127.0.0.1 and localhost) with `cryptography`."""
+    """Generate a self-signed CA-flagged certificate (SAN 127.0.0.1 and localhost) with `cryptography`.
+
+    `cryptography` comes with PyGithub (pyjwt[crypto]); without it, the `openssl` command line is used.
+    """
     import ipaddress
 
-    from cryptography import x509
+    try:
+        from cryptography import x509
+    except ImportError:
+        return _openssl_cert(directory)
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
@@ -65,6 +71,20 @@ def self_signed_cert(directory: Path) -> CertFiles:
     files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     files.key.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                             serialization.NoEncryption()))
+    return files
+
+
+def _openssl_cert(directory: Path) -> CertFiles:
+    import subprocess
+
+    directory.mkdir(parents=True, exist_ok=True)
+    files = CertFiles(directory / "smtp-cert.pem", directory / "smtp-key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-days", "1", "-subj", "/CN=lfmwatch test SMTP", "-keyout", str(files.key), "-out", str(files.cert),
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:TRUE"],
+        check=True, capture_output=True, timeout=30,
+    )
     return files
 
 
