@@ -1,0 +1,655 @@
+"""Backtest: replay corpus days through classify -> select and measure what the bot would have proposed.
+
+Everything here is pure given its inputs (papers, labels, a model, a selection function): no store, no network.
+A "ranker" is anything with `predict(papers) -> list[dict]` returning the DESIGN.md prediction fields (the
+LfmModel and the baselines of `baselines.py`); a "selector" is `(candidates, blocked_ids, limit) -> selected`,
+normally `lfmwatch.select.select_papers` bound to the list (see `make_selector`), so each replayed day goes
+through the same threshold, cap and dedupe rules as the daily run.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import median
+from typing import Any, Protocol
+
+from lfmwatch.errors import InputError
+
+BUDGETS = tuple(range(1, 21))  # daily budgets of the precision/recall curve
+PAPER_FIELDS = ("id", "title", "abstract", "categories")
+_NEW_ID = re.compile(r"^(\d{2})(\d{2})\.\d{4,5}$")
+
+
+class Ranker(Protocol):
+    """Anything that predicts DESIGN.md prediction fields for a batch of papers."""
+
+    def predict(self, papers: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """One prediction dict per paper (relevant, score, section, ...)."""
+        ...
+
+
+Selector = Callable[[list[dict[str, Any]], set[str], int], list[dict[str, Any]]]
+Day = tuple[str, list[dict[str, Any]]]  # (YYYY-MM-DD, papers released that day)
+
+
+# --- input ---------------------------------------------------------------------------------------------------
+
+
+def iter_jsonl(path: str | Path) -> Iterable[tuple[int, dict[str, Any] | None]]:
+    """(line number, object or None when the line is not a JSON object) of a JSONL(.gz) file."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such file", "give the path of a .jsonl or .jsonl.gz file")
+    opener = gzip.open if p.read_bytes()[:2] == b"\x1f\x8b" else open
+    try:
+        with opener(p, "rb") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    yield n, None
+                    continue
+                yield n, obj if isinstance(obj, dict) else None
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{p}: cannot read: {exc}", "check that the file is complete JSONL or gzip") from exc
+
+
+def paper_day(paper: Mapping[str, Any]) -> str | None:
+    """Release day of a paper: its `listed` day, else the date part of `published`."""
+    day = paper.get("listed") or str(paper.get("published") or "")[:10]
+    return str(day) if day else None
+
+
+def load_corpus(
+    path: str | Path, categories: Sequence[str] = (), until: str | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """(papers in `categories` released on or before `until`, sorted by day then id; count of bad lines)."""
+    cats = set(categories)
+    papers: list[dict[str, Any]] = []
+    bad = 0
+    for _, obj in iter_jsonl(path):
+        if obj is None or not obj.get("id") or not obj.get("title"):
+            bad += 1
+            continue
+        day = paper_day(obj)
+        if day is None or (until and day > until):
+            continue
+        if cats and not cats.intersection(obj.get("categories") or ()):
+            continue
+        # Keep only what classify and select read: six months of papers stay well under 1 GB.
+        slim = {k: obj.get(k) for k in PAPER_FIELDS}
+        slim["id"], slim["day"] = str(obj["id"]), day
+        papers.append(slim)
+    papers.sort(key=lambda p: (p["day"], p["id"]))
+    return papers, bad
+
+
+def split_days(papers: Iterable[Mapping[str, Any]], start: str, end: str) -> list[Day]:
+    """Papers released from `start` to `end` (inclusive) grouped by day, days in order, papers by id."""
+    by_day: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for p in papers:
+        day = p.get("day") or paper_day(p)
+        if day and start <= day <= end:
+            by_day[day].append(dict(p))
+    return [(d, sorted(by_day[d], key=lambda p: str(p["id"]))) for d in sorted(by_day)]
+
+
+@dataclass(frozen=True)
+class Label:
+    """One label row: the paper belongs in `section`; `precision` is leaf (exact) or top (area only)."""
+
+    id: str
+    section: str
+    precision: str = "leaf"
+    listed: str | None = None
+    source_list: str | None = None
+    title: str | None = None
+    abstract: str | None = None
+
+
+def load_labels(path: str | Path) -> dict[str, list[Label]]:
+    """Label rows by paper id (a paper may have several rows when source lists disagree)."""
+    out: dict[str, list[Label]] = defaultdict(list)
+    for n, obj in iter_jsonl(path):
+        if obj is None or not obj.get("id") or not obj.get("section"):
+            raise InputError(f"{path}:{n}: a label needs `id` and `section`", "fix or remove that line")
+        out[str(obj["id"])].append(
+            Label(
+                id=str(obj["id"]),
+                section=str(obj["section"]),
+                precision="top" if obj.get("precision") == "top" else "leaf",
+                listed=obj.get("listed"),
+                source_list=obj.get("source_list"),
+                title=obj.get("title"),
+                abstract=obj.get("abstract"),
+            )
+        )
+    return dict(out)
+
+
+def released_by(arxiv_id: str, listed: str | None, until: str) -> bool:
+    """Whether a labelled paper was public by `until` (its listing day, else the month in a new-style id)."""
+    if listed:
+        return listed <= until
+    m = _NEW_ID.match(arxiv_id)
+    if not m:
+        return True  # old-style ids (cs/0101001) are all long before any replay period
+    return f"20{m.group(1)}-{m.group(2)}" <= until[:7]
+
+
+def area_of(section: str | None) -> str:
+    """Top-level area of a section path."""
+    return (section or "").split(" > ")[0]
+
+
+# --- selection ------------------------------------------------------------------------------------------------
+
+
+def sections_markdown(sections: Iterable[str], title: str = "Backtest") -> str:
+    """A README with exactly these section paths as headings (for selecting without a real list)."""
+    lines = [f"# {title}", ""]
+    done: set[tuple[str, ...]] = set()
+    for path in sorted(set(sections)):
+        parts = tuple(path.split(" > "))
+        for depth in range(1, len(parts) + 1):
+            if parts[:depth] not in done:
+                done.add(parts[:depth])
+                lines += [f"{'#' * (depth + 1)} {parts[depth - 1]}", ""]
+    return "\n".join(lines) + "\n"
+
+
+def make_selector(lst: Any, min_score: float = 0.0) -> Selector:
+    """The daily run's selection (`lfmwatch.select.select_papers`) bound to the list `lst`."""
+    from lfmwatch.select import select_papers
+
+    def select(cands: list[dict[str, Any]], blocked: set[str], limit: int) -> list[dict[str, Any]]:
+        chosen, _ = select_papers(cands, lst, blocked, limit, min_score)
+        return chosen
+
+    return select
+
+
+# --- replay ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A paper the bot would have proposed on `day`."""
+
+    day: str
+    id: str
+    section: str | None
+    score: float
+
+
+def candidates(papers: Sequence[Mapping[str, Any]], preds: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Paper + prediction dicts, as the daily run hands them to selection (abstracts dropped to save memory)."""
+    return [
+        {"id": p["id"], "title": p.get("title"), **{k: v for k, v in pr.items() if k != "why"}}
+        for p, pr in zip(papers, preds, strict=True)
+    ]
+
+
+def selectable(cands: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The candidates the selection can pick: relevant ones (it skips the rest as below its floor).
+
+    Passing only these gives the same selection and keeps 21 selections a day (one per budget) cheap.
+    """
+    return [c for c in cands if c.get("relevant") not in (0, False)]
+
+
+def predict_days(ranker: Ranker, days: Sequence[Day], batch: int = 4096) -> list[list[dict[str, Any]]]:
+    """Candidates of every day, predicted in batches of whole days (prediction is per paper: batching changes
+    nothing but speed; bounded batches keep the feature matrix small)."""
+    out: list[list[dict[str, Any]]] = []
+    i = 0
+    while i < len(days):
+        j, n = i, 0
+        while j < len(days) and (n == 0 or n + len(days[j][1]) <= batch):
+            n += len(days[j][1])
+            j += 1
+        flat = [p for _, papers in days[i:j] for p in papers]
+        cands = candidates(flat, ranker.predict(flat)) if flat else []
+        k = 0
+        for _, papers in days[i:j]:
+            out.append(cands[k : k + len(papers)])
+            k += len(papers)
+        i = j
+    return out
+
+
+def select_days(
+    days: Sequence[Day], cands_by_day: Sequence[list[dict[str, Any]]], select: Selector, per_day: int,
+    blocked: Iterable[str] = (),
+) -> list[Proposal]:
+    """Run the selection day after day; each day is deduped against everything proposed before it."""
+    seen = set(blocked)
+    out: list[Proposal] = []
+    for (day, _), cands in zip(days, cands_by_day, strict=True):
+        for c in select(selectable(cands), seen, per_day):
+            out.append(Proposal(day, str(c["id"]), c.get("section"), float(c.get("score") or 0.0)))
+            seen.add(str(c["id"]))
+    return out
+
+
+# --- the simulated reviewer -----------------------------------------------------------------------------------
+
+
+def judge(proposal: Proposal, labels: Mapping[str, Sequence[Label]]) -> tuple[str, str | None]:
+    """(accepted | moved | rejected, section it ends up in) as a maintainer who knows the labels would decide."""
+    rows = labels.get(proposal.id)
+    if not rows:
+        return "rejected", None
+    if any(r.section == proposal.section for r in rows):
+        return "accepted", proposal.section
+    exact = [r.section for r in rows if r.precision == "leaf"]
+    return "moved", (exact or [rows[0].section])[0]
+
+
+@dataclass
+class ReviewRound:
+    """One review: the day it happened and what the reviewer decided."""
+
+    day: str
+    accepted: int = 0
+    moved: int = 0
+    rejected: int = 0
+
+
+def replay_with_review(
+    days: Sequence[Day], ranker: Ranker, select: Selector, per_day: int, labels: Mapping[str, Sequence[Label]],
+    every: int, retrain: Callable[[list[dict[str, Any]]], Ranker], blocked: Iterable[str] = (),
+) -> tuple[list[Proposal], list[ReviewRound]]:
+    """Replay where every `every` days the proposals are reviewed, fed back and the ranker retrained.
+
+    `retrain(feedback)` gets all feedback so far: dicts with id, title, abstract, label, section,
+    proposed_section. A paper awaiting review stays blocked, as it sits in the open PR.
+    """
+    seen = set(blocked)
+    out: list[Proposal] = []
+    rounds: list[ReviewRound] = []
+    feedback: list[dict[str, Any]] = []
+    pending: list[tuple[Proposal, Mapping[str, Any]]] = []
+    step = max(every, 1)
+    for start in range(0, len(days), step):
+        window = list(days[start : start + step])
+        for (day, papers), cands in zip(window, predict_days(ranker, window), strict=True):
+            by_id = {str(p["id"]): p for p in papers}
+            for c in select(selectable(cands), seen, per_day):
+                prop = Proposal(day, str(c["id"]), c.get("section"), float(c.get("score") or 0.0))
+                out.append(prop)
+                seen.add(prop.id)
+                pending.append((prop, by_id.get(prop.id, c)))
+        if start + step >= len(days):
+            break  # no review after the last window: nothing would use the retrained model
+        review = ReviewRound(window[-1][0])
+        for prop, paper in pending:
+            label, section = judge(prop, labels)
+            setattr(review, label, getattr(review, label) + 1)
+            feedback.append(
+                {"id": prop.id, "title": paper.get("title"), "abstract": paper.get("abstract"), "label": label,
+                 "section": section, "proposed_section": prop.section}
+            )
+        pending = []
+        rounds.append(review)
+        ranker = retrain(list(feedback))
+    return out, rounds
+
+
+# --- metrics --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Truth:
+    """The labelled papers the replay can find: replayed, labelled and not already in the list."""
+
+    labels: dict[str, list[Label]]
+    period: dict[str, str]  # id -> release day of labelled papers to find
+    in_list: set[str] = field(default_factory=set)  # labelled papers of the period the list already has
+
+    @classmethod
+    def build(cls, labels: Mapping[str, Sequence[Label]], days: Sequence[Day], listed_ids: Iterable[str] = ()) -> Truth:
+        """Truth for a replay of `days`; papers of `listed_ids` are excluded (the bot cannot propose them)."""
+        in_list_all = set(listed_ids)
+        period, in_list = {}, set()
+        for day, papers in days:
+            for p in papers:
+                pid = str(p["id"])
+                if pid in labels:
+                    (in_list.add(pid) if pid in in_list_all else period.setdefault(pid, day))
+        return cls({k: list(v) for k, v in labels.items()}, period, in_list)
+
+
+@dataclass
+class Metrics:
+    """What one system would have proposed over the replay, scored against the labels."""
+
+    name: str
+    per_day: int
+    days: int
+    labelled: int
+    found: int
+    proposed: int
+    proposed_labelled: int
+    top_n: int
+    top_ok: int
+    leaf_n: int
+    leaf_ok: int
+    counts: list[int]  # proposals per replayed day
+    per_section: dict[str, tuple[int, int]]  # label section -> (found, labelled)
+
+    @property
+    def recall(self) -> float:
+        """Share of the period's labelled papers proposed within the budget."""
+        return self.found / self.labelled if self.labelled else 0.0
+
+    @property
+    def precision(self) -> float:
+        """Share of proposals that are labelled (a lower bound: unlabelled relevant papers count as misses)."""
+        return self.proposed_labelled / self.proposed if self.proposed else 0.0
+
+    @property
+    def top_accuracy(self) -> float:
+        """Proposed labelled papers filed in their labelled top-level area."""
+        return self.top_ok / self.top_n if self.top_n else 0.0
+
+    @property
+    def leaf_accuracy(self) -> float:
+        """Proposed papers with an exact (leaf) label filed in exactly that section."""
+        return self.leaf_ok / self.leaf_n if self.leaf_n else 0.0
+
+    @property
+    def day_median(self) -> float:
+        """Median proposals per replayed day."""
+        return float(median(self.counts)) if self.counts else 0.0
+
+    @property
+    def day_max(self) -> int:
+        """Most proposals on one day."""
+        return max(self.counts, default=0)
+
+    def summary(self) -> dict[str, Any]:
+        """Headline numbers as a flat dict (for JSON and tables)."""
+        return {
+            "system": self.name, "per_day": self.per_day, "days": self.days, "labelled": self.labelled,
+            "found": self.found, "recall": round(self.recall, 4), "proposed": self.proposed,
+            "precision_lb": round(self.precision, 4), "top_accuracy": round(self.top_accuracy, 4),
+            "top_n": self.top_n, "leaf_accuracy": round(self.leaf_accuracy, 4), "leaf_n": self.leaf_n,
+            "per_day_median": self.day_median, "per_day_max": self.day_max,
+        }
+
+
+def score(name: str, proposals: Sequence[Proposal], truth: Truth, days: Sequence[Day], per_day: int) -> Metrics:
+    """Metrics of a list of proposals against the truth."""
+    by_day: dict[str, int] = defaultdict(int)
+    for p in proposals:
+        by_day[p.day] += 1
+    found = {p.id for p in proposals if p.id in truth.period}
+    top_n = top_ok = leaf_n = leaf_ok = proposed_labelled = 0
+    for p in proposals:
+        rows = truth.labels.get(p.id)
+        if not rows:
+            continue
+        proposed_labelled += 1
+        top_n += 1
+        top_ok += area_of(p.section) in {area_of(r.section) for r in rows}
+        exact = {r.section for r in rows if r.precision == "leaf"}
+        if exact:
+            leaf_n += 1
+            leaf_ok += p.section in exact
+    per_section: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for pid in truth.period:
+        for sec in sorted({r.section for r in truth.labels[pid]}):
+            per_section[sec][1] += 1
+            per_section[sec][0] += pid in found
+    return Metrics(
+        name=name, per_day=per_day, days=len(days), labelled=len(truth.period), found=len(found),
+        proposed=len(proposals), proposed_labelled=proposed_labelled, top_n=top_n, top_ok=top_ok,
+        leaf_n=leaf_n, leaf_ok=leaf_ok, counts=[by_day.get(d, 0) for d, _ in days],
+        per_section={k: (v[0], v[1]) for k, v in sorted(per_section.items())},
+    )
+
+
+def budget_curve(
+    days: Sequence[Day], cands_by_day: Sequence[list[dict[str, Any]]], select: Selector, truth: Truth,
+    budgets: Sequence[int] = BUDGETS, blocked: Iterable[str] = (),
+) -> list[tuple[int, float, float, int]]:
+    """(budget K, recall, precision lower bound, proposals) for each daily budget, from one set of predictions."""
+    out = []
+    for k in budgets:
+        m = score("", select_days(days, cands_by_day, select, k, blocked), truth, days, k)
+        out.append((k, m.recall, m.precision, m.proposed))
+    return out
+
+
+def learning_curve(
+    proposals: Sequence[Proposal], truth: Truth, days: Sequence[Day], every: int
+) -> list[tuple[str, float, float]]:
+    """(last day of window, cumulative recall, cumulative precision) after each window of `every` days."""
+    out = []
+    for end in range(every, len(days) + every, every):
+        upto = days[min(end, len(days)) - 1][0]
+        props = [p for p in proposals if p.day <= upto]
+        period = {k for k, d in truth.period.items() if d <= upto}
+        found = sum(1 for p in props if p.id in period)
+        labelled = sum(1 for p in props if p.id in truth.labels)
+        out.append((upto, found / len(period) if period else 0.0, labelled / len(props) if props else 0.0))
+    return out
+
+
+@dataclass
+class SystemRun:
+    """One system's replay: its metrics at the chosen budget and its budget curve."""
+
+    metrics: Metrics
+    curve: list[tuple[int, float, float, int]]
+    proposals: list[Proposal]
+
+
+def run_system(
+    name: str, ranker: Ranker, days: Sequence[Day], select: Selector, truth: Truth, per_day: int,
+    budgets: Sequence[int] = BUDGETS, blocked: Iterable[str] = (),
+) -> SystemRun:
+    """Predict once, then select with the chosen budget and every budget of the curve."""
+    blocked = set(blocked)
+    cands = predict_days(ranker, days)
+    proposals = select_days(days, cands, select, per_day, blocked)
+    curve = budget_curve(days, cands, select, truth, budgets, blocked) if truth.labels else []
+    return SystemRun(score(name, proposals, truth, days, per_day), curve, proposals)
+
+
+# --- a whole backtest -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class BacktestResult:
+    """Everything the report shows: parameters, each system's run, the review simulation and timings."""
+
+    params: dict[str, Any]
+    systems: dict[str, SystemRun]
+    truth: Truth
+    days: list[str]
+    review: dict[str, Any] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def numbers(self) -> dict[str, Any]:
+        """The deterministic numbers (no timings): same inputs give the same dict."""
+        out: dict[str, Any] = {
+            "params": self.params,
+            "systems": {k: {**v.metrics.summary(), "per_section": v.metrics.per_section,
+                            "curve": [list(c) for c in v.curve]} for k, v in self.systems.items()},
+            "labelled_in_list": sorted(self.truth.in_list),
+        }
+        if self.review:
+            out["review"] = {k: v for k, v in self.review.items() if k != "proposals"}
+        return out
+
+
+def run_backtest(
+    days: Sequence[Day], systems: Mapping[str, Ranker], select: Selector, labels: Mapping[str, Sequence[Label]],
+    *, per_day: int, listed_ids: Iterable[str] = (), review_every: int = 0,
+    retrain: Callable[[list[dict[str, Any]]], Ranker] | None = None, params: Mapping[str, Any] | None = None,
+    budgets: Sequence[int] = BUDGETS, clock: Callable[[], float] | None = None,
+) -> BacktestResult:
+    """Replay `days` through every system (the first one is lfmwatch), score them and run the review simulation."""
+    import time
+
+    tick = clock or time.perf_counter
+    truth = Truth.build(labels, days, listed_ids)
+    blocked: set[str] = set()  # a fresh store: nothing proposed or rejected yet
+    runs: dict[str, SystemRun] = {}
+    timings: dict[str, float] = {}
+    for name, ranker in systems.items():
+        t0 = tick()
+        runs[name] = run_system(name, ranker, days, select, truth, per_day, budgets, blocked)
+        timings[f"replay {name}"] = tick() - t0
+    review = None
+    if review_every > 0 and retrain is not None and systems:
+        first = next(iter(systems))
+        t0 = tick()
+        props, rounds = replay_with_review(days, systems[first], select, per_day, labels, review_every, retrain, blocked)
+        timings["replay with review (incl. retraining)"] = tick() - t0
+        reviewed = score(f"{first} + review", props, truth, days, per_day)
+        review = {
+            "every": review_every,
+            "rounds": [vars(r) for r in rounds],
+            "metrics": reviewed.summary(),
+            "frozen": learning_curve(runs[first].proposals, truth, days, review_every),
+            "reviewed": learning_curve(props, truth, days, review_every),
+            "proposals": props,
+        }
+    return BacktestResult(dict(params or {}), runs, truth, [d for d, _ in days], review, timings)
+
+
+def _check_day(value: str, flag: str) -> str:
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError as exc:
+        raise InputError(f"{flag} {value!r} is not a date", "write dates as YYYY-MM-DD") from exc
+
+
+def day_before(day: str) -> str:
+    """The calendar day before `day` (YYYY-MM-DD)."""
+    from datetime import date, timedelta
+
+    return (date.fromisoformat(day) - timedelta(days=1)).isoformat()
+
+
+def backtest_from_files(
+    config: Any, *, corpus: str | Path, start: str, end: str, labels: str | Path | None = None, per_day: int = 10,
+    train_until: str | None = None, review_every: int = 0, readme: str | Path | None = None,
+    model_path: str | Path | None = None, seed: int = 0, log: Callable[[str], None] = lambda _: None,
+) -> BacktestResult:
+    """The `lfmwatch backtest` command as a function: read the files, build the systems, replay, score."""
+    import random
+    import time
+
+    from lfmwatch import baselines as bl
+    from lfmwatch.awesome import parse_list
+
+    start, end = _check_day(start, "--from"), _check_day(end, "--to")
+    if start > end:
+        raise InputError(f"--from {start} is after --to {end}", "give a period that starts before it ends")
+    if per_day < 1:
+        raise InputError("--per-day must be at least 1")
+    if train_until is not None and _check_day(train_until, "--train-until") >= start:
+        raise InputError(f"--train-until {train_until} is not before --from {start}",
+                         "train on days before the replayed period, or the backtest would grade what it learned")
+    if review_every and labels is None:
+        raise InputError("--review needs --labels", "the simulated reviewer judges proposals by the labels")
+    until = train_until or day_before(start)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    papers, bad = load_corpus(corpus, config.arxiv.categories, end)
+    days = split_days(papers, start, end)
+    if not days:
+        raise InputError(f"{corpus}: no paper in {', '.join(config.arxiv.categories)} released {start}..{end}",
+                         "check --from/--to against the corpus's `listed` days and arxiv.categories")
+    label_rows = load_labels(labels) if labels is not None else {}
+    timings["load corpus and labels"] = time.perf_counter() - t0
+    log(f"corpus: {sum(len(p) for _, p in days)} papers over {len(days)} days ({bad} bad lines)")
+    entries: list[tuple[str, str, str]] = []
+    if readme is not None:
+        from lfmwatch.model_data import readme_entries
+
+        try:
+            text = Path(readme).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"{readme}: cannot read the README: {exc.strerror or exc}") from exc
+        entries, _ = readme_entries(text, config.target.exclude_sections)
+    # The lfmwatch model: trained on data known by --train-until, or the configured one as it is.
+    t0 = time.perf_counter()
+    train_rows: list[Any] = []
+    if train_until is not None or review_every:
+        if labels is None:
+            raise InputError("--train-until needs --labels", "the model is trained on the labels known by that day")
+        train_rows, kinds = bl.model_examples(labels, label_rows, papers, until, entries)
+        log(f"training examples up to {until}: {kinds}")
+    from lfmwatch.training import FitOptions, fit_model
+
+    def fit(rows: list[Any]) -> Any:
+        return fit_model(rows, target_precision=config.model.target_precision, options=FitOptions(seed=seed))
+
+    if train_until is not None:
+        model = fit(train_rows)
+        timings["train lfmwatch"] = time.perf_counter() - t0
+    else:
+        from lfmwatch.model import load_model
+
+        model = load_model(model_path or config.model.path)
+    if config.model.threshold >= 0:
+        model.threshold = config.model.threshold
+    # The list the selection dedupes against; without a README, one holding exactly the known sections.
+    known_sections = set(model.sections) | {r.section for rows in label_rows.values() for r in rows}
+    if readme is not None:
+        lst = parse_list(text, config.target.exclude_sections)
+    else:
+        lst = parse_list(sections_markdown(known_sections))
+    select = make_selector(lst, config.select.min_score)
+    # Baselines, trained only on what was known by `until`.
+    t0 = time.perf_counter()
+    # Text of the list's entries: the labels' own title/abstract, else the corpus's.
+    texts: dict[str, dict[str, Any]] = {
+        pid: {"title": rows[0].title, "abstract": next((r.abstract for r in rows if r.abstract), None)}
+        for pid, rows in label_rows.items()
+    }
+    for p in papers:
+        known = texts.get(str(p["id"]))
+        if known is not None and not known.get("abstract"):
+            known.update(title=known.get("title") or p.get("title"), abstract=p.get("abstract"))
+    positives = bl.list_positives(label_rows, texts, until, config.target.repo, entries)
+    negatives = list(bl.negatives_until(papers, until, label_rows))
+    random.Random(seed).shuffle(negatives)
+    systems: dict[str, Ranker] = {"lfmwatch": model, "keywords": bl.keyword_baseline(lst.paper_sections())}
+    if positives:
+        systems["tf-idf + LinearSVC"] = bl.fit_svm_baseline(positives, negatives[:20000], seed=seed)
+    else:
+        log("no list entries known before the period: the tf-idf + LinearSVC baseline is skipped")
+    timings["train baselines"] = time.perf_counter() - t0
+
+    def retrain(feedback: list[dict[str, Any]]) -> Ranker:
+        log(f"review: retraining with {len(feedback)} feedback rows")
+        return fit(train_rows + bl.feedback_to_examples(feedback))
+
+    params = {
+        "corpus": str(corpus), "from": start, "to": end, "labels": str(labels) if labels else None,
+        "per_day": per_day, "train_until": train_until, "review": review_every or None,
+        "readme": str(readme) if readme else None, "model": model.version, "threshold": round(model.threshold, 6),
+        "categories": list(config.arxiv.categories), "papers": sum(len(p) for _, p in days), "days": len(days),
+        "list_positives": len(positives), "seed": seed,
+    }
+    listed_ids = {e.arxiv_id for e in lst.entries if e.arxiv_id}
+    result = run_backtest(days, systems, select, label_rows, per_day=per_day, listed_ids=listed_ids,
+                          review_every=review_every, retrain=retrain, params=params)
+    result.timings = {**timings, **result.timings}
+    return result

@@ -1,0 +1,279 @@
+"""The backtest report: `report.md` with the tables, `metrics.json` with the numbers and PNG plots (matplotlib)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lfmwatch.backtest import BacktestResult, learning_curve
+from lfmwatch.errors import InputError, LfmwatchError
+
+COLORS = {"lfmwatch": "#1f77b4", "lfmwatch + review": "#17becf", "keywords": "#d62728",
+          "tf-idf + LinearSVC": "#ff7f0e"}
+SHOWN_BUDGETS = (1, 3, 5, 10, 15, 20)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _frac(ok: int, n: int) -> str:
+    return f"{_pct(ok / n) if n else '–'} ({ok}/{n})"
+
+
+def headline_rows(result: BacktestResult) -> list[list[str]]:
+    """Rows of the headline table, one per system (the review run last when there is one)."""
+    rows = []
+    metrics = [run.metrics for run in result.systems.values()]
+    for m in metrics:
+        rows.append([
+            m.name, _frac(m.found, m.labelled), _frac(m.proposed_labelled, m.proposed), _frac(m.top_ok, m.top_n),
+            _frac(m.leaf_ok, m.leaf_n), f"{m.day_median:g} / {m.day_max}", str(m.proposed),
+        ])
+    if result.review:
+        s = result.review["metrics"]
+        rows.append([
+            s["system"], f"{_pct(s['recall'])} ({s['found']}/{s['labelled']})", f"{_pct(s['precision_lb'])}",
+            f"{_pct(s['top_accuracy'])} (n={s['top_n']})", f"{_pct(s['leaf_accuracy'])} (n={s['leaf_n']})",
+            f"{s['per_day_median']:g} / {s['per_day_max']}", str(s["proposed"]),
+        ])
+    return rows
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def headline_table(result: BacktestResult) -> str:
+    """The headline Markdown table (also what the command prints)."""
+    k = result.params.get("per_day")
+    header = [f"system (K={k}/day)", f"recall@{k}/day", "precision (lower bound)", "top-level accuracy",
+              "leaf accuracy", "proposals/day median / max", "proposals"]
+    return _table(header, headline_rows(result))
+
+
+def comparison(result: BacktestResult) -> list[str]:
+    """Sentences saying by how much lfmwatch beats (or trails) each baseline on recall and section accuracy."""
+    runs = list(result.systems.values())
+    if not runs or not runs[0].metrics.labelled:
+        return ["No labelled paper falls in the replayed period: nothing to compare."]
+    ours = runs[0].metrics
+    out = []
+    for other in (r.metrics for r in runs[1:]):
+        parts = []
+        for what, a, b in (("recall", ours.recall, other.recall), ("top-level accuracy", ours.top_accuracy,
+                           other.top_accuracy), ("leaf accuracy", ours.leaf_accuracy, other.leaf_accuracy)):
+            verdict = "beats" if a > b else ("ties" if a == b else "trails")
+            parts.append(f"{what} {verdict} it by {100 * (a - b):+.1f} points ({_pct(a)} vs {_pct(b)})")
+        out.append(f"- vs **{other.name}**: " + "; ".join(parts) + ".")
+    return out
+
+
+def report_markdown(result: BacktestResult, images: Sequence[str]) -> str:
+    """The whole report.md."""
+    p = result.params
+    runs = list(result.systems.values())
+    lines = [
+        "# lfmwatch backtest", "",
+        f"Replay of **{p.get('from')} .. {p.get('to')}**: {p.get('papers')} papers in {', '.join(p.get('categories', []))}"
+        f" over {p.get('days')} listing days, each day through classify -> select (threshold {p.get('threshold')},"
+        f" at most {p.get('per_day')} papers a day, deduped against the list and earlier days).",
+        f"Model: {'trained on data known by ' + p['train_until'] if p.get('train_until') else 'the configured model'}"
+        f" (version {p.get('model')}); labels: `{p.get('labels')}`; list: `{p.get('readme') or 'none (no list dedupe)'}`.",
+        "",
+        f"Labelled papers to find in the period: **{len(result.truth.period)}**"
+        + (f" ({len(result.truth.in_list)} more are already in the list and cannot be proposed)"
+           if result.truth.in_list else "") + ".",
+        "", "## Headline", "", headline_table(result), "",
+        "Recall: share of the period's labelled papers proposed within the daily budget. Precision counts proposals"
+        " that are labelled, a lower bound: labels are a sample, so relevant but unlabelled proposals count as misses."
+        " Top-level accuracy: proposed labelled papers filed in their labelled area; leaf accuracy: those with an"
+        " exact (`precision: leaf`) label filed in exactly that section.", "",
+        *comparison(result), "",
+    ]
+    if runs and runs[0].curve:
+        lines += ["## Daily budget", "", "Recall / precision (lower bound) when at most K papers a day are proposed.", ""]
+        header = ["K"] + [r.metrics.name for r in runs]
+        rows = []
+        for k in SHOWN_BUDGETS:
+            row = [str(k)]
+            for r in runs:
+                hit = [c for c in r.curve if c[0] == k]
+                row.append(f"{_pct(hit[0][1])} / {_pct(hit[0][2])}" if hit else "–")
+            rows.append(row)
+        lines += [_table(header, rows), ""]
+        lines += ["## Recall per section", "", "Labelled papers of the period per label section, and the share each"
+                  " system proposed (a paper with labels in two sections counts in both).", ""]
+        sections = sorted({s for r in runs for s in r.metrics.per_section})
+        rows = [[s, str(runs[0].metrics.per_section.get(s, (0, 0))[1])]
+                + [_frac(*r.metrics.per_section.get(s, (0, 0))) for r in runs] for s in sections]
+        lines += [_table(["section", "labelled"] + [r.metrics.name for r in runs], rows), ""]
+    if result.review:
+        rv = result.review
+        lines += ["## Simulated review", "",
+                  f"Every {rv['every']} listing days a reviewer judged the open proposals by the labels (accepted in the"
+                  " labelled section, moved when labelled elsewhere, rejected when unlabelled); the decisions were fed"
+                  " back as feedback examples and the model retrained.", ""]
+        lines += [_table(["review day", "accepted", "moved", "rejected"],
+                         [[r["day"], str(r["accepted"]), str(r["moved"]), str(r["rejected"])] for r in rv["rounds"]]), ""]
+        fr, re_ = rv["frozen"], rv["reviewed"]
+        if fr and re_:
+            lines += [f"At the end: recall {_pct(re_[-1][1])} with review vs {_pct(fr[-1][1])} frozen; precision"
+                      f" {_pct(re_[-1][2])} vs {_pct(fr[-1][2])}.", ""]
+    lines += ["## Plots", ""] + [f"![{Path(i).stem}]({Path(i).name})" for i in images] + [""]
+    if result.timings:
+        lines += ["## Timings (seconds, this machine)", ""]
+        lines += [_table(["step", "seconds"], [[k, f"{v:.1f}"] for k, v in result.timings.items()]), ""]
+    return "\n".join(lines)
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise LfmwatchError("the backtest plots need matplotlib", "pip install 'lfmwatch[plots]'") from exc
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _color(name: str) -> str:
+    return COLORS.get(name, "#7f7f7f")
+
+
+def plot_budget(result: BacktestResult, path: Path) -> None:
+    """Recall and precision (lower bound) against the daily budget K for every system."""
+    plt = _pyplot()
+    fig, (ax_r, ax_p) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for run in result.systems.values():
+        ks = [c[0] for c in run.curve]
+        ax_r.plot(ks, [c[1] for c in run.curve], marker="o", ms=3, label=run.metrics.name, color=_color(run.metrics.name))
+        ax_p.plot(ks, [c[2] for c in run.curve], marker="o", ms=3, label=run.metrics.name, color=_color(run.metrics.name))
+    k = result.params.get("per_day")
+    for ax, title in ((ax_r, "Recall of labelled papers"), (ax_p, "Precision (lower bound: labelled / proposed)")):
+        ax.axvline(k, color="#999999", ls="--", lw=1)
+        ax.set_xlabel("daily budget K (papers proposed per day at most)")
+        ax.set_title(title)
+        ax.set_ylim(0, 1.02)
+        ax.set_xticks([1, 5, 10, 15, 20])
+        ax.grid(alpha=0.3)
+    ax_r.legend(loc="lower right")
+    fig.suptitle(f"Daily budget, {result.params.get('from')} .. {result.params.get('to')} (dashed: K={k})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_sections(result: BacktestResult, path: Path) -> None:
+    """Horizontal bars: recall per label section for every system."""
+    plt = _pyplot()
+    runs = list(result.systems.values())
+    sections = sorted({s for r in runs for s in r.metrics.per_section})
+    fig, ax = plt.subplots(figsize=(10, 0.55 * max(len(sections), 2) * max(len(runs), 1) / 2 + 1.5))
+    height = 0.8 / max(len(runs), 1)
+    for j, run in enumerate(runs):
+        vals = [run.metrics.per_section.get(s, (0, 0)) for s in sections]
+        ys = [i - 0.4 + height * (j + 0.5) for i in range(len(sections))]
+        ax.barh(ys, [f / n if n else 0 for f, n in vals], height=height, label=run.metrics.name,
+                color=_color(run.metrics.name))
+    n_of = {s: runs[0].metrics.per_section.get(s, (0, 0))[1] for s in sections}
+    ax.set_yticks(range(len(sections)))
+    ax.set_yticklabels([f"{_short(s)}  (n={n_of[s]})" for s in sections], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(f"recall within the daily budget (K={result.params.get('per_day')})")
+    ax.set_title("Recall per label section (n = labelled papers in the period)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _short(section: str, width: int = 48) -> str:
+    # Keep the leaf readable: drop middle levels first, then cut.
+    parts = section.split(" > ")
+    text = section if len(section) <= width or len(parts) < 3 else f"{parts[0]} > … > {parts[-1]}"
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def plot_per_day(result: BacktestResult, path: Path) -> None:
+    """Proposals per day, one panel per system, with the daily budget as a line."""
+    plt = _pyplot()
+    runs = list(result.systems.values())
+    fig, axes = plt.subplots(len(runs), 1, figsize=(11, 1.9 * len(runs) + 0.8), sharex=True, squeeze=False)
+    k = result.params.get("per_day")
+    for ax, run in zip(axes[:, 0], runs, strict=True):
+        m = run.metrics
+        ax.bar(range(len(m.counts)), m.counts, width=1.0, color=_color(m.name))
+        ax.axhline(k, color="#999999", ls="--", lw=1)
+        ax.set_ylim(0, (k or 1) * 1.15)
+        ax.set_ylabel("papers")
+        ax.set_title(f"{m.name}: median {m.day_median:g}, max {m.day_max}, total {m.proposed}", fontsize=9, loc="left")
+    days = result.days
+    step = max(len(days) // 8, 1)
+    axes[-1, 0].set_xticks(range(0, len(days), step))
+    axes[-1, 0].set_xticklabels([days[i] for i in range(0, len(days), step)], fontsize=8)
+    fig.suptitle(f"Proposals per listing day (dashed: budget K={k})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_learning(result: BacktestResult, path: Path) -> None:
+    """Cumulative recall and precision over the period: frozen systems and, with --review, the reviewed model."""
+    plt = _pyplot()
+    every = (result.review or {}).get("every") or 7
+    days_seq = [(d, []) for d in result.days]
+    series = [(r.metrics.name, learning_curve(r.proposals, result.truth, days_seq, every))
+              for r in result.systems.values()]
+    if result.review:
+        series.insert(1, (result.review["metrics"]["system"], result.review["reviewed"]))
+    fig, (ax_r, ax_p) = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
+    for name, curve in series:
+        xs = list(range(len(curve)))
+        style = {"color": _color(name), "marker": "o", "ms": 3, "label": name}
+        ax_r.plot(xs, [c[1] for c in curve], **style)
+        ax_p.plot(xs, [c[2] for c in curve], **style)
+    labels = [c[0] for c in series[0][1]] if series else []
+    step = max(len(labels) // 6, 1)
+    for ax, title in ((ax_r, "Cumulative recall"), (ax_p, "Cumulative precision (lower bound)")):
+        ax.set_xticks(range(0, len(labels), step))
+        ax.set_xticklabels([labels[i] for i in range(0, len(labels), step)], rotation=30, fontsize=8)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+        ax.set_title(title)
+    ax_r.legend(loc="lower right", fontsize=8)
+    what = f"review every {every} days" if result.review else f"no review (--review K to simulate one); points every {every} days"
+    fig.suptitle(f"Learning curve: {what}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(result: BacktestResult, out_dir: str | Path) -> list[Path]:
+    """Write report.md, metrics.json and the PNGs into `out_dir`; returns the paths, report.md first."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot create the report directory: {exc.strerror or exc}") from exc
+    images: list[Path] = []
+    if any(r.curve for r in result.systems.values()):
+        for name, fn in (("budget.png", plot_budget), ("section_recall.png", plot_sections),
+                         ("proposals_per_day.png", plot_per_day), ("learning_curve.png", plot_learning)):
+            fn(result, out / name)
+            images.append(out / name)
+    else:
+        plot_per_day(result, out / "proposals_per_day.png")
+        images.append(out / "proposals_per_day.png")
+    report = out / "report.md"
+    report.write_text(report_markdown(result, [str(i) for i in images]), encoding="utf-8")
+    metrics = out / "metrics.json"
+    metrics.write_text(json.dumps(result.numbers(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return [report, metrics, *images]

@@ -1,0 +1,266 @@
+"""The systems a backtest compares: baselines behind the model's `predict(papers)` interface, and the training
+data of every system cut at a day, so that nothing from the replayed period leaks into training.
+
+- `KeywordBaseline`: what README auto-updaters do: a paper matches a section when its title or abstract contains
+  one of the section's keywords (its heading words plus obvious synonyms, table `KEYWORDS` below).
+- `SvmBaseline`: arxiv-sanity-lite's method: tf-idf of title + abstract and one LinearSVC per section
+  (`class_weight="balanced"`, C=0.01), positives the list's own entries in that section, negatives all other
+  papers; a paper's score is its best section's decision value.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lfmwatch.backtest import Label, released_by
+from lfmwatch.errors import ModelError
+
+# Section path -> keywords, written lower-case with spaces (text is matched with hyphens read as spaces).
+# Deliberately small: the heading's own words and the synonyms a maintainer would type into such a bot.
+KEYWORDS: dict[str, tuple[str, ...]] = {
+    "Model Tuning > Weight Enginerring > Fine Tuning": ("fine tuning", "finetuning"),
+    "Model Tuning > Weight Enginerring > Adapter Tuning": (
+        "adapter tuning", "adapters", "adapter", "lora", "low rank adaptation", "parameter efficient",
+    ),
+    "Model Tuning > Input engineering > Prompt Tuning": (
+        "prompt tuning", "prompt learning", "soft prompt", "prefix tuning", "prompt optimization",
+    ),
+    "Model Tuning > Input engineering > Instruction Tuning": ("instruction tuning", "instruction tuned"),
+    "Database Augmentation > Language Database Augmentation": (
+        "retrieval augmented", "retrieval augmentation", "rag",
+    ),
+    "Database Augmentation > Multimodal Database Augmentation": (
+        "multimodal retrieval", "multimodal rag", "visual rag", "multimodal retrieval augmented",
+    ),
+    "Model Distillation > Noise Optimization": ("data free distillation", "data free knowledge distillation"),
+    "Model Distillation > Generative Reconstruction": ("knowledge distillation", "distillation"),
+    "Model Distillation > Adversarial Exploration": ("adversarial distillation",),
+    "Model Reuse > Model Ensemble": ("model ensemble", "llm ensemble", "ensemble", "ensembling"),
+    "Model Reuse > Model Fusion > Survey Paper": ("model fusion survey", "model merging survey"),
+    "Model Reuse > Model Fusion > Weight Interpolation": (
+        "weight interpolation", "model merging", "model soup", "model soups", "task arithmetic", "merging models",
+    ),
+    "Model Reuse > Model Fusion > Mode Connectivity Based Method": ("mode connectivity",),
+    "Model Reuse > Model Fusion > Straightforward Optimization": ("model fusion", "weight averaging"),
+    "Model Reuse > Model Fusion > MoE Based Method (Model MoErging)": ("mixture of experts", "moe", "moerging"),
+    "Model Reuse > Model Fusion > Benchmark/Evaluation": ("merging benchmark",),
+    "Meta Learning > White-box Data-free Meta-learning": ("data free meta learning",),
+    "Meta Learning > Black-box Data-free Meta-learning": ("meta learning", "learning to learn"),
+    "Model Editing > Memory Based Model Editing": ("knowledge editing", "memory based editing"),
+    "Model Editing > Parameter Based Model Editing > Constrained Tuning": ("constrained fine tuning",),
+    "Model Editing > Parameter Based Model Editing > Locate And Edit": (
+        "locate and edit", "locate then edit", "knowledge neurons",
+    ),
+    "Model Editing > Parameter Based Model Editing > Meta Learning": ("model editing", "hypernetwork editing"),
+}
+TITLE_WEIGHT = 2  # a keyword in the title counts twice, as auto-updaters that match titles first
+_WORDISH = re.compile(r"[-_/]+")
+
+
+def _norm(text: str) -> str:
+    return _WORDISH.sub(" ", text.lower())
+
+
+def _prediction(best: str | None, score: float, relevant: bool, ranked: list[tuple[str, float]],
+                why: list[str]) -> dict[str, Any]:
+    return {
+        "relevant": relevant,
+        "score": round(score, 6),
+        "section": best,
+        "section_score": round(score, 6),
+        "sections": [[s, round(v, 6)] for s, v in ranked[:3]],
+        "why": why,
+    }
+
+
+@dataclass
+class KeywordBaseline:
+    """Keyword matching per section; score rises with the number of keyword hits (title hits count double)."""
+
+    keywords: dict[str, tuple[str, ...]]
+
+    def __post_init__(self) -> None:
+        phrases = sorted({k for ks in self.keywords.values() for k in ks}, key=lambda k: (-len(k), k))
+        # One alternation, longest phrase first, so "knowledge distillation" wins over "distillation".
+        self._regex = re.compile(r"\b(?:" + "|".join(re.escape(p) for p in phrases) + r")\b")
+        self._owners: dict[str, list[str]] = {}
+        for section, ks in self.keywords.items():
+            for k in ks:
+                self._owners.setdefault(k, []).append(section)
+        self._order = {s: i for i, s in enumerate(self.keywords)}
+
+    def predict(self, papers: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Prediction fields per paper: relevant when any keyword matches; section with the most hits."""
+        out = []
+        for p in papers:
+            hits: dict[str, float] = {}
+            words: list[str] = []
+            for text, weight in ((str(p.get("title") or ""), TITLE_WEIGHT), (str(p.get("abstract") or ""), 1)):
+                for m in self._regex.finditer(_norm(text)):
+                    kw = m.group(0)
+                    if kw not in words:
+                        words.append(kw)
+                    for section in self._owners[kw]:
+                        hits[section] = hits.get(section, 0) + weight
+            ranked = sorted(hits.items(), key=lambda kv: (-kv[1], self._order[kv[0]]))
+            total = sum(hits.values())
+            best = ranked[0][0] if ranked else None
+            # Squash hit counts into (0, 1) so selection floors and ordering behave as for the model.
+            out.append(_prediction(best, 1.0 - 1.0 / (1.0 + total), bool(ranked), ranked, words[:5]))
+        return out
+
+
+def keyword_baseline(sections: Iterable[str] | None = None) -> KeywordBaseline:
+    """The keyword table restricted to `sections` (all of KEYWORDS when None)."""
+    wanted = None if sections is None else set(sections)
+    table = {s: k for s, k in KEYWORDS.items() if wanted is None or s in wanted}
+    if not table:
+        raise ModelError("no keyword section matches the list's sections", "check --readme or the labels' sections")
+    return KeywordBaseline(table)
+
+
+@dataclass
+class SvmBaseline:
+    """tf-idf + one LinearSVC per section (arxiv-sanity-lite); relevant when some section's decision is > 0."""
+
+    vectorizer: Any
+    sections: list[str]
+    coef: Any  # (n_features, n_sections)
+    intercept: Any  # (n_sections,)
+
+    def predict(self, papers: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Prediction fields per paper; score is the sigmoid of the best section's decision value."""
+        import numpy as np
+
+        if not papers:
+            return []
+        X = self.vectorizer.transform([f"{p.get('title') or ''} {p.get('abstract') or ''}" for p in papers])
+        d = np.asarray(X @ self.coef) + self.intercept
+        order = np.argsort(-d, axis=1, kind="stable")[:, :3]
+        out = []
+        for i in range(d.shape[0]):
+            ranked = [(self.sections[int(j)], 1.0 / (1.0 + math.exp(-float(d[i, j])))) for j in order[i]]
+            best = float(d[i, order[i, 0]])
+            out.append(_prediction(ranked[0][0], ranked[0][1], best > 0.0, ranked, []))
+        return out
+
+
+def fit_svm_baseline(
+    positives: Sequence[tuple[Mapping[str, Any], str]], negatives: Sequence[Mapping[str, Any]], *, seed: int = 0,
+    C: float = 0.01,
+) -> SvmBaseline:
+    """Fit arxiv-sanity-lite's per-section SVMs: positives are (paper, section) pairs from the list itself."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.svm import LinearSVC
+
+    sections = sorted({s for _, s in positives})
+    if not sections or not negatives:
+        raise ModelError(
+            f"the tf-idf baseline needs list entries and negatives (got {len(positives)} and {len(negatives)})",
+            "give labels whose source_list is the target list (or --readme) and a corpus that starts before --from",
+        )
+    # One row per paper; a paper filed under two sections is a positive of both.
+    texts: dict[str, str] = {}
+    secs: dict[str, set[str]] = {}
+    for paper, section in positives:
+        pid = str(paper["id"])
+        texts.setdefault(pid, f"{paper.get('title') or ''} {paper.get('abstract') or ''}")
+        secs.setdefault(pid, set()).add(section)
+    for paper in negatives:
+        texts.setdefault(str(paper["id"]), f"{paper.get('title') or ''} {paper.get('abstract') or ''}")
+    ids = sorted(texts)
+    # arxiv-sanity-lite's vectoriser settings (its min_df=5 assumes a large library; 2 suits a few thousand papers).
+    vec = TfidfVectorizer(
+        strip_accents="unicode", lowercase=True, analyzer="word", stop_words="english",
+        token_pattern=r"(?u)\b[a-zA-Z_][a-zA-Z0-9_]+\b", ngram_range=(1, 2), max_features=20000,
+        norm="l2", use_idf=True, smooth_idf=True, sublinear_tf=True, max_df=0.1, min_df=2, dtype=np.float32,
+    )
+    X = vec.fit_transform([texts[i] for i in ids])
+    coef = np.zeros((X.shape[1], len(sections)), dtype=np.float64)
+    intercept = np.zeros(len(sections))
+    for j, section in enumerate(sections):
+        y = np.array([section in secs.get(i, ()) for i in ids], dtype=int)
+        clf = LinearSVC(class_weight="balanced", C=C, max_iter=10000, tol=1e-6, random_state=seed)
+        clf.fit(X, y)
+        coef[:, j], intercept[j] = clf.coef_[0], clf.intercept_[0]
+    return SvmBaseline(vec, sections, coef, intercept)
+
+
+# --- training data cut at a day ---------------------------------------------------------------------------
+
+
+def negatives_until(papers: Sequence[Mapping[str, Any]], until: str, exclude: Iterable[str]) -> list[Mapping[str, Any]]:
+    """Corpus papers released on or before `until` that are not in `exclude` (the labelled ids), in corpus order."""
+    skip = set(exclude)
+    return [p for p in papers if str(p.get("day") or "") <= until and str(p["id"]) not in skip]
+
+
+def list_positives(
+    labels: Mapping[str, Sequence[Label]], texts: Mapping[str, Mapping[str, Any]], until: str, list_repo: str,
+    readme_entries: Sequence[tuple[str, str, str]] = (),
+) -> list[tuple[dict[str, Any], str]]:
+    """(paper, section) of the list's own entries known by `until`: label rows from `list_repo` and README entries.
+
+    `texts` maps ids to papers with title/abstract (labels file rows, corpus papers); entries without any known
+    text are dropped, as arxiv-sanity-lite can only rank papers it has text for.
+    """
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for pid, label_rows in sorted(labels.items()):
+        for r in label_rows:
+            if r.source_list == list_repo and released_by(pid, r.listed, until):
+                rows[(pid, r.section)] = {"id": pid}
+    for pid, section, title in readme_entries:
+        if released_by(pid, None, until):
+            rows.setdefault((pid, section), {"id": pid, "title": title})
+    out = []
+    for (pid, section), paper in sorted(rows.items()):
+        known = texts.get(pid) or {}
+        title = known.get("title") or paper.get("title")
+        if title:
+            out.append(({"id": pid, "title": title, "abstract": known.get("abstract") or ""}, section))
+    return out
+
+
+def model_examples(
+    label_path: str | Any, labels: Mapping[str, Sequence[Label]], papers: Sequence[Mapping[str, Any]], until: str,
+    readme_entries: Sequence[tuple[str, str, str]] = (),
+) -> tuple[list[Any], dict[str, int]]:
+    """TrainingExamples for `lfmwatch.training.fit_model`: labels, README entries and negatives known by `until`.
+
+    Returns the examples and counts per kind. Labelled papers released after `until` are left out entirely (not
+    even as negatives), so the replay period only ever contributes what the simulated reviewer feeds back.
+    """
+    from lfmwatch.model_data import example, fill_texts, label_examples
+
+    keep = {pid for pid, rows in labels.items() if released_by(pid, rows[0].listed, until)}
+    rows = [ex for ex in label_examples(label_path) if ex.id in keep]
+    rows += [example(pid, title, None, section, "list") for pid, section, title in readme_entries
+             if released_by(pid, None, until)]
+    wanted = {ex.id for ex in rows}
+    known = {str(p["id"]): p for p in papers if str(p["id"]) in wanted}
+    rows, _ = fill_texts(rows, known)
+    negatives = [example(str(p["id"]), p.get("title"), p.get("abstract"), None, "negative")
+                 for p in negatives_until(papers, until, labels)]
+    counts: dict[str, int] = {}
+    for ex in rows + negatives:
+        counts[ex.kind] = counts.get(ex.kind, 0) + 1
+    return rows + negatives, dict(sorted(counts.items()))
+
+
+FEEDBACK_KINDS = {"accepted": "feedback_accepted", "moved": "feedback_moved", "rejected": "feedback_rejected"}
+
+
+def feedback_to_examples(feedback: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """The simulated reviewer's decisions as TrainingExamples (the store's feedback kinds)."""
+    from lfmwatch.model_data import example
+
+    return [
+        example(str(f["id"]), f.get("title"), f.get("abstract"),
+                f.get("section") if f["label"] != "rejected" else None, FEEDBACK_KINDS[f["label"]])
+        for f in feedback
+    ]
