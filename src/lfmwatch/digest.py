@@ -372,8 +372,9 @@ def build_digest(store: Store, week: str, config: Config) -> Digest:
     return assemble_digest(load_week(store, week), max_papers=config.digest.max_papers)
 
 
-def send_digest(store: Store, config: Config, week: str, *, dry_run: bool = False, out_dir: Any = None) -> Any:
-    """Build, render and send (or write) the digest of `week`: see lfmwatch.mailer.send_digest."""
+def send_digest(store: Store, config: Config, week: str, *, dry_run: bool = False, out_dir: Any = None,
+                **adapters: Any) -> Any:
+    """Build, render and send (or write) the digest of `week`; see lfmwatch.mailer.send_digest (the IO lives there)."""
     from lfmwatch.mailer import send_digest as _send
 
-    return _send(store, config, week, dry_run=dry_run, out_dir=out_dir)
+    return _send(store, config, week, dry_run=dry_run, out_dir=out_dir, **adapters)
