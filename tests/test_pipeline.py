@@ -224,3 +224,15 @@ def test_run_json_report(emu: ArxivEmulator) -> None:
     report = json.loads(result.stdout)
     assert report["status"] == "failed" and report["line"].startswith("run failed in classify")
     assert [s["name"] for s in report["stages"]] == ["poll", "classify"]
+
+
+def test_poll_progress_counts_papers_on_a_terminal(emu: ArxivEmulator, tmp_path: Path) -> None:
+    import io
+
+    from lfmwatch.runlog import RunLog
+
+    stream = io.StringIO()
+    with Store(tmp_path / "state.db") as store, RunLog(["poll", "classify"], stream=stream, interactive=True) as rl:
+        report = run_daily(store, load_config(), runlog=rl)
+    assert report.stage("poll").counts["new"] == 6
+    assert "papers fetched" in stream.getvalue() and "poll: fetched 6, new 6" in stream.getvalue()

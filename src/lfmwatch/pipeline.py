@@ -157,7 +157,7 @@ def run_daily(
         _mark_abandoned_runs(store)
         report.run_id = store.start_run("run")
         report.started = _now()
-        ctx = _Context(store, config, adapters, report, dry_run)
+        ctx = _Context(store, config, adapters, report, dry_run, runlog=runlog)
         try:
             for name in STAGES:
                 if stop is not None and stop.is_set():
@@ -224,6 +224,7 @@ class _Context:
     selected: list[dict[str, Any]] = field(default_factory=list)
     github: Any = None
     propose_reason: str = ""
+    runlog: RunLog | None = None
 
     def github_session(self) -> Any:
         """The GitHub session (created once, on first use)."""
@@ -269,11 +270,40 @@ def _stage_poll(ctx: _Context, result: StageResult) -> None:
         from lfmwatch.arxiv_client import ArxivSource
 
         source = ArxivSource.from_config(ctx.config)
+    if ctx.runlog is not None:
+        source = _CountingSource(source, ctx.runlog.items("poll", "papers fetched"))
     pr = poll(ctx.store, ctx.config, source)
     result.counts = {"fetched": pr.fetched, "new": pr.new, "updated": pr.updated}
     result.counts["window"] = f"{(pr.window_start or '?')[:10]}..{(pr.window_end or '?')[:10]}"
     result.note = pr.reason
     result.errors.extend(pr.warnings)
+
+
+class _CountingSource:
+    """A PaperSource that reports every paper it yields (progress of the poll stage)."""
+
+    def __init__(self, source: Any, tick: Callable[[int, int | None], None]) -> None:
+        self.source, self.tick, self.done = source, tick, 0
+        self.stats = getattr(source, "stats", None)  # poll reports request counts from it
+
+    def search(self, query: str, max_results: int | None = None) -> Any:
+        """Search through the wrapped source, counting results."""
+        return _CountingStream(self, self.source.search(query, max_results))
+
+
+class _CountingStream:
+    def __init__(self, owner: _CountingSource, stream: Any) -> None:
+        self.owner, self.stream = owner, stream
+
+    @property
+    def total(self) -> int | None:
+        return self.stream.total
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for paper in self.stream:
+            self.owner.done += 1
+            self.owner.tick(self.owner.done, None)
+            yield paper
 
 
 def _stage_classify(ctx: _Context, result: StageResult) -> None:

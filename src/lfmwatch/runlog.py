@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -66,6 +67,23 @@ class RunLog:
         else:
             level = logging.WARNING if result.status == "failed" or result.errors else logging.INFO
             log.log(level, "%s: %s", result.name, result.line())
+
+    def items(self, stage: str, unit: str) -> Callable[[int, int | None], None]:
+        """A counter for a long stage: call it with (items done so far, total or None)."""
+        if self._progress is not None:
+            task = self._progress.add_task(f"  {stage}: {unit}", total=None)
+
+            def tick(done: int, total: int | None) -> None:
+                self._progress.update(task, completed=done, total=total)
+
+            return tick
+        step = 500  # a log line every `step` items keeps Actions logs readable
+
+        def log_tick(done: int, total: int | None) -> None:
+            if done % step == 0:
+                log.info("%s: %d %s%s", stage, done, unit, f" of {total}" if total else "")
+
+        return log_tick
 
     def note(self, message: str) -> None:
         """A free-form progress line."""
