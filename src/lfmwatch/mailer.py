@@ -341,7 +341,7 @@ def _deliver(store: Store, config: Config, digest: Digest, recipients: list[str]
         )
     store.db["digests"].update(week, {"status": "sent", "sent_at": utcnow()})
     result.status = "sent"
-    log.info("digest %s sent to %d recipient(s), %d refused", week, result.sent, result.refused)
+    log.debug("digest %s sent to %d recipient(s), %d refused", week, result.sent, result.refused)
     return result
 
 

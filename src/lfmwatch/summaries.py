@@ -173,14 +173,16 @@ def summarize_papers(store: Store, config: Config, paper_ids: Iterable[str], *, 
 
     unreachable_streak = 0
     for n, pid in enumerate(todo):
-        if result.requested >= cfg.max_papers or result.tokens >= cfg.max_tokens:
-            result.skipped_budget = len(todo) - n
-            break
         if unreachable_streak >= UNREACHABLE_AFTER:
             result.skipped_unreachable = len(todo) - n
             break
         paper = papers[pid]
         messages = build_messages(paper.get("title") or "", paper.get("abstract") or "", cfg.language)
+        # Stop before a request that could take the run over its token budget (prompt estimate + answer cap).
+        worst = _estimate_tokens(messages, "") + MAX_OUTPUT_TOKENS
+        if result.requested >= cfg.max_papers or result.tokens + worst > cfg.max_tokens:
+            result.skipped_budget = len(todo) - n
+            break
         result.requested += 1
         try:
             content, used = _ask(client, model, messages)
