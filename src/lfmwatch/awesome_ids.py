@@ -64,7 +64,8 @@ def normalize_title(title: str) -> str:
     s = _MD_LINK.sub(r"\1", s)
     s = _HTML_TAG.sub(" ", s)
     s = _LATEX_FORMAT.sub("", s)
-    s = unicodedata.normalize("NFKD", s)
-    s = "".join(ch for ch in s if not unicodedata.combining(ch))
+    if not s.isascii():
+        s = unicodedata.normalize("NFKD", s)
+        s = "".join(ch for ch in s if not unicodedata.combining(ch))
     s = s.casefold()
     return " ".join(_NON_WORD.sub(" ", s).split())

@@ -52,6 +52,7 @@ class AwesomeList:
     line_count: int = 0
     arxiv_lines: dict[str, int] = field(default_factory=dict)  # every arXiv id in the file -> first line
     style: Any = field(default=None, repr=False)
+    _index: tuple[int, dict[str, Entry], dict[str, Entry]] | None = field(default=None, repr=False, compare=False)
 
     def section(self, path: str) -> Section:
         """The section at `path`; ListError naming close matches when there is none."""
@@ -95,18 +96,30 @@ class AwesomeList:
 
     def find(self, arxiv_id: str | None = None, title: str | None = None) -> Entry | None:
         """The entry with this arXiv id (any version, abs/pdf link) or this normalised title, if any."""
+        by_id, by_title = self._lookup()
         if arxiv_id:
-            key = normalize_arxiv_id(arxiv_id) or arxiv_id.strip()
-            for entry in self.entries:
-                if entry.arxiv_id == key:
-                    return entry
+            found = by_id.get(normalize_arxiv_id(arxiv_id) or arxiv_id.strip())
+            if found is not None:
+                return found
         if title:
             key = normalize_title(title)
             if key:
-                for entry in self.entries:
-                    if normalize_title(entry.title) == key:
-                        return entry
+                return by_title.get(key)
         return None
+
+    def _lookup(self) -> tuple[dict[str, Entry], dict[str, Entry]]:
+        # Built once: insertion checks every new paper against every entry.
+        if self._index is None or self._index[0] != len(self.entries):
+            by_id: dict[str, Entry] = {}
+            by_title: dict[str, Entry] = {}
+            for entry in self.entries:
+                if entry.arxiv_id:
+                    by_id.setdefault(entry.arxiv_id, entry)
+                key = normalize_title(entry.title)
+                if key:
+                    by_title.setdefault(key, entry)
+            self._index = (len(self.entries), by_id, by_title)
+        return self._index[1], self._index[2]
 
 
 @dataclass(frozen=True)

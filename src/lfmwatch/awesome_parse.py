@@ -41,8 +41,46 @@ def is_blank(line: str) -> bool:
 
 @functools.lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
-    # GitHub's dialect: CommonMark (HTML allowed) plus GFM tables and strikethrough.
-    return MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    # GitHub's dialect: CommonMark (HTML allowed) plus GFM tables and strikethrough. Inline parsing is done
+    # on demand for list-item heads only (it is most of markdown-it's time and nothing else needs it).
+    return MarkdownIt("commonmark").enable(["table", "strikethrough"]).disable("inline")
+
+
+# The common entry shapes, `[[Tag](URL)] Title` and `[Title](URL)`, without any character that could make
+# inline parsing differ from a plain reading; everything else goes through markdown-it's inline parser.
+_PLAIN = r"[^\[\]()<>*_`&!\\~\n]"
+_URL = r"(?P<url>https?://[^\s()<>\\&]+)"
+_POST = r"(?:[^\[\]()<>*_`&\\~\n][^\[\]<>*_`&\\~\n]*)?"  # "!" and parentheses are inert after the first char
+_FAST_TAG = re.compile(rf"(?P<pre>{_PLAIN}*)\[\[(?P<label>{_PLAIN}+)\]\(\s*{_URL}\s*\)\](?P<post>{_POST})")
+_FAST_LINK = re.compile(rf"(?P<pre>{_PLAIN}*)\[(?P<label>{_PLAIN}+)\]\(\s*{_URL}\s*\)(?P<post>{_POST})")
+
+
+def head_children(content: str, env: dict[str, object], fast: bool = True) -> list[Token]:
+    """Inline tokens of an item's first paragraph (a cheap exact reading for the common entry shapes)."""
+    md = _markdown()
+    if fast:
+        m = _FAST_TAG.fullmatch(content)
+        if m:
+            return _fast_tokens(md, m, bracketed=True)
+        m = _FAST_LINK.fullmatch(content)
+        if m:
+            return _fast_tokens(md, m, bracketed=False)
+    children: list[Token] = []
+    md.inline.parse(content, md, env, children)
+    return children
+
+
+def _fast_tokens(md: MarkdownIt, m: re.Match[str], bracketed: bool) -> list[Token]:
+    out: list[Token] = []
+    pre, post = m.group("pre") + ("[" if bracketed else ""), ("]" if bracketed else "") + m.group("post")
+    if pre:
+        out.append(Token("text", "", 0, content=pre))
+    out.append(Token("link_open", "a", 1, attrs={"href": md.normalizeLink(m.group("url"))}))
+    out.append(Token("text", "", 0, content=m.group("label")))
+    out.append(Token("link_close", "a", -1))
+    if post:
+        out.append(Token("text", "", 0, content=post))
+    return out
 
 
 @dataclass
@@ -114,13 +152,13 @@ class _Head:
     links: list[tuple[str, str]] = field(default_factory=list)  # (href, label)
 
 
-def _flatten(inline: Token) -> _Head:
+def _flatten(children: list[Token]) -> _Head:
     """Plain text of an item's first paragraph with each link replaced by a sentinel \\0N\\1."""
     head = _Head()
     parts: list[str] = []
     label: list[str] | None = None
     href = ""
-    for child in inline.children or []:
+    for child in children:
         t = child.type
         if t in ("link_open",) or (t == "html_inline" and _A_OPEN.match(child.content)):
             if t == "link_open":
@@ -175,11 +213,13 @@ def _pick_id(hrefs: Iterable[str], raw: str) -> str | None:
     return None
 
 
-def _item_entry(inline: Token | None) -> tuple[str | None, str, str | None, str | None] | None:
+def _item_entry(
+    inline: Token | None, env: dict[str, object], fast: bool = True
+) -> tuple[str | None, str, str | None, str | None] | None:
     """(arxiv_id, title, link, venue) when a list item's first paragraph looks like a paper, else None."""
     if inline is None:
         return None
-    head = _flatten(inline)
+    head = _flatten(head_children(inline.content, env, fast))
     links = [(h, lab) for h, lab in head.links if h and not h.startswith("#")]
     if not links and not list(find_arxiv_ids(inline.content)):
         return None
@@ -254,11 +294,16 @@ class _Open:
     kind: str
 
 
-def parse_list(text: str, exclude: Iterable[str] = ()) -> AwesomeList:
-    """Parse README text into its section tree, entries and duplicates; `exclude` names non-paper headings."""
+def parse_list(text: str, exclude: Iterable[str] = (), *, fast: bool = True) -> AwesomeList:
+    """Parse README text into its section tree, entries and duplicates; `exclude` names non-paper headings.
+
+    `fast=False` sends every entry through markdown-it's inline parser (the reference the fast path is tested
+    against).
+    """
     excluded_names = {" ".join(str(e).split()).casefold() for e in exclude}
     lines = split_lines(text)
-    tokens = _markdown().parse(text)
+    env: dict[str, object] = {}
+    tokens = _markdown().parse(text, env)
     sections: list[Section] = []
     entries: list[Entry] = []
     stack: list[tuple[int, str]] = []
@@ -303,12 +348,12 @@ def parse_list(text: str, exclude: Iterable[str] = ()) -> AwesomeList:
             stack.append((block.level, name))
             current = Section(
                 path=" > ".join(n for _, n in stack), heading=name, level=block.level, line=block.start,
-                entries=[], excluded=name.casefold() in excluded_names, body_start=block.end,
+                entries=[], excluded=not name or name.casefold() in excluded_names, body_start=block.end,
             )
             sections.append(current)
         elif block.kind == "item":
             close()
-            open_item = _Open(block.start, block.end, _item_entry(block.inline), "item")
+            open_item = _Open(block.start, block.end, _item_entry(block.inline, env, fast), "item")
         elif block.kind == "html" and _DETAILS_OPEN.match(block.text.lstrip()):
             close()
             open_item = _Open(block.start, block.end, _details_entry(block.text), "details")
