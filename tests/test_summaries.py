@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fakes.openai_fake import GOOD_ANSWER, OpenAIFake, answer, non_json, stall, status
 from lfmwatch.config import Config
@@ -209,3 +212,21 @@ def test_summarize_command_when_off():
 
     res = CliRunner().invoke(cli, ["summarize"])
     assert res.exit_code == 0 and "summaries are off" in res.output
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=400)
+       | st.lists(st.sampled_from(["This", "paper", "merges", "models", "<b>", "</b>", "[x](y)", "@bob", "**",
+                                    "http://e.vil", "www.x.org", "\n", "#", "`", "the", "of", "adapters", "é"]),
+                  max_size=60).map(" ".join))
+def test_cleaned_summaries_are_always_inert(raw):
+    from lfmwatch.summary_clean import MAX_SUMMARY_CHARS, clean_summary
+
+    out = clean_summary(raw, title="A title", abstract="An abstract.")
+    assert out.ok == (out.reason is None)
+    if out.ok:
+        text = out.text
+        assert text and len(text) <= MAX_SUMMARY_CHARS and "\n" not in text and text == text.strip()
+        assert "<" not in text and ">" not in text and "](" not in text and "**" not in text
+        assert "://" not in text and "www." not in text.lower()
+        assert not re.search(r"(?<![\w.])@\w", text)
