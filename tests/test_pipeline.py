@@ -231,8 +231,21 @@ def test_poll_progress_counts_papers_on_a_terminal(emu: ArxivEmulator, tmp_path:
 
     from lfmwatch.runlog import RunLog
 
+    ticks: list[int] = []
+
+    class Recording(RunLog):
+        def items(self, stage: str, unit: str) -> Any:
+            bar = super().items(stage, unit)
+
+            def tick(done: int, total: int | None) -> None:
+                ticks.append(done)
+                bar(done, total)
+
+            return tick
+
     stream = io.StringIO()
-    with Store(tmp_path / "state.db") as store, RunLog(["poll", "classify"], stream=stream, interactive=True) as rl:
+    with Store(tmp_path / "state.db") as store, Recording(["poll", "classify"], stream=stream, interactive=True) as rl:
         report = run_daily(store, load_config(), runlog=rl)
-    assert report.stage("poll").counts["new"] == 6
-    assert "papers fetched" in stream.getvalue() and "poll: fetched 6, new 6" in stream.getvalue()
+    assert report.stage("poll").counts["new"] == 6 and ticks == [1, 2, 3, 4, 5, 6]
+    assert "poll: fetched 6, new 6" in stream.getvalue()
+    assert "classify: failed: 1 error(s): models/none.npz: no model file" in stream.getvalue()

@@ -66,7 +66,10 @@ class StageResult:
 
     def line(self) -> str:
         """One line: the counts, the note, the number of errors."""
-        parts = [", ".join(f"{k} {v}" for k, v in self.counts.items() if not isinstance(v, dict | list))]
+        shown = [(k, v) for k, v in self.counts.items() if not isinstance(v, dict | list)]
+        # Zero counts are noise (sync: moved 0, ignored 0...), except the first, which says "nothing".
+        shown = [(k, v) for i, (k, v) in enumerate(shown) if i == 0 or v not in (0, None)]
+        parts = [", ".join(f"{k} {v}" for k, v in shown)]
         if self.note:
             parts.append(self.note)
         if self.errors:
@@ -246,8 +249,9 @@ def _run_stage(ctx: _Context, name: str, runlog: RunLog | None) -> None:
     t0 = time.perf_counter()
     try:
         _STAGE_FUNCS[name](ctx, result)
-    except LfmwatchError:
+    except LfmwatchError as exc:
         result.status = "failed"
+        result.errors.append(exc.message)
         raise
     except Exception as exc:
         result.status = "failed"

@@ -26,6 +26,7 @@ class RunLog:
         self.interactive = interactive
         self._progress: Any = None
         self._task: Any = None
+        self._subtasks: dict[str, list[Any]] = {}
 
     def __enter__(self) -> RunLog:
         if self.interactive:
@@ -62,6 +63,8 @@ class RunLog:
     def done(self, result: StageResult) -> None:
         """A stage ended (ok, skipped or failed)."""
         if self._progress is not None:
+            for task in self._subtasks.pop(result.name, []):
+                self._progress.remove_task(task)
             self._progress.advance(self._task)
             self._progress.console.print(f"  {result.name}: {result.line()}")
         else:
@@ -72,6 +75,7 @@ class RunLog:
         """A counter for a long stage: call it with (items done so far, total or None)."""
         if self._progress is not None:
             task = self._progress.add_task(f"  {stage}: {unit}", total=None)
+            self._subtasks.setdefault(stage, []).append(task)
 
             def tick(done: int, total: int | None) -> None:
                 self._progress.update(task, completed=done, total=total)
