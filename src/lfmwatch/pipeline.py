@@ -400,7 +400,10 @@ def _stage_propose(ctx: _Context, result: StageResult) -> None:
     result.counts = {"proposed": len(outcome.proposed), "in_pr": len(outcome.papers)}
     if outcome.refused:
         result.counts["refused"] = len(outcome.refused)
-    result.note = outcome.reason if not outcome.proposed else outcome.status
+    if outcome.proposed and outcome.pr_number:
+        result.note = f"{'opened' if outcome.created_pr else 'updated'} PR #{outcome.pr_number}"
+    else:
+        result.note = outcome.reason
     ctx.propose_reason = outcome.reason
     result.errors.extend(outcome.errors)
 
