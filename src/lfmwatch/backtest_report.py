@@ -181,6 +181,9 @@ def plot_sections(result: BacktestResult, path: Path) -> None:
         ys = [i - 0.4 + height * (j + 0.5) for i in range(len(sections))]
         ax.barh(ys, [f / n if n else 0 for f, n in vals], height=height, label=run.metrics.name,
                 color=_color(run.metrics.name))
+        # Print found/n at every bar, so a system that found nothing shows "0/n", not a gap.
+        for y, (f, n) in zip(ys, vals, strict=True):
+            ax.text(min(f / n if n else 0, 0.9) + 0.01, y, f"{f}/{n}", va="center", fontsize=7)
     n_of = {s: runs[0].metrics.per_section.get(s, (0, 0))[1] for s in sections}
     ax.set_yticks(range(len(sections)))
     ax.set_yticklabels([f"{_short(s)}  (n={n_of[s]})" for s in sections], fontsize=8)
@@ -213,6 +216,7 @@ def plot_per_day(result: BacktestResult, path: Path) -> None:
         ax.bar(range(len(m.counts)), m.counts, width=1.0, color=_color(m.name))
         ax.axhline(k, color="#999999", ls="--", lw=1)
         ax.set_ylim(0, (k or 1) * 1.15)
+        ax.yaxis.get_major_locator().set_params(integer=True)
         ax.set_ylabel("papers")
         ax.set_title(f"{m.name}: median {m.day_median:g}, max {m.day_max}, total {m.proposed}", fontsize=9, loc="left")
     days = result.days

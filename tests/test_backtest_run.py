@@ -1,0 +1,149 @@
+"""A tiny end-to-end backtest: synthetic corpus and labels, a model trained in the test, report and CLI."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from lfmwatch import backtest as bt
+from lfmwatch import baselines as bl
+from lfmwatch.cli import cli
+from lfmwatch.config import Config
+
+LIST_REPO = Config().target.repo
+TOPICS = {
+    "Model Reuse > Model Fusion > Weight Interpolation": (
+        "model merging", "weight interpolation", "task arithmetic", "merged checkpoints", "model soups"),
+    "Model Distillation > Generative Reconstruction": (
+        "knowledge distillation", "teacher student", "distilled student", "soft labels", "logit matching"),
+    "Model Tuning > Weight Enginerring > Adapter Tuning": (
+        "adapter tuning", "low rank adaptation", "lora adapters", "parameter efficient", "frozen backbone"),
+}
+NOISE = ("protein folding", "robot navigation", "galaxy redshift", "traffic forecasting", "speech accents",
+         "medical segmentation", "weather nowcasting", "graph coloring", "crop yield", "music generation",
+         "image denoising", "question answering", "object detection", "time series", "point clouds")
+
+
+def _text(rng: random.Random, words: tuple[str, ...]) -> str:
+    return " ".join(rng.choice(words) for _ in range(12))
+
+
+def make_data(tmp: Path, seed: int = 7) -> tuple[Path, Path]:
+    """A corpus of 4 training days and 6 replay days (40 papers a day) and its labels."""
+    rng = random.Random(seed)
+    papers, labels = [], []
+    for d in range(10):
+        day = f"2025-0{1 if d < 4 else 2}-{d + 1:02d}"
+        for i in range(40):
+            pid = f"25{d:02d}.{i:05d}"
+            section = list(TOPICS)[i % 3] if i < 9 else None
+            words = TOPICS[section] + NOISE[:3] if section else NOISE
+            papers.append({"id": pid, "title": f"On {_text(rng, words)[:40]}", "abstract": _text(rng, words),
+                           "categories": ["cs.LG"] if i % 7 else ["math.AP"], "listed": day})
+            if section and (i < 6 or d < 4):  # a few topical papers stay unlabelled (unlabelled positives)
+                labels.append({"id": pid, "section": section, "precision": "leaf" if i % 2 else "top",
+                               "listed": day, "source_list": LIST_REPO if d < 4 else "other/list",
+                               "title": papers[-1]["title"], "abstract": papers[-1]["abstract"]})
+    corpus, label_file = tmp / "corpus.jsonl", tmp / "labels.jsonl"
+    corpus.write_text("\n".join(json.dumps(p) for p in papers) + "\n", encoding="utf-8")
+    label_file.write_text("\n".join(json.dumps(r) for r in labels) + "\n", encoding="utf-8")
+    return corpus, label_file
+
+
+def run(tmp: Path, **kw: Any) -> bt.BacktestResult:
+    corpus, labels = make_data(tmp)
+    args = {"corpus": corpus, "labels": labels, "start": "2025-02-05", "end": "2025-02-10", "per_day": 4,
+            "train_until": "2025-01-31"}
+    args.update(kw)
+    return bt.backtest_from_files(Config(), **args)
+
+
+def test_tiny_backtest_end_to_end_and_reproducible(tmp_path: Path) -> None:
+    first = run(tmp_path)
+    m = first.systems["lfmwatch"].metrics
+    # 6 replay days x 6 labelled papers, minus the math.AP ones outside the configured categories.
+    assert m.labelled == len(first.truth.period) == 30 and first.params["days"] == 6
+    assert all(c <= 4 for c in m.counts)
+    assert set(first.systems) == {"lfmwatch", "keywords", "tf-idf + LinearSVC"}
+    assert m.recall > 0.5  # the topics are easy: a working pipeline finds most labelled papers
+    again = run(tmp_path)
+    assert again.numbers() == first.numbers()
+
+
+def test_training_data_never_leaks_the_replayed_period(tmp_path: Path) -> None:
+    corpus, labels = make_data(tmp_path)
+    label_rows = bt.load_labels(labels)
+    papers, _ = bt.load_corpus(corpus, ["cs.LG"])
+    rows, counts = bl.model_examples(labels, label_rows, papers, "2025-01-31")
+    assert rows and all(ex.id < "2504" for ex in rows)  # ids of replay days start at 2504
+    assert counts["negative"] == sum(1 for p in papers if p["day"] <= "2025-01-31" and p["id"] not in label_rows)
+    texts = {pid: {"title": r[0].title, "abstract": r[0].abstract} for pid, r in label_rows.items()}
+    pos = bl.list_positives(label_rows, texts, "2025-01-31", LIST_REPO)
+    assert pos and all(p["id"] < "2504" and p["abstract"] for p, _ in pos)
+
+
+def test_review_simulation_retrains_and_reports(tmp_path: Path) -> None:
+    result = run(tmp_path, review_every=3)
+    rv = result.review
+    assert rv is not None and len(rv["rounds"]) == 1 and rv["rounds"][0]["day"] == "2025-02-07"
+    assert rv["metrics"]["system"] == "lfmwatch + review"
+    assert len(rv["frozen"]) == len(rv["reviewed"]) == 2
+    out = tmp_path / "report"
+    from lfmwatch.backtest_report import write_report
+
+    paths = write_report(result, out)
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Simulated review" in text and "lfmwatch + review" in text
+    assert {p.name for p in paths} >= {"report.md", "metrics.json", "budget.png", "learning_curve.png"}
+
+
+def test_report_files_and_comparison_sentences(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from lfmwatch.backtest_report import write_report
+
+    result = run(tmp_path)
+    paths = write_report(result, tmp_path / "out")
+    for p in paths:
+        assert p.exists() and p.stat().st_size > 0
+    for png in (p for p in paths if p.suffix == ".png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = paths[0].read_text(encoding="utf-8")
+    assert "| lfmwatch |" in text and "vs **keywords**" in text and "points" in text
+    numbers = json.loads((tmp_path / "out" / "metrics.json").read_text(encoding="utf-8"))
+    assert numbers["systems"]["lfmwatch"]["recall"] == round(result.systems["lfmwatch"].metrics.recall, 4)
+
+
+def test_cli_backtest_writes_the_report(tmp_path: Path) -> None:
+    corpus, labels = make_data(tmp_path)
+    res = CliRunner().invoke(cli, [
+        "backtest", "--corpus", str(corpus), "--labels", str(labels), "--from", "2025-02-05", "--to", "2025-02-10",
+        "--per-day", "3", "--train-until", "2025-01-31", "--report", str(tmp_path / "rep"),
+    ])
+    assert res.exit_code == 0, res.output
+    assert "| lfmwatch |" in res.output and (tmp_path / "rep" / "report.md").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--from", "2025-02-10", "--to", "2025-02-05"], "is after --to"),
+        (["--from", "2025-02-05", "--to", "2025-02-10", "--train-until", "2025-02-05"], "not before --from"),
+        (["--from", "2025-13-01", "--to", "2025-02-10"], "not a date"),
+        (["--from", "2024-01-01", "--to", "2024-01-05", "--train-until", "2023-12-31"], "no paper"),
+    ],
+)
+def test_cli_errors_say_how_to_recover(tmp_path: Path, args: list[str], message: str) -> None:
+    corpus, labels = make_data(tmp_path)
+    res = CliRunner().invoke(cli, ["backtest", "--corpus", str(corpus), "--labels", str(labels), *args])
+    assert res.exit_code == 1 and message in res.output
+
+
+def test_shared_corpus_period_size(shared_data: Path) -> None:
+    papers, bad = bt.load_corpus(shared_data / "arxiv-corpus.jsonl.gz", Config().arxiv.categories, "2025-09-30")
+    days = bt.split_days(papers, "2025-04-01", "2025-09-30")
+    assert bad == 0 and len(days) == 177 and sum(len(p) for _, p in days) == 47579
