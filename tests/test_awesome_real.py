@@ -23,7 +23,7 @@ EXCLUDE = ["Table of Contents", "Citation", "Papers"]
 def _corpus(root: Path) -> tuple[tuple[str, str], ...]:
     lfm = root / "awesome-lfm"
     files = sorted((lfm / "versions").glob("*.md")) + [lfm / "README.md", lfm / "seed-snapshot.md"]
-    return tuple((f.name, f.read_text(encoding="utf-8", errors="strict") if False else _read(f)) for f in files)
+    return tuple((f.name, _read(f)) for f in files)
 
 
 def _read(path: Path) -> str:
