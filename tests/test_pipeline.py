@@ -177,7 +177,8 @@ def test_markdown_summary_escapes_paper_text() -> None:
     report = RunReport(status="ok", stages=[StageResult("poll", counts={"new": 1})],
                        proposed=[{"id": "2611.00001", "title": "<img src=x> @here | pipe", "section": "A > B"}])
     md = markdown_summary(report)
-    assert "<img" not in md and "@here" not in md and "\\|" in md
+    assert "\\<img" in md and "<img" not in md.replace("\\<img", "")  # escaped: shown, never rendered
+    assert "@here" not in md and "\\|" in md
     assert "proposed 1 paper(s)" in md
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
     from lfmwatch.pipeline import RunReport, StageResult
 
 log = logging.getLogger("lfmwatch.run")
+_ARXIV_ID = re.compile(r"^\d{4}\.\d{4,5}$")
 
 
 class RunLog:
@@ -101,15 +103,17 @@ def markdown_summary(report: RunReport) -> str:
     """The run as Markdown: headline, the stage table, proposed papers, errors."""
     mode = " (dry run)" if report.dry_run else ""
     lines = [f"## lfmwatch run{mode}: {report.status}", "", report.line(), ""]
-    lines += ["| stage | status | counts | time |", "|---|---|---|---|"]
+    lines += ["| stage | status | what happened | time |", "|---|---|---|---|"]
     for s in report.stages:
-        counts = ", ".join(f"{k} {v}" for k, v in s.counts.items() if not isinstance(v, dict | list))
-        lines.append(f"| {s.name} | {s.status} | {_cell(counts)} | {s.seconds:.1f} s |")
+        what = s.line().removeprefix(f"{s.status}: ")
+        lines.append(f"| {s.name} | {s.status} | {_cell(what)} | {s.seconds:.1f} s |")
     if report.proposed:
         lines += ["", f"### Proposed ({len(report.proposed)})", ""]
         for p in report.proposed:
             section = p.get("section") or "?"
-            lines.append(f"- `{p.get('id')}` {_cell(str(p.get('title') or ''))} → {_cell(section)}")
+            pid = str(p.get("id"))
+            link = f"[{pid}](https://arxiv.org/abs/{pid})" if _ARXIV_ID.match(pid) else f"`{_cell(pid)}`"
+            lines.append(f"- {link} {_cell(str(p.get('title') or ''))} → {_cell(section)}")
     if report.pr_url:
         lines += ["", f"Pull request: {report.pr_url}"]
     errors = [(s.name, e) for s in report.stages for e in s.errors]
@@ -122,8 +126,10 @@ def markdown_summary(report: RunReport) -> str:
 
 
 def _cell(text: str) -> str:
-    # Paper text is untrusted: no table breaks, no HTML, no @-mentions in the summary page.
-    return (text.replace("|", "\\|").replace("<", "&lt;").replace("@", "@\u200b").replace("\n", " "))[:300]
+    """Untrusted text (titles, error messages) as inert Markdown: no links, HTML, mentions or table breaks."""
+    from lfmwatch.textsafe import md_inline
+
+    return md_inline(text, max_len=300)
 
 
 def write_step_summary(report: RunReport) -> Path | None:
