@@ -270,7 +270,7 @@ def send_digest(store: Store, config: Config, week: str, *, dry_run: bool = Fals
             result.reason = "already sent earlier; files only"
         elif digest.empty:
             result.reason = "nothing new this week" + ("" if config.digest.send_empty else
-                                                      "; it would not be sent (digest.send_empty = false)")
+                                                      "; a real run would not send it: digest.send_empty = false")
         return result
 
     if digest.empty and not config.digest.send_empty:
