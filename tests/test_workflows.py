@@ -129,3 +129,16 @@ def test_lint_script_rejects_a_broken_workflow(tmp_path: Path) -> None:
     proc = subprocess.run(["bash", str(tmp_path / ".ci" / "lint-workflows")], capture_output=True, text=True)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "bad.yml:6" in proc.stdout
+
+
+def test_keepalive_reenables_the_scheduled_workflows() -> None:
+    wf = load(WORKFLOWS / "keepalive.yml")
+    (job,) = wf["jobs"].values()
+    assert job["permissions"] == {"actions": "write"}
+    script = "\n".join(s.get("run", "") for s in job["steps"])
+    assert "gh api --method PUT" in script and "/enable" in script
+    for name in ("lfmwatch.yml", "digest.yml", "keepalive.yml"):
+        assert name in script
+    # Monthly is well inside GitHub's 60 days of inactivity.
+    (cron,) = [s["cron"] for s in wf["on"]["schedule"]]
+    assert cron.split()[2:4] == ["1", "*"]
