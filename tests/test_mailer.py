@@ -283,3 +283,8 @@ def test_summaries_appear_when_the_llm_answers_and_vanish_when_it_fails(store, m
         assert r.status == "sent"
         text = _parse(smtp.messages[1].data).get_body(("plain",)).get_content()
         assert "Merging adapters, week two" in text and "TL;DR" not in text
+
+
+def test_bad_unsubscribe_address_is_a_config_error(store):
+    with pytest.raises(ConfigError, match="list_unsubscribe"):
+        send_digest(store, _config(list_unsubscribe="javascript:alert(1)"), WEEK, dry_run=True)

@@ -245,6 +245,10 @@ def send_digest(store: Store, config: Config, week: str, *, dry_run: bool = Fals
         week = parse_week(week)
     except ValueError as exc:
         raise InputError(str(exc), "pass --week YYYY-Www") from exc
+    unsubscribe = config.digest.list_unsubscribe.strip()
+    if unsubscribe and (not unsubscribe.startswith(("mailto:", "https://", "http://")) or any(c in unsubscribe for c in "<>\r\n ")):
+        raise ConfigError(f"digest.list_unsubscribe must be a mailto: or https:// address, got {unsubscribe!r}",
+                          "e.g. list_unsubscribe = \"mailto:lfm-digest-unsubscribe@example.org\"")
     now = now or datetime.now(UTC)
     previous = _digest_row(store, week)
     already = previous is not None and previous["status"] == "sent"
