@@ -250,3 +250,24 @@ def test_poll_progress_counts_papers_on_a_terminal(emu: ArxivEmulator, tmp_path:
     assert report.stage("poll").counts["new"] == 6 and ticks == [1, 2, 3, 4, 5, 6]
     assert "poll: fetched 6, new 6" in stream.getvalue()
     assert "classify: failed: 1 error(s): models/none.npz: no model file" in stream.getvalue()
+
+
+def test_a_run_killed_holding_the_lock_does_not_block_the_next(emu: ArxivEmulator, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    db = tmp_path / "state.db"
+    # A process that dies (no cleanup at all) in the middle of a run, holding the run lock.
+    code = (
+        "import os, sys\n"
+        "from lfmwatch.store import Store\n"
+        f"s = Store({str(db)!r})\n"
+        "cm = s.lock('run'); cm.__enter__(); s.start_run('run'); os._exit(9)\n"
+    )
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 9
+    with Store(db) as store:
+        assert store.db.execute("SELECT COUNT(*) FROM locks WHERE name = 'run'").fetchone()[0] == 1
+        report = run_daily(store, load_config())
+        assert report.failed_stage() == "classify"  # it ran (this store has no model), the stale lock was taken
+        statuses = [r["status"] for r in store.last_runs("run")]
+    assert statuses == ["failed", "interrupted"]
