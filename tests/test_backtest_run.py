@@ -60,7 +60,7 @@ def run(tmp: Path, **kw: Any) -> bt.BacktestResult:
     args = {"corpus": corpus, "labels": labels, "start": "2025-02-05", "end": "2025-02-10", "per_day": 4,
             "train_until": "2025-01-31"}
     args.update(kw)
-    return bt.backtest_from_files(Config(), **args)
+    return bl.backtest_from_files(Config(), **args)
 
 
 def test_tiny_backtest_end_to_end_and_reproducible(tmp_path: Path) -> None:

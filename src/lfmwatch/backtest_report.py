@@ -183,16 +183,18 @@ def plot_sections(result: BacktestResult, path: Path) -> None:
                 color=_color(run.metrics.name))
         # Print found/n at every bar, so a system that found nothing shows "0/n", not a gap.
         for y, (f, n) in zip(ys, vals, strict=True):
-            ax.text(min(f / n if n else 0, 0.9) + 0.01, y, f"{f}/{n}", va="center", fontsize=7)
+            ax.text((f / n if n else 0) + 0.01, y, f"{f}/{n}", va="center", fontsize=7)
     n_of = {s: runs[0].metrics.per_section.get(s, (0, 0))[1] for s in sections}
     ax.set_yticks(range(len(sections)))
     ax.set_yticklabels([f"{_short(s)}  (n={n_of[s]})" for s in sections], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlim(0, 1)
+    ax.set_xlim(0, 1.1)  # room for the "found/n" text after a full bar
+    ax.set_xticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.set_xlabel(f"recall within the daily budget (K={result.params.get('per_day')})")
     ax.set_title("Recall per label section (n = labelled papers in the period)")
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    # Below the axis label, never on top of the bars.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=len(runs), fontsize=8, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

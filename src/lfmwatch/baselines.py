@@ -1,5 +1,6 @@
-"""The systems a backtest compares: baselines behind the model's `predict(papers)` interface, and the training
-data of every system cut at a day, so that nothing from the replayed period leaks into training.
+"""The systems a backtest compares and how they are built from files: baselines behind the model's
+`predict(papers)` interface, the training data of every system cut at a day (nothing from the replayed period
+leaks into training), and `backtest_from_files`, the `lfmwatch backtest` command as a function.
 
 - `KeywordBaseline`: what README auto-updaters do: a paper matches a section when its title or abstract contains
   one of the section's keywords (its heading words plus obvious synonyms, table `KEYWORDS` below).
@@ -12,12 +13,25 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from lfmwatch.backtest import Label, released_by
-from lfmwatch.errors import ModelError
+from lfmwatch.backtest import (
+    BacktestResult,
+    Label,
+    Ranker,
+    day_before,
+    load_corpus,
+    load_labels,
+    make_selector,
+    released_by,
+    run_backtest,
+    sections_markdown,
+    split_days,
+)
+from lfmwatch.errors import InputError, ModelError
 
 # Section path -> keywords, written lower-case with spaces (text is matched with hyphens read as spaces).
 # Deliberately small: the heading's own words and the synonyms a maintainer would type into such a bot.
@@ -264,3 +278,124 @@ def feedback_to_examples(feedback: Sequence[Mapping[str, Any]]) -> list[Any]:
                 f.get("section") if f["label"] != "rejected" else None, FEEDBACK_KINDS[f["label"]])
         for f in feedback
     ]
+
+
+# --- the whole command ---------------------------------------------------------------------------------------
+
+
+def _check_day(value: str, flag: str) -> str:
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError as exc:
+        raise InputError(f"{flag} {value!r} is not a date", "write dates as YYYY-MM-DD") from exc
+
+
+def backtest_from_files(
+    config: Any, *, corpus: str | Path, start: str, end: str, labels: str | Path | None = None, per_day: int = 10,
+    train_until: str | None = None, review_every: int = 0, readme: str | Path | None = None,
+    model_path: str | Path | None = None, seed: int = 0, log: Callable[[str], None] = lambda _: None,
+) -> BacktestResult:
+    """The `lfmwatch backtest` command as a function: read the files, build the systems, replay, score."""
+    import random
+    import time
+
+    from lfmwatch.awesome import parse_list
+
+    start, end = _check_day(start, "--from"), _check_day(end, "--to")
+    if start > end:
+        raise InputError(f"--from {start} is after --to {end}", "give a period that starts before it ends")
+    if per_day < 1:
+        raise InputError("--per-day must be at least 1")
+    if train_until is not None and _check_day(train_until, "--train-until") >= start:
+        raise InputError(f"--train-until {train_until} is not before --from {start}",
+                         "train on days before the replayed period, or the backtest would grade what it learned")
+    if review_every and labels is None:
+        raise InputError("--review needs --labels", "the simulated reviewer judges proposals by the labels")
+    until = train_until or day_before(start)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    papers, bad = load_corpus(corpus, config.arxiv.categories, end)
+    days = split_days(papers, start, end)
+    if not days:
+        raise InputError(f"{corpus}: no paper in {', '.join(config.arxiv.categories)} released {start}..{end}",
+                         "check --from/--to against the corpus's `listed` days and arxiv.categories")
+    label_rows = load_labels(labels) if labels is not None else {}
+    timings["load corpus and labels"] = time.perf_counter() - t0
+    log(f"corpus: {sum(len(p) for _, p in days)} papers over {len(days)} days ({bad} bad lines)")
+    entries: list[tuple[str, str, str]] = []
+    if readme is not None:
+        from lfmwatch.model_data import readme_entries
+
+        try:
+            text = Path(readme).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"{readme}: cannot read the README: {exc.strerror or exc}") from exc
+        entries, _ = readme_entries(text, config.target.exclude_sections)
+    # The lfmwatch model: trained on data known by --train-until, or the configured one as it is.
+    t0 = time.perf_counter()
+    train_rows: list[Any] = []
+    if train_until is not None or review_every:
+        if labels is None:
+            raise InputError("--train-until needs --labels", "the model is trained on the labels known by that day")
+        train_rows, kinds = model_examples(labels, label_rows, papers, until, entries)
+        log(f"training examples up to {until}: {kinds}")
+    from lfmwatch.training import FitOptions, fit_model
+
+    def fit(rows: list[Any]) -> Any:
+        return fit_model(rows, target_precision=config.model.target_precision, options=FitOptions(seed=seed))
+
+    if train_until is not None:
+        model = fit(train_rows)
+        timings["train lfmwatch"] = time.perf_counter() - t0
+    else:
+        from lfmwatch.model import load_model
+
+        model = load_model(model_path or config.model.path)
+    if config.model.threshold >= 0:
+        model.threshold = config.model.threshold
+    # The list the selection dedupes against; without a README, one holding exactly the known sections.
+    known_sections = set(model.sections) | {r.section for rows in label_rows.values() for r in rows}
+    if readme is not None:
+        lst = parse_list(text, config.target.exclude_sections)
+    else:
+        lst = parse_list(sections_markdown(known_sections))
+    select = make_selector(lst, config.select.min_score)
+    # Baselines, trained only on what was known by `until`.
+    t0 = time.perf_counter()
+    # Text of the list's entries: the labels' own title/abstract, else the corpus's.
+    texts: dict[str, dict[str, Any]] = {
+        pid: {"title": rows[0].title, "abstract": next((r.abstract for r in rows if r.abstract), None)}
+        for pid, rows in label_rows.items()
+    }
+    for p in papers:
+        known = texts.get(str(p["id"]))
+        if known is not None and not known.get("abstract"):
+            known.update(title=known.get("title") or p.get("title"), abstract=p.get("abstract"))
+    positives = list_positives(label_rows, texts, until, config.target.repo, entries)
+    negatives = list(negatives_until(papers, until, label_rows))
+    random.Random(seed).shuffle(negatives)
+    systems: dict[str, Ranker] = {"lfmwatch": model, "keywords": keyword_baseline(lst.paper_sections())}
+    if positives:
+        systems["tf-idf + LinearSVC"] = fit_svm_baseline(positives, negatives[:20000], seed=seed)
+    else:
+        log("no list entries known before the period: the tf-idf + LinearSVC baseline is skipped")
+    timings["train baselines"] = time.perf_counter() - t0
+
+    def retrain(feedback: list[dict[str, Any]]) -> Ranker:
+        log(f"review: retraining with {len(feedback)} feedback rows")
+        return fit(train_rows + feedback_to_examples(feedback))
+
+    params = {
+        "corpus": str(corpus), "from": start, "to": end, "labels": str(labels) if labels else None,
+        "per_day": per_day, "train_until": train_until, "review": review_every or None,
+        "readme": str(readme) if readme else None, "model": model.version, "threshold": round(model.threshold, 6),
+        "categories": list(config.arxiv.categories), "papers": sum(len(p) for _, p in days), "days": len(days),
+        "list_positives": len(positives), "seed": seed,
+    }
+    listed_ids = {e.arxiv_id for e in lst.entries if e.arxiv_id}
+    result = run_backtest(days, systems, select, label_rows, per_day=per_day, listed_ids=listed_ids,
+                          review_every=review_every, retrain=retrain, params=params)
+    result.timings = {**timings, **result.timings}
+    return result
