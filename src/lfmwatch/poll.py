@@ -1,4 +1,11 @@
-"""Poll arXiv for new papers of the configured categories, window by window, resumable and idempotent."""
+"""Poll arXiv for new papers of the configured categories, window by window, resumable and idempotent.
+
+The range is split into day-aligned windows of `arxiv.window_days`; a window whose `totalResults` exceeds
+`arxiv.max_window_results` is halved (down to one minute) before any of it is stored. Papers are upserted page by
+page, so a crash loses at most the page in flight; the watermark (`state["poll.watermark"]`, the inclusive end of
+the last completed window) moves only when a window completed and only forward from a contiguous range, so a
+rerun resumes from it minus `arxiv.overlap_days` and re-fetching is harmless (upserts are idempotent).
+"""
 
 from __future__ import annotations
 
