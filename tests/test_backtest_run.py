@@ -82,6 +82,12 @@ def test_training_data_never_leaks_the_replayed_period(tmp_path: Path) -> None:
     rows, counts = bl.model_examples(labels, label_rows, papers, "2025-01-31")
     assert rows and all(ex.id < "2504" for ex in rows)  # ids of replay days start at 2504
     assert counts["negative"] == sum(1 for p in papers if p["day"] <= "2025-01-31" and p["id"] not in label_rows)
+    reviewed = tmp_path / "reviewed.jsonl"
+    reviewed.write_text(json.dumps({"id": "2501.00030", "include": False, "section": None}) + "\n"
+                        + json.dumps({"id": "2505.00030", "include": False, "section": None}) + "\n", encoding="utf-8")
+    rows2, counts2 = bl.model_examples(labels, label_rows, papers, "2025-01-31", reviewed_path=reviewed)
+    assert [ex.id for ex in rows2 if ex.kind == "reviewed_neg"] == ["2501.00030"]
+    assert counts2["negative"] == counts["negative"] - 1  # a reviewed paper is never also an unlabelled negative
     texts = {pid: {"title": r[0].title, "abstract": r[0].abstract} for pid, r in label_rows.items()}
     pos = bl.list_positives(label_rows, texts, "2025-01-31", LIST_REPO)
     assert pos and all(p["id"] < "2504" and p["abstract"] for p, _ in pos)

@@ -242,24 +242,34 @@ def list_positives(
 
 def model_examples(
     label_path: str | Any, labels: Mapping[str, Sequence[Label]], papers: Sequence[Mapping[str, Any]], until: str,
-    readme_entries: Sequence[tuple[str, str, str]] = (),
+    readme_entries: Sequence[tuple[str, str, str]] = (), reviewed_path: str | Any | None = None,
 ) -> tuple[list[Any], dict[str, int]]:
-    """TrainingExamples for `lfmwatch.training.fit_model`: labels, README entries and negatives known by `until`.
+    """TrainingExamples for `lfmwatch.training.fit_model`: labels, README entries, reviewed papers and negatives
+    known by `until`; returns them and the count per kind.
 
-    Returns the examples and counts per kind. Labelled papers released after `until` are left out entirely (not
-    even as negatives), so the replay period only ever contributes what the simulated reviewer feeds back.
+    Labelled or reviewed papers released after `until` are left out entirely (not even as negatives), so the
+    replay period only ever contributes what the simulated reviewer feeds back.
     """
-    from lfmwatch.model_data import example, fill_texts, label_examples
+    from lfmwatch.model_data import example, fill_texts, label_examples, reviewed_examples
 
-    keep = {pid for pid, rows in labels.items() if released_by(pid, rows[0].listed, until)}
+    day_of = {str(p["id"]): str(p.get("day") or "") for p in papers}
+    keep = {pid for pid, rows in labels.items() if released_by(pid, rows[0].listed or day_of.get(pid), until)}
     rows = [ex for ex in label_examples(label_path) if ex.id in keep]
     rows += [example(pid, title, None, section, "list") for pid, section, title in readme_entries
-             if released_by(pid, None, until)]
+             if released_by(pid, day_of.get(pid), until)]
+    reviewed = reviewed_examples(reviewed_path) if reviewed_path is not None else []
+    rows += [ex for ex in reviewed if released_by(ex.id, day_of.get(ex.id), until)]
     wanted = {ex.id for ex in rows}
-    known = {str(p["id"]): p for p in papers if str(p["id"]) in wanted}
+    # Text: the corpus first, then the labels file's own title/abstract for papers the corpus lacks.
+    known: dict[str, Mapping[str, Any]] = {str(p["id"]): p for p in papers if str(p["id"]) in wanted}
+    for pid in wanted - set(known):
+        r = labels.get(pid)
+        if r and any(x.abstract for x in r):
+            known[pid] = {"title": r[0].title, "abstract": next(x.abstract for x in r if x.abstract)}
     rows, _ = fill_texts(rows, known)
+    skip = set(labels) | {ex.id for ex in reviewed}
     negatives = [example(str(p["id"]), p.get("title"), p.get("abstract"), None, "negative")
-                 for p in negatives_until(papers, until, labels)]
+                 for p in negatives_until(papers, until, skip)]
     counts: dict[str, int] = {}
     for ex in rows + negatives:
         counts[ex.kind] = counts.get(ex.kind, 0) + 1
@@ -295,7 +305,8 @@ def _check_day(value: str, flag: str) -> str:
 def backtest_from_files(
     config: Any, *, corpus: str | Path, start: str, end: str, labels: str | Path | None = None, per_day: int = 10,
     train_until: str | None = None, review_every: int = 0, readme: str | Path | None = None,
-    model_path: str | Path | None = None, seed: int = 0, log: Callable[[str], None] = lambda _: None,
+    reviewed: str | Path | None = None, model_path: str | Path | None = None, seed: int = 0,
+    log: Callable[[str], None] = lambda _: None,
 ) -> BacktestResult:
     """The `lfmwatch backtest` command as a function: read the files, build the systems, replay, score."""
     import random
@@ -339,7 +350,7 @@ def backtest_from_files(
     if train_until is not None or review_every:
         if labels is None:
             raise InputError("--train-until needs --labels", "the model is trained on the labels known by that day")
-        train_rows, kinds = model_examples(labels, label_rows, papers, until, entries)
+        train_rows, kinds = model_examples(labels, label_rows, papers, until, entries, reviewed)
         log(f"training examples up to {until}: {kinds}")
     from lfmwatch.training import FitOptions, fit_model
 
@@ -390,7 +401,9 @@ def backtest_from_files(
     params = {
         "corpus": str(corpus), "from": start, "to": end, "labels": str(labels) if labels else None,
         "per_day": per_day, "train_until": train_until, "review": review_every or None,
-        "readme": str(readme) if readme else None, "model": model.version, "threshold": round(model.threshold, 6),
+        "readme": str(readme) if readme else None,
+        "reviewed": str(reviewed) if reviewed else None,
+        "model": model.version, "threshold": round(model.threshold, 6),
         "categories": list(config.arxiv.categories), "papers": sum(len(p) for _, p in days), "days": len(days),
         "list_positives": len(positives), "seed": seed,
     }

@@ -24,6 +24,8 @@ from lfmwatch.cli import App, pass_app
               help="Simulate a reviewer every K days who feeds decisions back and retrains (slow: one fit per review).")
 @click.option("--readme", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="The list's README: proposals are deduped against it and its entries train the baselines.")
+@click.option("--reviewed", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Reviewed papers JSONL (id, include, section): hard cases for --train-until training, cut at that day.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Model file when --train-until is not given (default: model.path of the configuration).")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -31,7 +33,8 @@ from lfmwatch.cli import App, pass_app
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the training runs and samples.")
 @pass_app
 def backtest(app: App, corpus: Path, start: str, end: str, labels: Path | None, per_day: int,
-             train_until: str | None, review_every: int, readme: Path | None, model_path: Path | None,
+             train_until: str | None, review_every: int, readme: Path | None, reviewed: Path | None,
+             model_path: Path | None,
              report_dir: Path | None, seed: int) -> None:
     """Replay history day by day through the real classify -> select path and compare with two baselines."""
     from lfmwatch.backtest_report import headline_table, write_report
@@ -39,7 +42,7 @@ def backtest(app: App, corpus: Path, start: str, end: str, labels: Path | None, 
 
     result = backtest_from_files(
         app.config, corpus=corpus, start=start, end=end, labels=labels, per_day=per_day, train_until=train_until,
-        review_every=review_every, readme=readme, model_path=model_path, seed=seed,
+        review_every=review_every, readme=readme, reviewed=reviewed, model_path=model_path, seed=seed,
         log=lambda line: click.echo(line, err=True),
     )
     click.echo(headline_table(result))
