@@ -297,3 +297,37 @@ def test_parse_does_not_depend_on_trailing_content() -> None:
     assert parse_list("no headings\n- [x](https://arxiv.org/abs/2001.00001)\n").entries == []
     lst = parse_list("# T\n## Only\n- [[arXiv](https://arxiv.org/abs/2001.00001)]")
     assert lst.entries[0].title == "" and lst.entries[0].arxiv_id == "2001.00001"
+
+
+def test_section_lookup_exact_then_whitespace_forgiving() -> None:
+    text = "# T\n## Input -> Output\n### Sub\n"
+    lst = parse_list(text)
+    assert lst.section("Input -> Output > Sub").heading == "Sub"
+    assert lst.section("  Input ->  Output >   Sub ").heading == "Sub"
+
+
+def test_byte_order_mark_and_lone_cr() -> None:
+    lst = parse_list("\ufeff# Title\n## A\n- [[arXiv](https://arxiv.org/abs/2001.00001)] One\n")
+    assert lst.title == "Title" and [s.path for s in lst.sections] == ["A"]
+    cr = "# T\r## A\r- [[arXiv](https://arxiv.org/abs/2001.00001)] One\r"
+    res = insert_entries(cr, [NewEntry("A", "2001.00002", "Two")])
+    assert res.text == cr + "\r- [[arXiv](https://arxiv.org/abs/2001.00002)] Two\r"
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "[" + "A-" * 400 + "x",
+        "(" + "Ab " * 400,
+        "A." * 400 + " x",
+        ":a:" * 400 + " x",
+        "<a href=" * 300,
+        "[a](" * 300,
+        "- " + " " * 1000 + "x",
+    ],
+)
+def test_pathological_titles_are_handled(title: str) -> None:
+    # These once made a regular expression backtrack for minutes; they must go through parse and insert.
+    parse_list(f"# T\n## A\n- {title} [x](https://e.org/a)\n<details><summary>{title}</summary>\n")
+    res = insert_entries("# T\n## A\n- [[arXiv](https://arxiv.org/abs/2001.00001)] Existing paper\n", [NewEntry("A", "2001.00002", title)])
+    assert len(res.inserted) == 1

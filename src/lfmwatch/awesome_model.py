@@ -56,9 +56,13 @@ class AwesomeList:
 
     def section(self, path: str) -> Section:
         """The section at `path`; ListError naming close matches when there is none."""
-        wanted = " > ".join(part.strip() for part in path.split(">"))
         for sec in self.sections:
-            if sec.path == wanted:
+            if sec.path == path:
+                return sec
+        # Forgive whitespace differences only: ">" may be part of a heading's own text.
+        wanted = " ".join(str(path).split())
+        for sec in self.sections:
+            if " ".join(sec.path.split()) == wanted:
                 return sec
         paths = [s.path for s in self.sections]
         close = difflib.get_close_matches(wanted, paths, n=3, cutoff=0.5)

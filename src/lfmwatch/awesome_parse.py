@@ -127,17 +127,18 @@ def _blocks(tokens: list[Token]) -> Iterator[_Block]:
 _DETAILS_OPEN = re.compile(r"<details\b", re.IGNORECASE)
 _DETAILS_CLOSE = re.compile(r"</details\s*>", re.IGNORECASE)
 _SUMMARY = re.compile(r"<summary\b[^>]*>(.*?)</summary\s*>", re.IGNORECASE | re.DOTALL)
-_A_TAG = re.compile(r"""<a\b[^>]*?\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))[^>]*>(.*?)</a\s*>""",
-                    re.IGNORECASE | re.DOTALL)
+_A_START = re.compile(r"<a\b([^<>]{0,2000})>", re.IGNORECASE)
+_HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.IGNORECASE)
 _A_OPEN = re.compile(r"""<a\b[^>]*?\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]*>")
 _TAG_LINK = re.compile(r"\[\s*\x00(\d+)\x01\s*\]")
 _SENTINEL = re.compile(r"\x00(\d+)\x01")
 _SHORTCODE_EDGE = re.compile(r"^(?:\s*:[a-z0-9_+\-]+:)+|(?::[a-z0-9_+\-]+:\s*)+$")
+# Word separators are outside the word class, so a hostile title cannot make this backtrack exponentially.
 _VENUE = re.compile(
-    r"[\[(]\s*([A-Z][A-Za-z\-&]*(?:[ \-][A-Za-z\-&]+){0,4}\s*(?:['’]\s*\d{2}|(?:19|20)\d{2}))\s*[\])]"
+    r"[\[(]\s*([A-Z][A-Za-z&]*(?:[ \-][A-Za-z&]+){0,4}\s*(?:['’]\s*\d{2}|(?:19|20)\d{2}))\s*[\])]"
 )
-_AUTHORS_FIRST = re.compile(r"^(?:[A-Z][\w\-]*\.\s*)+(?:[\w\-']+\s+){1,3}et\s+al\.\s+")
+_AUTHORS_FIRST = re.compile(r"^(?:[A-Z][\w\-]{0,20}\.\s*){1,6}(?:[\w\-']+\s+){1,3}et\s+al\.\s+")
 _CITATION_TAIL = re.compile(r"\.?\s+(?:arXiv\s+preprint\b|In\s+Proceedings\b|CoRR\b).*$", re.IGNORECASE)
 _GENERIC_LABELS = {
     "arxiv", "paper", "pdf", "link", "code", "github", "project", "page", "project page", "website", "blog",
@@ -267,11 +268,15 @@ def _details_entry(content: str) -> tuple[str | None, str, str | None, str | Non
     summary = _SUMMARY.search(content)
     if not summary:
         return None
-    a = _A_TAG.search(summary.group(1))
-    if not a:
+    inner = summary.group(1)
+    a = _A_START.search(inner)
+    href_m = _HREF.search(a.group(1)) if a else None
+    if not a or not href_m:
         return None
-    href = html.unescape(next(g for g in a.groups()[:3] if g is not None)).strip()
-    title, venue = _clean_title(html.unescape(_TAG.sub(" ", a.group(4))))
+    href = html.unescape(next(g for g in href_m.groups() if g is not None)).strip()
+    close = inner.lower().find("</a", a.end())
+    label = inner[a.end() : close if close >= 0 else len(inner)]
+    title, venue = _clean_title(html.unescape(_TAG.sub(" ", label)))
     arxiv_id = _pick_id([href], summary.group(1))
     if not arxiv_id and not title:
         return None
@@ -303,7 +308,8 @@ def parse_list(text: str, exclude: Iterable[str] = (), *, fast: bool = True) -> 
     excluded_names = {" ".join(str(e).split()).casefold() for e in exclude}
     lines = split_lines(text)
     env: dict[str, object] = {}
-    tokens = _markdown().parse(text, env)
+    # GitHub ignores a leading byte-order mark; dropping it keeps every line number the same.
+    tokens = _markdown().parse(text[1:] if text.startswith("\ufeff") else text, env)
     sections: list[Section] = []
     entries: list[Entry] = []
     stack: list[tuple[int, str]] = []

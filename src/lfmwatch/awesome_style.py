@@ -13,7 +13,7 @@ from lfmwatch.textsafe import md_inline
 
 TITLE_MAX = 300
 
-_ITEM_LINE = re.compile(r"^(?P<indent>[ \t]*)(?P<bullet>[-*+]|\d{1,9}[.)])(?P<space>[ \t]+)(?P<rest>.*?)\s*$")
+_ITEM_LINE = re.compile(r"^(?P<indent>[ \t]*)(?P<bullet>[-*+]|\d{1,9}[.)])(?P<space>[ \t]+)(?P<rest>.*)$")
 _MARKS = r"(?:(?::[a-z0-9_+\-]+:|[⭐✅❌🔥])\s*)*"
 _TAG_FORM = re.compile(rf"^{_MARKS}\[\[(?P<label>[^\[\]]+)\]\((?P<url>[^()\s]*)\)\](?P<sep>[ \t]*)\S")
 _LINK_FORM = re.compile(rf"^{_MARKS}\[(?P<title>[^\[\]]+)\]\((?P<url>[^()\s]*)\)")
@@ -54,7 +54,7 @@ def infer_style(lst: AwesomeList, lines: list[str]) -> Style:
         indent[m.group("indent")] += 1
         bullet["-" if m.group("bullet")[0].isdigit() else m.group("bullet")] += 1
         space[m.group("space")] += 1
-        rest = m.group("rest")
+        rest = m.group("rest").rstrip()
         tag = _TAG_FORM.match(rest)
         if tag and normalize_arxiv_id(tag.group("url")):
             form["tag"] += 1
