@@ -73,6 +73,10 @@ def test_metrics_on_a_hand_made_case() -> None:
     assert (m.leaf_ok, m.leaf_n) == (1, 2)
     assert m.counts == [2, 1] and m.day_median == 1.5 and m.day_max == 2
     assert m.per_section[MERGE] == (2, 2) and m.per_section[DISTIL] == (0, 1) and m.per_section[ADAPT] == (1, 1)
+    assert (m.judged, m.judged_ok) == (2, 2)  # without reviews, only labelled proposals are judged
+    truth.reviewed = {"b": False, "e": True}
+    m = bt.score("x", proposals, truth, days, per_day=2)
+    assert (m.judged, m.judged_ok) == (3, 2)
 
 
 def test_per_day_cap_and_best_first() -> None:

@@ -126,12 +126,16 @@ def test_report_files_and_comparison_sentences(tmp_path: Path) -> None:
 
 def test_cli_backtest_writes_the_report(tmp_path: Path) -> None:
     corpus, labels = make_data(tmp_path)
+    reviewed = tmp_path / "reviewed.jsonl"
+    reviewed.write_text(json.dumps({"id": "2506.00008", "include": True, "section": None}) + "\n", encoding="utf-8")
     res = CliRunner().invoke(cli, [
         "backtest", "--corpus", str(corpus), "--labels", str(labels), "--from", "2025-02-05", "--to", "2025-02-10",
-        "--per-day", "3", "--train-until", "2025-01-31", "--report", str(tmp_path / "rep"),
+        "--per-day", "3", "--train-until", "2025-01-31", "--reviewed", str(reviewed), "--report", str(tmp_path / "rep"),
     ])
     assert res.exit_code == 0, res.output
-    assert "| lfmwatch |" in res.output and (tmp_path / "rep" / "report.md").exists()
+    assert "| lfmwatch |" in res.output
+    text = (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
+    assert "Held-out reviewer verdicts (1 papers" in text
 
 
 @pytest.mark.parametrize(

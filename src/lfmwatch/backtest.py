@@ -321,6 +321,7 @@ class Truth:
     labels: dict[str, list[Label]]
     period: dict[str, str]  # id -> release day of labelled papers to find
     in_list: set[str] = field(default_factory=set)  # labelled papers of the period the list already has
+    reviewed: dict[str, bool] = field(default_factory=dict)  # id -> a reviewer's include verdict (held out)
 
     @classmethod
     def build(cls, labels: Mapping[str, Sequence[Label]], days: Sequence[Day], listed_ids: Iterable[str] = ()) -> Truth:
@@ -352,6 +353,8 @@ class Metrics:
     leaf_ok: int
     counts: list[int]  # proposals per replayed day
     per_section: dict[str, tuple[int, int]]  # label section -> (found, labelled)
+    judged: int = 0  # proposals whose relevance is known: labelled or reviewed
+    judged_ok: int = 0  # ... and relevant: labelled or reviewed as included
 
     @property
     def recall(self) -> float:
@@ -391,6 +394,7 @@ class Metrics:
             "precision_lb": round(self.precision, 4), "top_accuracy": round(self.top_accuracy, 4),
             "top_n": self.top_n, "leaf_accuracy": round(self.leaf_accuracy, 4), "leaf_n": self.leaf_n,
             "per_day_median": self.day_median, "per_day_max": self.day_max,
+            "judged": self.judged, "judged_ok": self.judged_ok,
         }
 
 
@@ -412,6 +416,8 @@ def score(name: str, proposals: Sequence[Proposal], truth: Truth, days: Sequence
         if exact:
             leaf_n += 1
             leaf_ok += p.section in exact
+    judged = [p.id in truth.labels or truth.reviewed[p.id] for p in proposals
+              if p.id in truth.labels or p.id in truth.reviewed]
     per_section: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for pid in truth.period:
         for sec in sorted({r.section for r in truth.labels[pid]}):
@@ -421,7 +427,8 @@ def score(name: str, proposals: Sequence[Proposal], truth: Truth, days: Sequence
         name=name, per_day=per_day, days=len(days), labelled=len(truth.period), found=len(found),
         proposed=len(proposals), proposed_labelled=proposed_labelled, top_n=top_n, top_ok=top_ok,
         leaf_n=leaf_n, leaf_ok=leaf_ok, counts=[by_day.get(d, 0) for d, _ in days],
-        per_section={k: (v[0], v[1]) for k, v in sorted(per_section.items())},
+        per_section={k: (v[0], v[1]) for k, v in sorted(per_section.items())}, judged=len(judged),
+        judged_ok=sum(judged),
     )
 
 
@@ -505,12 +512,17 @@ def run_backtest(
     *, per_day: int, listed_ids: Iterable[str] = (), review_every: int = 0,
     retrain: Callable[[list[dict[str, Any]]], Ranker] | None = None, params: Mapping[str, Any] | None = None,
     budgets: Sequence[int] = BUDGETS, clock: Callable[[], float] | None = None,
+    reviewed: Mapping[str, bool] | None = None,
 ) -> BacktestResult:
-    """Replay `days` through every system (the first one is lfmwatch), score them and run the review simulation."""
+    """Replay `days` through every system (the first one is lfmwatch), score them and run the review simulation.
+
+    `reviewed` (id -> include) are held-out reviewer verdicts: they sharpen the precision estimate.
+    """
     import time
 
     tick = clock or time.perf_counter
     truth = Truth.build(labels, days, listed_ids)
+    truth.reviewed = dict(reviewed or {})
     blocked: set[str] = set()  # a fresh store: nothing proposed or rejected yet
     runs: dict[str, SystemRun] = {}
     timings: dict[str, float] = {}

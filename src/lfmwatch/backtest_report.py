@@ -95,6 +95,13 @@ def report_markdown(result: BacktestResult, images: Sequence[str]) -> str:
         " exact (`precision: leaf`) label filed in exactly that section.", "",
         *comparison(result), "",
     ]
+    if result.truth.reviewed:
+        lines += [f"Held-out reviewer verdicts ({len(result.truth.reviewed)} papers of the period, never trained on)"
+                  " sharpen precision: among proposals whose relevance is known (labelled or reviewed), the share"
+                  " that is relevant:", ""]
+        lines += [_table(["system", "judged proposals", "relevant among judged"],
+                         [[r.metrics.name, str(r.metrics.judged), _frac(r.metrics.judged_ok, r.metrics.judged)]
+                          for r in runs]), ""]
     if runs and runs[0].curve:
         lines += ["## Daily budget", "", "Recall / precision (lower bound) when at most K papers a day are proposed.", ""]
         header = ["K"] + [r.metrics.name for r in runs]

@@ -23,6 +23,7 @@ from lfmwatch.backtest import (
     Label,
     Ranker,
     day_before,
+    iter_jsonl,
     load_corpus,
     load_labels,
     make_selector,
@@ -408,7 +409,12 @@ def backtest_from_files(
         "list_positives": len(positives), "seed": seed,
     }
     listed_ids = {e.arxiv_id for e in lst.entries if e.arxiv_id}
+    # Reviewer verdicts on papers of the period: never trained on (cut at `until`), so a fair precision check.
+    replayed = {str(p["id"]) for _, ps in days for p in ps}
+    verdicts = {} if reviewed is None else {
+        str(o["id"]): bool(o.get("include")) for _, o in iter_jsonl(reviewed) if o and str(o.get("id")) in replayed
+    }
     result = run_backtest(days, systems, select, label_rows, per_day=per_day, listed_ids=listed_ids,
-                          review_every=review_every, retrain=retrain, params=params)
+                          review_every=review_every, retrain=retrain, params=params, reviewed=verdicts)
     result.timings = {**timings, **result.timings}
     return result
