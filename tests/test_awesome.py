@@ -331,3 +331,16 @@ def test_pathological_titles_are_handled(title: str) -> None:
     parse_list(f"# T\n## A\n- {title} [x](https://e.org/a)\n<details><summary>{title}</summary>\n")
     res = insert_entries("# T\n## A\n- [[arXiv](https://arxiv.org/abs/2001.00001)] Existing paper\n", [NewEntry("A", "2001.00002", title)])
     assert len(res.inserted) == 1
+
+
+def test_bare_arxiv_urls_and_citations_are_entries() -> None:
+    text = (
+        "# T\n## A\n- https://arxiv.org/abs/2001.00001v3\n- Some Title. arXiv:2001.00002 , 2020.\n"
+        "- <https://arxiv.org/pdf/2001.00003> Autolinked title\n- just words\n"
+    )
+    entries = parse_list(text).entries
+    assert [(e.arxiv_id, e.title) for e in entries] == [
+        ("2001.00001", ""),
+        ("2001.00002", "Some Title"),
+        ("2001.00003", "Autolinked title"),
+    ]

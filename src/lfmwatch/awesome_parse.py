@@ -245,7 +245,7 @@ def _item_entry(
         title = ""
         for idx, (href, lab) in enumerate(head.links):
             if href and not href.startswith("#") and (len(lab) >= 12 or len(lab.split()) >= 2):
-                if lab.casefold() not in _GENERIC_LABELS:
+                if lab.casefold() not in _GENERIC_LABELS and not re.match(r"(?i)(?:https?://|www\.)", lab):
                     main = (href, lab)
                     rest = unflat(head.flat.replace(f"\x00{idx}\x01", " "))
                     title, _ = _clean_title(lab)
@@ -254,7 +254,8 @@ def _item_entry(
                     break
         if main is None:
             title, venue = _clean_title(unflat(head.flat))
-            title = re.sub(r"(?i)\barxiv:\s*\S+", "", title).strip(" ,;.")
+            title = re.sub(r"(?i)\barxiv:\s*\S+|\bhttps?://\S+|<[^<>]*>", "", title)
+            title = re.sub(r"[\s.,;]*\(?(?:19|20)\d{2}\)?[\s.,;]*$", "", " ".join(title.split())).strip(" ,;.")
             main = links[0] if links else None
         tail_venue = None
     hrefs = ([main[0]] if main else []) + [h for h, _ in links]
