@@ -122,10 +122,14 @@ def test_budget_curve_recall_grows_with_the_budget() -> None:
             if rng.random() < 0.4:
                 labels[p["id"]] = [bt.Label(p["id"], MERGE)]
     truth = bt.Truth.build(labels, days)
-    curve = bt.budget_curve(days, bt.predict_days(Stub(table, 0.0), days), selector(), truth, range(1, 11))
+    cands = bt.predict_days(Stub(table, 0.0), days)
+    curve = bt.budget_curve(days, cands, selector(), truth, range(1, 11))
     recalls = [c[1] for c in curve]
     assert recalls == sorted(recalls) and recalls[-1] == pytest.approx(1.0)
     assert [c[3] for c in curve] == [4 * k for k in range(1, 11)]
+    # Ranking recall: top K by score per day; the best paper of a day counts when it is labelled.
+    top1 = sum(max(ps, key=lambda p: table[p["id"]][0])["id"] in labels for _, ps in days)
+    assert bt.ranking_recall(cands, truth, [1, 10]) == [(1, pytest.approx(top1 / len(labels))), (10, 1.0)]
 
 
 def test_judge_like_a_reviewer() -> None:

@@ -461,11 +461,31 @@ def learning_curve(
 
 @dataclass
 class SystemRun:
-    """One system's replay: its metrics at the chosen budget and its budget curve."""
+    """One system's replay: metrics at the chosen budget, budget curve, and ranking recall (no threshold)."""
 
     metrics: Metrics
     curve: list[tuple[int, float, float, int]]
     proposals: list[Proposal]
+    ranking: list[tuple[int, float]] = field(default_factory=list)
+
+
+def ranking_recall(
+    cands_by_day: Sequence[list[dict[str, Any]]], truth: Truth, budgets: Sequence[int] = BUDGETS
+) -> list[tuple[int, float]]:
+    """(K, share of labelled papers among each day's top K by score), ignoring threshold and dedupe.
+
+    This is the classifier benchmark's recall@K/day (issue 8): how well the scores rank, apart from where the
+    threshold cuts.
+    """
+    hits = [0] * len(budgets)
+    for cands in cands_by_day:
+        order = sorted(cands, key=lambda c: (-float(c.get("score") or 0.0), str(c["id"])))
+        for rank, c in enumerate(order[: max(budgets, default=0)]):
+            if str(c["id"]) in truth.period:
+                for i, k in enumerate(budgets):
+                    hits[i] += rank < k
+    n = len(truth.period)
+    return [(k, h / n if n else 0.0) for k, h in zip(budgets, hits, strict=True)]
 
 
 def run_system(
@@ -477,7 +497,8 @@ def run_system(
     cands = predict_days(ranker, days)
     proposals = select_days(days, cands, select, per_day, blocked)
     curve = budget_curve(days, cands, select, truth, budgets, blocked) if truth.labels else []
-    return SystemRun(score(name, proposals, truth, days, per_day), curve, proposals)
+    ranking = ranking_recall(cands, truth, sorted(set(budgets) | {per_day})) if truth.labels else []
+    return SystemRun(score(name, proposals, truth, days, per_day), curve, proposals, ranking)
 
 
 # --- a whole backtest -----------------------------------------------------------------------------------------
@@ -499,7 +520,8 @@ class BacktestResult:
         out: dict[str, Any] = {
             "params": self.params,
             "systems": {k: {**v.metrics.summary(), "per_section": v.metrics.per_section,
-                            "curve": [list(c) for c in v.curve]} for k, v in self.systems.items()},
+                            "curve": [list(c) for c in v.curve], "ranking_recall": [list(c) for c in v.ranking]}
+                        for k, v in self.systems.items()},
             "labelled_in_list": sorted(self.truth.in_list),
         }
         if self.review:

@@ -26,16 +26,18 @@ def _frac(ok: int, n: int) -> str:
 def headline_rows(result: BacktestResult) -> list[list[str]]:
     """Rows of the headline table, one per system (the review run last when there is one)."""
     rows = []
-    metrics = [run.metrics for run in result.systems.values()]
-    for m in metrics:
+    k = result.params.get("per_day")
+    for run in result.systems.values():
+        m = run.metrics
+        rank = next((f"{_pct(r)}" for kk, r in run.ranking if kk == k), "–")
         rows.append([
-            m.name, _frac(m.found, m.labelled), _frac(m.proposed_labelled, m.proposed), _frac(m.top_ok, m.top_n),
-            _frac(m.leaf_ok, m.leaf_n), f"{m.day_median:g} / {m.day_max}", str(m.proposed),
+            m.name, _frac(m.found, m.labelled), rank, _frac(m.proposed_labelled, m.proposed),
+            _frac(m.top_ok, m.top_n), _frac(m.leaf_ok, m.leaf_n), f"{m.day_median:g} / {m.day_max}", str(m.proposed),
         ])
     if result.review:
         s = result.review["metrics"]
         rows.append([
-            s["system"], f"{_pct(s['recall'])} ({s['found']}/{s['labelled']})", f"{_pct(s['precision_lb'])}",
+            s["system"], f"{_pct(s['recall'])} ({s['found']}/{s['labelled']})", "–", f"{_pct(s['precision_lb'])}",
             f"{_pct(s['top_accuracy'])} (n={s['top_n']})", f"{_pct(s['leaf_accuracy'])} (n={s['leaf_n']})",
             f"{s['per_day_median']:g} / {s['per_day_max']}", str(s["proposed"]),
         ])
@@ -51,7 +53,8 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def headline_table(result: BacktestResult) -> str:
     """The headline Markdown table (also what the command prints)."""
     k = result.params.get("per_day")
-    header = [f"system (K={k}/day)", f"recall@{k}/day", "precision (lower bound)", "top-level accuracy",
+    header = [f"system (K={k}/day)", f"recall@{k}/day", f"ranking recall@{k}/day", "precision (lower bound)",
+              "top-level accuracy",
               "leaf accuracy", "proposals/day median / max", "proposals"]
     return _table(header, headline_rows(result))
 
@@ -89,7 +92,9 @@ def report_markdown(result: BacktestResult, images: Sequence[str]) -> str:
         + (f" ({len(result.truth.in_list)} more are already in the list and cannot be proposed)"
            if result.truth.in_list else "") + ".",
         "", "## Headline", "", headline_table(result), "",
-        "Recall: share of the period's labelled papers proposed within the daily budget. Precision counts proposals"
+        "Recall: share of the period's labelled papers proposed within the daily budget (threshold, cap and dedupe"
+        " applied, as the daily run does). Ranking recall: share found among each day's top K by score, ignoring"
+        " the threshold (the classifier benchmark's recall@K/day). Precision counts proposals"
         " that are labelled, a lower bound: labels are a sample, so relevant but unlabelled proposals count as misses."
         " Top-level accuracy: proposed labelled papers filed in their labelled area; leaf accuracy: those with an"
         " exact (`precision: leaf`) label filed in exactly that section.", "",
@@ -161,6 +166,8 @@ def plot_budget(result: BacktestResult, path: Path) -> None:
         ks = [c[0] for c in run.curve]
         ax_r.plot(ks, [c[1] for c in run.curve], marker="o", ms=3, label=run.metrics.name, color=_color(run.metrics.name))
         ax_p.plot(ks, [c[2] for c in run.curve], marker="o", ms=3, label=run.metrics.name, color=_color(run.metrics.name))
+        rk = [r for r in run.ranking if r[0] in set(ks)]
+        ax_r.plot([r[0] for r in rk], [r[1] for r in rk], ls=":", lw=1.5, color=_color(run.metrics.name))
     k = result.params.get("per_day")
     for ax, title in ((ax_r, "Recall of labelled papers"), (ax_p, "Precision (lower bound: labelled / proposed)")):
         ax.axvline(k, color="#999999", ls="--", lw=1)
@@ -169,7 +176,12 @@ def plot_budget(result: BacktestResult, path: Path) -> None:
         ax.set_ylim(0, 1.02)
         ax.set_xticks([1, 5, 10, 15, 20])
         ax.grid(alpha=0.3)
-    ax_r.legend(loc="lower right")
+    from matplotlib.lines import Line2D
+
+    handles, labels = ax_r.get_legend_handles_labels()
+    handles += [Line2D([], [], color="#555555", marker="o", ms=3), Line2D([], [], color="#555555", ls=":")]
+    labels += ["proposed (threshold + budget)", "top K by score, no threshold"]
+    ax_r.legend(handles, labels, loc="lower right", fontsize=8)
     fig.suptitle(f"Daily budget, {result.params.get('from')} .. {result.params.get('to')} (dashed: K={k})")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
