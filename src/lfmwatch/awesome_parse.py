@@ -48,9 +48,10 @@ def _markdown() -> MarkdownIt:
 
 # The common entry shapes, `[[Tag](URL)] Title` and `[Title](URL)`, without any character that could make
 # inline parsing differ from a plain reading; everything else goes through markdown-it's inline parser.
-_PLAIN = r"[^\[\]()<>*_`&!\\~\n]"
+_PLAIN = r"(?:[^\[\]()<>*_`&!\\~\n]|&(?![#A-Za-z0-9]))"  # "&" only when it cannot start an entity
 _URL = r"(?P<url>https?://[^\s()<>\\&]+)"
-_POST = r"(?:[^\[\]()<>*_`&\\~\n][^\[\]<>*_`&\\~\n]*)?"  # "!" and parentheses are inert after the first char
+# After the first character, "!" and parentheses are inert too.
+_POST = r"(?:(?:[^\[\]()<>*_`&\\~\n]|&(?![#A-Za-z0-9]))(?:[^\[\]<>*_`&\\~\n]|&(?![#A-Za-z0-9]))*)?"
 _FAST_TAG = re.compile(rf"(?P<pre>{_PLAIN}*)\[\[(?P<label>{_PLAIN}+)\]\(\s*{_URL}\s*\)\](?P<post>{_POST})")
 _FAST_LINK = re.compile(rf"(?P<pre>{_PLAIN}*)\[(?P<label>{_PLAIN}+)\]\(\s*{_URL}\s*\)(?P<post>{_POST})")
 
@@ -220,6 +221,9 @@ def _item_entry(
     """(arxiv_id, title, link, venue) when a list item's first paragraph looks like a paper, else None."""
     if inline is None:
         return None
+    content = inline.content
+    if "[" not in content and "<" not in content and not list(find_arxiv_ids(content)):
+        return None  # without "[" or "<" CommonMark has no link, and there is no arXiv id either
     head = _flatten(head_children(inline.content, env, fast))
     links = [(h, lab) for h, lab in head.links if h and not h.startswith("#")]
     if not links and not list(find_arxiv_ids(inline.content)):
