@@ -128,7 +128,7 @@ def evaluate_examples(examples: Sequence[TrainingExample], *, folds: int = 5, ta
         docs = [{"title": p.title, "abstract": p.abstract} for p in papers]
         vocab = fit_vocabulary(docs, min_df=opts.min_df)
         X = vocab.transform(docs)
-        _, _, oof, used = _relevance(X, y, w, opts)
+        _, _, oof, used = _relevance(X, y, w, opts, [p.id for p in papers])
         target = (y == 1).astype(int)[used]
         cw = np.where(y == -1, w * opts.negative_weight, w)[used]
         # Calibrate on half the out-of-fold scores and report on the other half: an honest table.

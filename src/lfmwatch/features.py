@@ -1,26 +1,33 @@
 """Text features: a fast tf-idf of word 1-2-grams over the title and over title + abstract.
 
 The vectoriser is ours rather than scikit-learn's so that a fitted model is plain data (a token list and a few
-arrays, stored without pickle) and so that transforming is fast: per paper only the regex tokenizer and a dict
-lookup run in Python; bigrams, counts, tf-idf weights and norms are computed with numpy for a whole batch.
-Token ids are looked up in a dict of every unigram seen at least `min_df` times; a bigram is the integer pair key
-`id1 * n_tokens + id2` found by binary search among the kept bigram keys. Semantics follow scikit-learn's
-TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, stop_words="english"): stop words are dropped before
-bigrams are formed, so "learning from models" gives the bigram "learning models".
+arrays, stored without pickle) and so that transforming is fast: no Python code runs per token. A batch of texts
+is joined into one byte string, mapped through a byte table (lowercase, separators to spaces), and numpy finds the
+token boundaries and computes a 64-bit FNV-1a hash of every token; a vectorised open-addressing hash table maps
+hashes to token ids and bigram keys (`id1 * n_tokens + id2`) to columns; counts, sublinear tf, idf and norms are
+array operations. Semantics follow scikit-learn's TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True,
+stop_words="english") (a test checks they agree): stop words are dropped before bigrams are formed, so
+"learning from models" gives the bigram "learning models".
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
 from typing import Any
 
-TOKEN_RE = re.compile(r"(?u)\b\w\w+\b")
 STOP = -2  # token id of a stop word: removed before bigrams are formed
 UNKNOWN = -1  # token id of a word not in the dictionary: breaks bigrams, counts for nothing
 FIELDS = ("title", "text")  # feature blocks: title alone, then title + abstract
+CHUNK = 4096  # papers tokenized per numpy pass: bounds the temporary arrays
+_FNV_OFFSET, _FNV_PRIME = 14695981039346656037, 1099511628211
+_MIX = 0x9E3779B97F4A7C15  # odd multiplier spreading keys over hash-table slots
+
+# Byte table: ASCII letters/digits/underscore lowercased, other ASCII bytes become spaces (separators), UTF-8
+# bytes of non-ASCII characters are kept (they are word characters, as in scikit-learn's `\w`).
+_TABLE = bytes(
+    (ord(chr(c).lower()) if (chr(c).isalnum() or c == 95) else 32) if c < 128 else c for c in range(256)
+)
 
 
 def paper_texts(paper: Mapping[str, Any]) -> tuple[str, str]:
@@ -37,16 +44,96 @@ def english_stop_words() -> list[str]:
     return sorted(ENGLISH_STOP_WORDS)
 
 
-def _token_ids(texts: Iterable[str], index: dict[str, int]) -> tuple[list[int], list[int]]:
-    """Concatenated token ids of all texts and the offsets where each text starts (CSR-style indptr)."""
-    ids: list[int] = []
-    indptr = [0]
-    findall = TOKEN_RE.findall
-    get = index.get
-    for text in texts:
-        ids.extend(map(get, findall(text.lower()), repeat(UNKNOWN)))
-        indptr.append(len(ids))
-    return ids, indptr
+def hash_tokens(texts: Sequence[str]) -> tuple[Any, Any]:
+    """(FNV-1a 64-bit hash of every token of >= 2 bytes, index of its text), computed with numpy only.
+
+    Tokens are maximal runs of word bytes after the byte table above (the `\\w\\w+` rule of scikit-learn,
+    lowercased); no per-token Python runs, which is what makes classification fast.
+    """
+    import numpy as np
+
+    hashes, docs = [], []
+    for lo in range(0, len(texts), CHUNK):
+        enc = [t.encode("utf-8", "replace") for t in texts[lo : lo + CHUNK]]
+        lens = np.fromiter(map(len, enc), dtype=np.int64, count=len(enc))
+        a = np.frombuffer(b" ".join(enc).translate(_TABLE), dtype=np.uint8)
+        edge = np.diff(np.concatenate(([0], (a != 32).view(np.int8), [0])))
+        starts, ends = np.flatnonzero(edge == 1), np.flatnonzero(edge == -1)
+        length = ends - starts
+        ok = length >= 2
+        starts, length = starts[ok], length[ok]
+        doc_start = np.concatenate(([0], np.cumsum(lens + 1)[:-1]))
+        docs.append(np.searchsorted(doc_start, starts, side="right") - 1 + lo)
+        h = np.full(len(starts), _FNV_OFFSET, dtype=np.uint64)
+        active = np.arange(len(starts))
+        k = 0
+        prime = np.uint64(_FNV_PRIME)
+        while len(active):
+            h[active] = (h[active] ^ a[starts[active] + k].astype(np.uint64)) * prime
+            k += 1
+            active = active[length[active] > k]
+        hashes.append(h)
+    if not hashes:
+        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
+    return np.concatenate(hashes), np.concatenate(docs)
+
+
+class HashIndex:
+    """uint64/int64 key -> int value map with vectorised lookups (open addressing, linear probing)."""
+
+    def __init__(self, keys: Any, values: Any) -> None:
+        import numpy as np
+
+        keys = np.asarray(keys).astype(np.uint64)
+        values = np.asarray(values, dtype=np.int64)
+        bits = max(4, int(np.ceil(np.log2(max(len(keys), 1) * 4))))
+        self.shift = np.uint64(64 - bits)
+        size = 1 << bits
+        self.keys = np.zeros(size, dtype=np.uint64)
+        self.values = np.full(size, UNKNOWN, dtype=np.int64)
+        self.used = np.zeros(size, dtype=bool)
+        pending = np.arange(len(keys))
+        pos = self._slot(keys)
+        self.max_probe = 0
+        while len(pending):
+            cand = pos[pending]
+            free = ~self.used[cand]
+            # One winner per free slot this round; the rest probe the next slot.
+            _, first = np.unique(cand[free], return_index=True)
+            win = pending[free][first]
+            self.keys[pos[win]] = keys[win]
+            self.values[pos[win]] = values[win]
+            self.used[pos[win]] = True
+            placed = np.zeros(len(keys), dtype=bool)
+            placed[win] = True
+            pending = pending[~placed[pending]]
+            pos[pending] = (pos[pending] + 1) & (size - 1)
+            self.max_probe += 1 if len(pending) else 0
+
+    def _slot(self, keys: Any) -> Any:
+        import numpy as np
+
+        return ((keys.astype(np.uint64) * np.uint64(_MIX)) >> self.shift).astype(np.int64)
+
+    def get(self, query: Any) -> Any:
+        """Value of each query key, UNKNOWN where absent."""
+        import numpy as np
+
+        query = np.asarray(query).astype(np.uint64)
+        out = np.full(len(query), UNKNOWN, dtype=np.int64)
+        pos = self._slot(query)
+        active = np.arange(len(query))
+        mask = len(self.keys) - 1
+        for _ in range(self.max_probe + 1):
+            if not len(active):
+                break
+            p = pos[active]
+            used = self.used[p]
+            hit = used & (self.keys[p] == query[active])
+            out[active[hit]] = self.values[p[hit]]
+            active = active[used & ~hit]
+            pos[active] = (pos[active] + 1) & mask
+        return out
 
 
 @dataclass
@@ -56,14 +143,30 @@ class Vocabulary:
     tokens: list[str]  # token id -> token (stop words excluded; they map to STOP)
     stop_words: list[str]
     unigram_cols: list[Any]  # per field: int array token id -> column (or -1)
-    bigram_keys: list[Any]  # per field: sorted int64 keys id1 * n_tokens + id2
+    bigram_keys: list[Any]  # per field: int64 keys id1 * n_tokens + id2
     bigram_cols: list[Any]  # per field: column of each key
     idf: Any  # float32 array, one weight per column (all fields)
     offsets: list[int]  # first column of each field; last item = total columns
 
     def __post_init__(self) -> None:
-        self._index: dict[str, int] = {t: i for i, t in enumerate(self.tokens)}
-        self._index.update(dict.fromkeys(self.stop_words, STOP))
+        import numpy as np
+
+        tok_h, _ = hash_tokens(self.tokens)
+        stop_h, _ = hash_tokens(self.stop_words)
+        self._tokens = HashIndex(
+            np.concatenate([tok_h, stop_h]),
+            np.concatenate([np.arange(len(self.tokens)), np.full(len(stop_h), STOP)]),
+        )
+        self._bigrams = [HashIndex(k, c) for k, c in zip(self.bigram_keys, self.bigram_cols, strict=True)]
+        # A pair can only be a kept bigram when its first and second tokens start/end some kept bigram.
+        n = len(self.tokens)
+        self._first_ok, self._second_ok = [], []
+        for keys in self.bigram_keys:
+            first, second = np.zeros(n + 1, dtype=bool), np.zeros(n + 1, dtype=bool)
+            first[np.asarray(keys) // max(n, 1)] = True
+            second[np.asarray(keys) % max(n, 1)] = True
+            self._first_ok.append(first)
+            self._second_ok.append(second)
 
     @property
     def n_features(self) -> int:
@@ -93,45 +196,37 @@ class Vocabulary:
         pairs = [paper_texts(p) for p in papers]
         blocks = []
         for f in range(len(FIELDS)):
-            ids, indptr = _token_ids((pair[f] for pair in pairs), self._index)
-            blocks.append(self._field_matrix(f, np.asarray(ids, dtype=np.int64), np.asarray(indptr, dtype=np.int64)))
-        out = sp.hstack(blocks, format="csr", dtype=np.float32)
-        return out
+            h, doc = hash_tokens([pair[f] for pair in pairs])
+            blocks.append(self._field_matrix(f, self._tokens.get(h), doc, len(pairs)))
+        return sp.hstack(blocks, format="csr", dtype=np.float32)
 
-    def _field_matrix(self, f: int, ids: Any, indptr: Any) -> Any:
+    def _field_matrix(self, f: int, ids: Any, doc: Any, n_docs: int) -> Any:
         import numpy as np
         import scipy.sparse as sp
 
-        n_docs = len(indptr) - 1
         width = self.offsets[f + 1] - self.offsets[f]
-        # Drop stop words, keeping document boundaries.
-        keep = ids != STOP
-        doc = np.repeat(np.arange(n_docs, dtype=np.int64), np.diff(indptr))
+        keep = ids != STOP  # stop words go before bigrams are formed
         ids, doc = ids[keep], doc[keep]
-        uni_table = self.unigram_cols[f]
-        cols_u = np.where(ids >= 0, uni_table[np.maximum(ids, 0)], -1) if len(ids) else ids
-        # Bigrams: adjacent pairs inside one document with both tokens known.
-        same = doc[1:] == doc[:-1]
-        both = (ids[1:] >= 0) & (ids[:-1] >= 0) & same
-        keys = ids[:-1][both] * len(self.tokens) + ids[1:][both]
-        bdoc = doc[:-1][both]
-        table = self.bigram_keys[f]
-        if len(table) and len(keys):
-            pos = np.searchsorted(table, keys)
-            pos = np.minimum(pos, len(table) - 1)
-            hit = table[pos] == keys
-            cols_b, bdoc = self.bigram_cols[f][pos[hit]], bdoc[hit]
-        else:
-            cols_b, bdoc = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        cols_u = self.unigram_cols[f][np.maximum(ids, 0)]
+        cols_u = np.where(ids >= 0, cols_u, -1)
+        # Bigrams: adjacent known tokens of one paper that can form a kept bigram.
+        nxt = ids[1:]
+        cur = ids[:-1]
+        cand = (doc[1:] == doc[:-1]) & (cur >= 0) & (nxt >= 0)
+        cand[cand] = self._first_ok[f][cur[cand]] & self._second_ok[f][nxt[cand]]
+        keys = cur[cand] * len(self.tokens) + nxt[cand]
+        cols_b = self._bigrams[f].get(keys)
+        hit_b = cols_b >= 0
         hit_u = cols_u >= 0
-        rows = np.concatenate([doc[hit_u], bdoc])
-        cols = np.concatenate([cols_u[hit_u], cols_b]) - self.offsets[f]
+        rows = np.concatenate([doc[hit_u], doc[:-1][cand][hit_b]])
+        cols = np.concatenate([cols_u[hit_u], cols_b[hit_b]]) - self.offsets[f]
         m = sp.csr_matrix(
             (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n_docs, width), dtype=np.float32
         )
         m.sum_duplicates()
         m.data = (1.0 + np.log(m.data)) * self.idf[self.offsets[f] + m.indices]
-        norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
+        norms = np.sqrt(np.bincount(np.repeat(np.arange(n_docs), np.diff(m.indptr)), weights=m.data * m.data,
+                                    minlength=n_docs))
         norms[norms == 0] = 1.0
         m.data /= np.repeat(norms, np.diff(m.indptr)).astype(np.float32)
         return m
@@ -169,29 +264,22 @@ def fit_vocabulary(
     import numpy as np
 
     stop = english_stop_words()
-    index: dict[str, int] = dict.fromkeys(stop, STOP)
+    stop_h, _ = hash_tokens(stop)
     pairs = [paper_texts(p) for p in papers]
     n_docs = len(pairs)
-    # First pass: every token gets an id (setdefault keeps the first); stop words stay STOP.
+    # Token ids: rank of the token's hash among all distinct hashes; stop words become STOP.
+    field_tokens = [hash_tokens([pair[f] for pair in pairs]) for f in range(len(FIELDS))]
+    uniq = np.unique(np.concatenate([h for h, _ in field_tokens]))
+    is_stop = np.isin(uniq, stop_h)
     per_field = []
-    for f in range(len(FIELDS)):
-        ids: list[int] = []
-        indptr = [0]
-        for pair in pairs:
-            words = TOKEN_RE.findall(pair[f].lower())
-            ids.extend(index.setdefault(w, len(index)) for w in words)
-            indptr.append(len(ids))
-        per_field.append((np.asarray(ids, dtype=np.int64), np.asarray(indptr, dtype=np.int64)))
-    raw_tokens = [""] * len(index)
-    for tok, i in index.items():
-        if i >= 0:
-            raw_tokens[i] = tok
-    # setdefault counted stop words in len(index): ids are sparse; that is fine for counting.
-    n_raw = len(index)
+    for h, doc in field_tokens:
+        ids = np.searchsorted(uniq, h).astype(np.int64)
+        ids[is_stop[ids]] = STOP
+        per_field.append((ids, doc))
+    n_raw = len(uniq)
     kept_fields = []
     used_tokens = np.zeros(n_raw, dtype=bool)
-    for f, (ids, indptr) in enumerate(per_field):
-        doc = np.repeat(np.arange(n_docs, dtype=np.int64), np.diff(indptr))
+    for f, (ids, doc) in enumerate(per_field):
         keep = ids != STOP
         ids, doc = ids[keep], doc[keep]
         lo = max(min_df[f], 1)
@@ -220,7 +308,7 @@ def fit_vocabulary(
     used = np.flatnonzero(used_tokens)
     new_id[used] = np.arange(len(used))
     n_tok = len(used)
-    tokens = [raw_tokens[i] for i in used.tolist()]
+    tokens = _token_strings(pairs, uniq[used])
     offsets = [0]
     unigram_cols, bigram_keys, bigram_cols, idfs = [], [], [], []
     for uni, df_uni, bkeys, bdf in kept_fields:
@@ -246,6 +334,21 @@ def fit_vocabulary(
         idf=np.concatenate(idfs).astype(np.float32),
         offsets=offsets,
     )
+
+
+def _token_strings(pairs: Sequence[tuple[str, str]], hashes: Any) -> list[str]:
+    """The text of each token hash (the same byte rule as hash_tokens, split in C by bytes.split)."""
+    import numpy as np
+
+    seen: set[bytes] = set()
+    for pair in pairs:
+        seen.update(pair[1].encode("utf-8", "replace").translate(_TABLE).split())
+        seen.update(pair[0].encode("utf-8", "replace").translate(_TABLE).split())
+    words = [w.decode("utf-8", "replace") for w in seen if len(w) >= 2]
+    h, _ = hash_tokens(words)
+    # hash_tokens gives one hash per word here (each word is one token of >= 2 bytes).
+    by_hash = dict(zip(h.tolist(), words, strict=True))
+    return [by_hash.get(int(x), "") for x in np.asarray(hashes).tolist()]
 
 
 def restrict(vocab: Vocabulary, keep_cols: Any) -> tuple[Vocabulary, Any]:

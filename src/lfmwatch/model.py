@@ -148,29 +148,32 @@ class LfmModel:
         return out
 
     def _why(self, X: Any, positive: Any) -> list[list[str]]:
-        """Terms with the largest contribution towards the decision (positive for relevant papers)."""
+        """Terms with the largest contribution towards the decision (towards relevant for relevant papers)."""
         import numpy as np
 
         if self._terms is None:
             self._terms = self.vocab.terms()
-        w = np.asarray(self.rel_coef, dtype=np.float64).sum(axis=1)
+        n = X.shape[0]
         C = X.tocsr()
+        rows = np.repeat(np.arange(n), np.diff(C.indptr))
+        w = np.asarray(self.rel_coef, dtype=np.float64).sum(axis=1)
+        contrib = C.data * w[C.indices] * np.where(positive, 1.0, -1.0)[rows]
+        sel = contrib > 0
+        rows, cols, contrib = rows[sel], C.indices[sel], contrib[sel]
+        order = np.lexsort((-contrib, rows))  # by paper, then strongest first
+        rows, cols = rows[order], cols[order]
+        starts = np.searchsorted(rows, np.arange(n + 1))
+        # Twice as many candidates as shown: a word can appear both as a title and as a text column.
+        rank = np.arange(len(rows)) - starts[rows]
+        keep = rank < 2 * WHY_WORDS
+        rows, cols = rows[keep], cols[keep]
+        bounds = np.searchsorted(rows, np.arange(n + 1))
+        terms = self._terms
         out: list[list[str]] = []
-        for i in range(C.shape[0]):
-            lo, hi = C.indptr[i], C.indptr[i + 1]
-            cols = C.indices[lo:hi]
-            contrib = C.data[lo:hi] * w[cols]
-            if not positive[i]:
-                contrib = -contrib
-            order = np.argsort(-contrib)
-            words: list[str] = []
-            for j in order:
-                if contrib[j] <= 0 or len(words) >= WHY_WORDS:
-                    break
-                term = self._terms[int(cols[j])]
-                if term not in words:
-                    words.append(term)
-            out.append(words)
+        col_list = cols.tolist()
+        for i in range(n):
+            words = list(dict.fromkeys(terms[c] for c in col_list[bounds[i] : bounds[i + 1]]))
+            out.append(words[:WHY_WORDS])
         return out
 
     # -- identity ---------------------------------------------------------------------------------------

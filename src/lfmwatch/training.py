@@ -46,7 +46,12 @@ class FitOptions:
     c_relevance: float = 4.0
     negative_weight: float = 0.5  # unlabelled papers: mostly, not surely, negatives
     hard_negative_weight: float = 3.0  # multiplier on reviewed/rejected negatives' own weight
-    spy_quantile: float = 0.5  # drop unlabelled papers scoring above this quantile of positives' OOF scores
+    spy_quantile: float = 1.0  # < 1: drop unlabelled papers scoring above this quantile of positives (spies)
+    recent_weight: float = 3.0  # multiplier for positives from the last `recent_months` of the training data
+    recent_months: int = 18
+    title_weight: float = 0.5  # relevance: weight of the title block against the title + abstract block
+    stage2_negatives: int = 3000  # unlabelled papers (highest stage-1 scores) in the precision stage; 0 = off
+    c_stage2: float = 1.0
     c_area: float = 10.0
     c_leaf: float = 10.0
     min_df: tuple[int, int] = (2, 2)
@@ -86,42 +91,76 @@ def _dedupe(examples: Sequence[TrainingExample]) -> tuple[list[TrainingExample],
     return papers, np.asarray(y), np.asarray(w, dtype=np.float64)
 
 
-def _logreg(C: float, seed: int) -> Any:
+def _logreg(C: float, seed: int, balanced: bool = True) -> Any:
     from sklearn.linear_model import LogisticRegression
 
     # liblinear: fast on sparse binary problems of this size, deterministic with a fixed seed.
-    return LogisticRegression(C=C, solver="liblinear", max_iter=200, random_state=seed)
+    return LogisticRegression(C=C, solver="liblinear", max_iter=200, random_state=seed,
+                              class_weight="balanced" if balanced else None)
 
 
-def _relevance(X: Any, y: Any, w: Any, opts: FitOptions) -> tuple[Any, float, Any, Any]:
-    """Fit relevance with PU handling; returns (coef, intercept, oof_raw_scores, final mask of used rows)."""
+def _month_index(pid: str) -> int | None:
+    """Months since 2000 of a new-style arXiv id (2405.01234 -> 24*12+4), None for old-style ids."""
+    if len(pid) >= 9 and pid[:4].isdigit() and pid[4] == ".":
+        return int(pid[:2]) * 12 + int(pid[2:4])
+    return None
+
+
+def _log_sigmoid(z: Any) -> Any:
+    import numpy as np
+
+    return -np.logaddexp(0.0, -z)
+
+
+def _relevance(X: Any, y: Any, w: Any, opts: FitOptions, ids: Sequence[str] = ()) -> tuple[Any, Any, Any, Any]:
+    """Fit the relevance stages; returns (coef (n_features, k), intercepts (k,), out-of-fold raw scores, used rows).
+
+    Stage 1 separates positives from everything else. Stage 2 (the "precision" model) is trained only on the hard
+    cases: positives against reviewed/rejected papers and the unlabelled papers stage 1 scores highest, so it
+    learns what tells a list paper from one that merely uses fine-tuning, RAG or distillation. A paper's raw score
+    is log P1 + log P2: it must pass both.
+    """
     import numpy as np
     from sklearn.model_selection import StratifiedKFold
 
     target = (y == 1).astype(int)
     weight = np.where(y == -1, w * opts.negative_weight, np.where(y == 0, w * opts.hard_negative_weight, w))
-
-    def oof(mask: Any) -> Any:
-        scores = np.full(len(y), np.nan)
-        idx = np.flatnonzero(mask)
-        skf = StratifiedKFold(n_splits=opts.folds, shuffle=True, random_state=opts.seed)
-        for tr, te in skf.split(idx, target[idx]):
-            clf = _logreg(opts.c_relevance, opts.seed).fit(X[idx[tr]], target[idx[tr]], sample_weight=weight[idx[tr]])
-            scores[idx[te]] = clf.decision_function(X[idx[te]])
-        return scores
-
-    mask = np.ones(len(y), dtype=bool)
-    first = oof(mask)
+    months = [_month_index(i) for i in ids] if len(ids) == len(y) else []
+    known = [m for m in months if m is not None]
+    if known and opts.recent_weight != 1.0:
+        # Recent positives say most about what the list takes today (and use today's vocabulary).
+        newest = max(known)
+        recent = np.array([m is not None and m > newest - opts.recent_months for m in months])
+        weight = np.where((target == 1) & recent, weight * opts.recent_weight, weight)
+    skf = StratifiedKFold(n_splits=opts.folds, shuffle=True, random_state=opts.seed)
+    folds = list(skf.split(np.zeros(len(y)), target))
+    s1 = np.zeros(len(y))
+    for tr, te in folds:
+        s1[te] = _logreg(opts.c_relevance, opts.seed).fit(X[tr], target[tr], sample_weight=weight[tr]).decision_function(X[te])
+    used = np.ones(len(y), dtype=bool)
     if opts.spy_quantile < 1.0:
-        cut = np.quantile(first[target == 1], opts.spy_quantile)
-        spies = (y == -1) & (first >= cut)
+        cut = np.quantile(s1[target == 1], opts.spy_quantile)
+        spies = (y == -1) & (s1 >= cut)
         log.info("dropping %d unlabelled papers that score like positives", int(spies.sum()))
-        mask &= ~spies
-        scores = oof(mask)
-    else:
-        scores = first
-    clf = _logreg(opts.c_relevance, opts.seed).fit(X[mask], target[mask], sample_weight=weight[mask])
-    return clf.coef_.ravel().astype(np.float32), float(clf.intercept_[0]), scores, mask
+        used &= ~spies
+    final1 = _logreg(opts.c_relevance, opts.seed).fit(X[used], target[used], sample_weight=weight[used])
+    coefs, icpts = [final1.coef_.ravel()], [float(final1.intercept_[0])]
+    raw = s1
+    if opts.stage2_negatives > 0:
+        unl = np.flatnonzero((y == -1) & used)
+        hard = np.zeros(len(y), dtype=bool)
+        hard[unl[np.argsort(-s1[unl])[: opts.stage2_negatives]]] = True
+        hard |= (target == 1) | (y == 0)
+        s2 = np.zeros(len(y))
+        for tr, te in folds:
+            tr = tr[hard[tr]]
+            clf = _logreg(opts.c_stage2, opts.seed, balanced=False).fit(X[tr], target[tr], sample_weight=weight[tr])
+            s2[te] = clf.decision_function(X[te])
+        final2 = _logreg(opts.c_stage2, opts.seed, balanced=False).fit(X[hard], target[hard], sample_weight=weight[hard])
+        coefs.append(final2.coef_.ravel())
+        icpts.append(float(final2.intercept_[0]))
+        raw = _log_sigmoid(s1) + _log_sigmoid(s2)
+    return np.vstack(coefs).T.astype(np.float32), np.array(icpts), raw, used
 
 
 def calibration_curve(raw: Any, target: Any, weight: Any, prior: float) -> tuple[Any, Any]:
@@ -277,7 +316,13 @@ def fit_model(
     X = vocab.transform(docs)
     log.info("features: %d columns over %d papers (%d positive)", X.shape[1], len(docs), n_pos)
 
-    coef, intercept, oof, used = _relevance(X, y, w, opts)
+    # The title block counts less for relevance (measured); scaling columns == scaling their coefficients back.
+    scale = np.ones(X.shape[1], dtype=np.float32)
+    scale[: vocab.offsets[1]] = opts.title_weight
+    import scipy.sparse as sp
+
+    coef, intercept, oof, used = _relevance(X @ sp.diags(scale), y, w, opts, [p.id for p in papers])
+    coef = coef * scale[:, None]
     target = (y == 1).astype(int)
     cw = np.where(y == -1, w * opts.negative_weight, w)[used]
     calib_x, calib_y = calibration_curve(oof[used], target[used], cw, opts.stream_prior)
@@ -320,8 +365,8 @@ def fit_model(
         card.update(extra_card)
     model = LfmModel(
         vocab=vocab,
-        rel_coef=coef.reshape(-1, 1),
-        rel_intercept=np.array([intercept]),
+        rel_coef=coef,
+        rel_intercept=intercept,
         calib_x=calib_x,
         calib_y=calib_y,
         **leaves_part,
