@@ -125,3 +125,24 @@ def test_squash_merge_and_deleted_head_branch(gh: GitHubFake, store: Store) -> N
     assert nxt.created_pr and nxt.pr_number == 2 and sorted(nxt.proposed) == ["2501.00004", "2501.00005"]
     res = sync(store, cfg, session_for(gh))
     assert res.counts["accepted"] == 3 and statuses(store)["2501.00004"] == "proposed"
+
+
+def test_merged_pr_then_run_killed_between_commit_and_pr(gh: GitHubFake, store: Store) -> None:
+    from lfmwatch.errors import GitHubError
+
+    cfg = make_config()
+    seed(store, DAY1)
+    propose(store, cfg, session_for(gh))
+    gh.merge_pull(REPO, 1)  # a merge commit: PR #1's head is now an ancestor of main
+    sync(store, cfg, session_for(gh))
+    seed(store, DAY2)
+    gh.fail_next("POST", r"/pulls$", 500, times=20)
+    with pytest.raises(GitHubError):
+        propose(store, cfg, session_for(gh, retries=0))
+    assert "2501.00004" in gh.file(REPO, "README.md", BRANCH) and len(gh.pulls(REPO)) == 1
+    gh.faults.clear()
+    res = propose(store, cfg, session_for(gh))  # the branch is main + the bot's commit: reuse it, open PR #2
+    assert res.created_pr and res.pr_number == 2 and len(gh.pulls(REPO, "open")) == 1
+    text = gh.file(REPO, "README.md", BRANCH)
+    assert all(text.count(f"abs/{p[0]})") == 1 for p in DAY1 + DAY2)
+    assert statuses(store)["2501.00004"] == "proposed" and statuses(store)["2501.00005"] == "proposed"

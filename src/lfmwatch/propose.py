@@ -291,7 +291,10 @@ def _fresh_start(head: GitHubRepo, target: GitHubRepo, spec: str, base_sha: str,
     if branch_sha in closed_heads:
         return "reset", base_sha
     for p in closed[:5]:  # newest first; older closed PRs' commits were dealt with when those closed
-        if p.head_sha and p.head_sha != branch_sha and head.compare(p.head_sha, branch_sha).behind_by == 0:
+        if (p.head_sha and p.head_sha != branch_sha and head.compare(p.head_sha, branch_sha).behind_by == 0
+                and head.compare(base_sha, p.head_sha).ahead_by > 0):
+            # The branch holds that PR's commits, and they are not in base (a merge commit would have put them
+            # there): resetting would drop them together with the later commits.
             raise GitHubError(
                 f"branch {branch} on {head.full_name} holds the commits of closed PR #{p.number} plus later commits "
                 "that are not in the base branch; lfmwatch will not overwrite them",
