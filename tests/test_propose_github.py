@@ -133,8 +133,13 @@ def test_first_pr_then_nothing_new(gh: GitHubFake, store: Store) -> None:
     assert {r["status"] for r in rows.values()} == {"proposed"} and {r["pr_number"] for r in rows.values()} == {1}
     assert store.db["pull_requests"].get(1)["state"] == "open"
     commits = len(gh.log(REPO, BRANCH))
+    store.db.execute("UPDATE proposals SET proposed_at = '2025-01-01T00:00:00+00:00'")  # an earlier day's run
+    store.db.execute("UPDATE pull_requests SET updated = '2025-01-01T00:00:00+00:00'")
+    before = [list(store.db[t].rows) for t in ("proposals", "pull_requests", "feedback")]
     again = propose(store, cfg, session_for(gh))
-    assert again.status == "nothing" and again.pr_number == 1 and "blocked" not in again.reason or True
+    assert [list(store.db[t].rows) for t in ("proposals", "pull_requests", "feedback")] == before  # idempotent
+    assert again.status == "nothing" and again.pr_number == 1
+    assert "blocked 3" in again.reason and again.proposed == [] and again.commit is None
     assert len(gh.log(REPO, BRANCH)) == commits and len(gh.pulls(REPO)) == 1
 
 

@@ -228,7 +228,11 @@ def record_proposed(store: Store, entries: Sequence[Entry], pr: PullInfo | None,
     now = utcnow()
     with store.db.atomic():
         for e in entries:
-            row = store.db.execute("SELECT status FROM proposals WHERE paper_id = ?", [e.arxiv_id]).fetchone()
+            row = store.db.execute("SELECT status, pr_number FROM proposals WHERE paper_id = ?",
+                                   [e.arxiv_id]).fetchone()
+            number = pr.number if pr else None
+            if row is not None and row[0] == "proposed" and row[1] == number:
+                continue  # already recorded: keep its first proposed_at (a rerun changes nothing)
             if row is None:
                 # The PR holds a paper the store does not know as proposed (state.db lost, or a person added it):
                 # record it so it is never proposed a second time.
@@ -238,9 +242,10 @@ def record_proposed(store: Store, entries: Sequence[Entry], pr: PullInfo | None,
                 store.db["proposals"].update(e.arxiv_id, {"status": "proposed", "pr_number": pr.number if pr else None,
                                                           "proposed_at": now})
         if pr is not None:
-            store.db["pull_requests"].upsert(
-                {"number": pr.number, "repo": repo, "branch": branch, "head_sha": head_sha or pr.head_sha,
-                 "state": "merged" if pr.merged else pr.state, "title": pr.title, "url": pr.url,
-                 "created": pr.created, "updated": now},
-                pk="number",
-            )
+            fields = {"number": pr.number, "repo": repo, "branch": branch, "head_sha": head_sha or pr.head_sha,
+                      "state": "merged" if pr.merged else pr.state, "title": pr.title, "url": pr.url,
+                      "created": pr.created}
+            old = store.db.execute(f"SELECT {', '.join(fields)} FROM pull_requests WHERE number = ?",
+                                   [pr.number]).fetchone()
+            if old is None or tuple(old) != tuple(fields.values()):
+                store.db["pull_requests"].upsert({**fields, "updated": now}, pk="number")
