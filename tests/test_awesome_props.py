@@ -6,6 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lfmwatch.awesome import NewEntry, insert_entries, parse_list
+from lfmwatch.awesome_parse import clean_title
+from lfmwatch.textsafe import one_line
 
 EXCLUDE = ["Table of Contents", "Citation", "Papers"]
 
@@ -118,6 +120,8 @@ def test_insert_adds_exactly_the_new_entries(doc: tuple[str, int], data: st.Data
     new = [(e.section, e.arxiv_id, e.title) for e in after.entries]
     added = [e for e in new if e not in old]
     assert sorted((s, i) for s, i, _ in added) == sorted((n.section, n.arxiv_id) for n in batch)
+    # The title reads back as the text that was asked for (markup escaped, never interpreted).
+    assert sorted(t for _, _, t in added) == sorted(clean_title(one_line(n.title)) for n in batch)
     assert [e for e in new if e in old] == old
     if batch:
         assert _only_added(text.splitlines(), res.text.splitlines())

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from lfmwatch.awesome import NewEntry, parse_list, render_entry
+from lfmwatch.awesome_parse import clean_title
 from lfmwatch.textsafe import ELLIPSIS, JOINER, html_text, md_inline, one_line
 
 HOSTILE = [
@@ -117,6 +118,7 @@ def test_rendered_entry_is_one_item_showing_the_title(title: str) -> None:
     assert after_tag[2:].replace(JOINER, "") == one_line(title, 300)
     again = parse_list("# T\n## A\n" + line + "\n")
     assert again.entries[0].arxiv_id == "2301.00002"
+    assert again.entries[0].title == clean_title(one_line(title, 300))
 
 
 def test_truncation_at_word_boundary_with_ellipsis() -> None:

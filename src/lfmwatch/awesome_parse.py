@@ -174,7 +174,7 @@ def _flatten(children: list[Token]) -> _Head:
                 parts.append(f"\x00{len(head.links)}\x01")
                 head.links.append((href.strip(), " ".join("".join(label).split())))
             label = None
-        elif t in ("text", "code_inline"):
+        elif t in ("text", "text_special", "code_inline"):
             (label if label is not None else parts).append(child.content)
         elif t in ("softbreak", "hardbreak") or (t == "html_inline" and re.match(r"<br\b", child.content, re.I)):
             (label if label is not None else parts).append(" ")
@@ -182,9 +182,13 @@ def _flatten(children: list[Token]) -> _Head:
     return head
 
 
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+
+
 def _clean_title(text: str) -> tuple[str, str | None]:
     """Strip markers, venue tags and author-first citation parts from a title; return (title, venue)."""
-    s = " ".join(text.split())
+    # Zero-width characters are invisible formatting (textsafe uses a word joiner to break autolinks).
+    s = " ".join(text.translate(_INVISIBLE).split())
     venue = None
     for _ in range(2):
         s = _SHORTCODE_EDGE.sub("", s).strip(" \t-–—:|,;")
@@ -196,6 +200,11 @@ def _clean_title(text: str) -> tuple[str, str | None]:
     s = _AUTHORS_FIRST.sub("", s)
     s = _CITATION_TAIL.sub("", s)
     return " ".join(s.split()).strip(" \t-–—:|,;"), venue
+
+
+def clean_title(text: str) -> str:
+    """The title an entry's text reads as: edge markers, venue tags and citation parts removed."""
+    return _clean_title(text)[0]
 
 
 def _label_venue(label: str) -> str | None:
