@@ -403,3 +403,15 @@ def test_installation_token_without_permissions_field(gh: GitHubFake, store: Sto
     assert "403" in str(err.value) and "contents: write" in str(err.value)
     gh.add_token("actions", "github-actions[bot]", push={REPO}, installation=True)
     assert propose(store, make_config(), session_for(gh, "actions")).created_pr
+
+
+def test_token_never_in_reprs_or_errors(gh: GitHubFake, store: Store) -> None:
+    from lfmwatch.errors import GitHubError
+
+    session = session_for(gh)
+    assert TOKEN not in repr(session) and TOKEN not in repr(session.settings)
+    gh.fail_next("GET", r"/contents/", 500, times=10)
+    seed(store, DAY1)
+    with pytest.raises(GitHubError) as err:
+        propose(store, make_config(), session_for(gh, retries=0))
+    assert TOKEN not in str(err.value) and TOKEN not in repr(err.value)

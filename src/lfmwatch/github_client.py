@@ -38,7 +38,7 @@ class GitHubSettings:
     """How to reach GitHub: endpoint, token, timeout, retries and politeness."""
 
     api_url: str = "https://api.github.com"
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)  # a secret: never in reprs, logs or tracebacks
     timeout: int = 20
     retries: int = 4
     backoff_factor: float = 1.0
