@@ -344,3 +344,15 @@ def test_bare_arxiv_urls_and_citations_are_entries() -> None:
         ("2001.00002", "Some Title"),
         ("2001.00003", "Autolinked title"),
     ]
+
+
+def test_section_ending_in_an_unclosed_fence_is_refused_not_broken() -> None:
+    text = (
+        "# T\n## B\n- [[arXiv](https://arxiv.org/abs/2001.00001)] b\n\n"
+        "## A\n- [[arXiv](https://arxiv.org/abs/2001.00002)] a\n```\nunclosed fence\n"
+    )
+    res = insert_entries(text, [NewEntry("A", "2001.00003", "Into A"), NewEntry("B", "2001.00004", "Into B")])
+    assert [n.section for n in res.inserted] == ["B"]
+    assert len(res.refused) == 1 and "unclosed" in res.refused[0][1]
+    assert [e.arxiv_id for e in parse_list(res.text).section("B").entries] == ["2001.00001", "2001.00004"]
+    _added_only(text, res.text)

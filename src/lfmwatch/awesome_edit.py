@@ -119,6 +119,22 @@ def insert_entries(text: str, new: Sequence[NewEntry], exclude: Iterable[str] = 
         result = _apply(text, lst, plan, safe)
         if _verify(lst, result, exclude, plan):
             return InsertResult(result, inserted, refused)
+    # Some section cannot take an entry without changing how the list reads (an unclosed fence or comment
+    # at its end, say): refuse that section's entries and keep the others.
+    good: dict[str, list[NewEntry]] = {}
+    for path, news in plan.items():
+        if _verify(lst, _apply(text, lst, {path: news}, True), exclude, {path: news}):
+            good[path] = news
+        else:
+            why = f"cannot be inserted into {path!r} without changing how the list reads (unclosed code fence or comment?)"
+            refused.extend((n, why) for n in news)
+    kept = [n for n in inserted if any(n in news for news in good.values())]
+    if good:
+        result = _apply(text, lst, good, True)
+        if _verify(lst, result, exclude, good):
+            return InsertResult(result, kept, refused)
+    if not good:
+        return InsertResult(text, [], refused)
     raise ListError(
         "the new entries could not be inserted without changing how the list parses",
         "report this README to the lfmwatch maintainers; nothing was changed",
