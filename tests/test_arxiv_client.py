@@ -158,6 +158,15 @@ def test_error_feed_is_an_error_not_an_empty_result(emu: ArxivEmulator, status: 
     assert len(emu.query_requests) == 1  # not retried: the query itself is wrong
 
 
+def test_a_paper_titled_error_is_a_paper_not_an_error_feed() -> None:
+    paper = {"id": "2506.00042", "title": "Error", "abstract": "On errors.", "categories": ["cs.LG"],
+             "published": "2025-06-01"}
+    with ArxivEmulator([paper]) as e:
+        got = list(source(e).search(QUERY))
+        assert [p["id"] for p in got] == ["2506.00042"] and got[0]["title"] == "Error"
+        assert [p["id"] for p in source(e).fetch_ids(["2506.00042"])] == ["2506.00042"]
+
+
 def test_other_4xx_is_not_retried(emu: ArxivEmulator) -> None:
     emu.inject("status", status=404)
     with pytest.raises(NetworkError, match="HTTP 404"):

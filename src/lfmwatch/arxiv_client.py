@@ -283,7 +283,8 @@ def _error_entry(root: Any) -> str | None:
     entry = entries[0]
     eid = entry.findtext("atom:id", default="", namespaces=_NS)
     title = (entry.findtext("atom:title", default="", namespaces=_NS) or "").strip()
-    if "/api/errors" not in eid and title != "Error":
+    # The id decides: a real paper may well be titled "Error" (its id is then an /abs/ URL).
+    if "/api/errors" not in eid and (title != "Error" or "/abs/" in eid):
         return None
     summary = entry.findtext("atom:summary", default="", namespaces=_NS) or eid
     return " ".join(summary.split())
