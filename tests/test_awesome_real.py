@@ -110,7 +110,7 @@ def test_inserting_into_every_section_of_every_version_keeps_other_bytes(corpus)
     for n, (name, text, lst) in enumerate(corpus):
         paths = list(dict.fromkeys(lst.paper_sections()))
         batch = [NewEntry(p, f"2601.{i:05d}", f"Inserted paper {i}: <b>bold</b> [x](http://e.com)") for i, p in enumerate(paths)]
-        res = insert_entries(text, batch, EXCLUDE)
+        res = insert_entries(text, batch, EXCLUDE, parsed=lst)
         assert not res.refused, (name, res.refused[:1])
         if not batch:
             assert res.text == text

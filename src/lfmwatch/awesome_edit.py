@@ -95,10 +95,15 @@ def _verify(before: AwesomeList, text: str, exclude: list[str], plan: dict[str, 
     return got == want
 
 
-def insert_entries(text: str, new: Sequence[NewEntry], exclude: Iterable[str] = ()) -> InsertResult:
-    """Append `new` at the end of their sections in the list's style; refuse duplicates and unknown sections."""
+def insert_entries(
+    text: str, new: Sequence[NewEntry], exclude: Iterable[str] = (), *, parsed: AwesomeList | None = None
+) -> InsertResult:
+    """Append `new` at the end of their sections in the list's style; refuse duplicates and unknown sections.
+
+    `parsed` may pass `parse_list(text, exclude)` when the caller already has it (saves one parse).
+    """
     exclude = list(exclude)
-    lst = parse_list(text, exclude)
+    lst = parsed if parsed is not None else parse_list(text, exclude)
     inserted: list[NewEntry] = []
     refused: list[tuple[NewEntry, str]] = []
     plan: dict[str, list[NewEntry]] = {}
