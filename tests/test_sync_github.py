@@ -106,12 +106,30 @@ def test_comment_commands(gh: GitHubFake, store: Store) -> None:
     n = store.db["feedback"].count
     assert sync(store, cfg, session_for(gh)).counts["commands"] == 0  # already recorded
     assert store.db["feedback"].count == n
-    # Merged with every line where the bot put it: the README (the list as it stands) has the last word.
+    # Merged with every line where the bot put it: the README (the list as it stands) has the last word on what is
+    # in the list (the ignored 2501.00002 is accepted); the move command, made "without editing the file", names
+    # the section of 2501.00003.
     gh.merge_pull(REPO, 1)
     final = sync(store, cfg, session_for(gh))
-    assert final.counts["accepted"] == 3
+    assert final.counts["accepted"] == 2 and final.counts["moved"] == 1 and final.counts["rejected"] == 0
     labels = {r["id"]: r for r in feedback_labels(store)}
-    assert labels["2501.00002"]["label"] == "accepted" and labels["2501.00003"]["section"] == FT
+    assert labels["2501.00002"]["label"] == "accepted" and labels["2501.00002"]["section"] == AD
+    assert labels["2501.00003"]["label"] == "moved" and labels["2501.00003"]["section"] == AD
+    assert labels["2501.00003"]["proposed_section"] == FT and labels["2501.00003"]["source"] == "pr#1"
+    assert statuses(store) == {"2501.00001": "accepted", "2501.00002": "accepted", "2501.00003": "moved"}
+
+
+def test_line_moved_in_the_file_beats_a_move_command(gh: GitHubFake, store: Store) -> None:
+    cfg = make_config()
+    seed(store, DAY1)
+    propose(store, cfg, session_for(gh))
+    gh.comment(REPO, 1, "/lfmwatch move 2501.00003 Weight Interpolation")
+    gh.move_line(REPO, BRANCH, "2501.00003", "Adapter Tuning", author="alice")
+    gh.merge_pull(REPO, 1)
+    res = sync(store, cfg, session_for(gh))
+    assert res.counts["moved"] == 1 and res.counts["accepted"] == 2
+    labels = {r["id"]: r for r in feedback_labels(store)}
+    assert labels["2501.00003"]["label"] == "moved" and labels["2501.00003"]["section"] == AD
 
 
 def test_squash_merge_and_deleted_head_branch(gh: GitHubFake, store: Store) -> None:

@@ -11,7 +11,9 @@ Comment commands, on any bot PR, one per line: `/lfmwatch ignore ARXIV_ID` and `
 (SECTION is a section path of the list, or a heading name that is unique in it). They count only from users
 GitHub marks as the repository's OWNER, MEMBER or COLLABORATOR (`author_association`), so a drive-by commenter
 cannot steer the bot; others' commands are counted as `unauthorized` and ignored. Comments are read before the
-final outcome, so for a merged PR the README (the list as it now stands) has the last word.
+final outcome, so for a merged PR the README (the list as it now stands) has the last word: a paper still in it
+is accepted even when a command ignored it, and a line moved in the file keeps the file's section; a `move` command
+decides the section only of a line left where the bot put it.
 Feedback rows are idempotent (unique source, paper_id), so running sync twice changes nothing the second time.
 """
 
@@ -83,9 +85,9 @@ def sync(store: Store, config: Config, session: GitHubSession, *, dry_run: bool 
     for number in todo:
         pr = target.get_pull(number)
         outcome: dict[str, Any] = {"number": number, "state": "merged" if pr.merged else pr.state}
-        _commands(store, target, pr, sections, result, outcome, dry_run)
+        moves = _commands(store, target, pr, sections, result, outcome, dry_run)
         if pr.merged:
-            _merged(store, config, target, pr, result, outcome, dry_run)
+            _merged(store, config, target, pr, result, outcome, dry_run, moves)
         elif pr.state == "closed":
             _closed(store, pr, result, outcome, dry_run)
         else:
@@ -125,7 +127,7 @@ def _decide(store: Store, row: dict[str, Any], label: str, section: str | None, 
 
 
 def _merged(store: Store, config: Config, target: GitHubRepo, pr: PullInfo, result: SyncResult,
-            outcome: dict[str, Any], dry_run: bool) -> None:
+            outcome: dict[str, Any], dry_run: bool, moves: dict[str, str] | None = None) -> None:
     from lfmwatch.awesome import parse_list
 
     t = config.target
@@ -143,6 +145,11 @@ def _merged(store: Store, config: Config, target: GitHubRepo, pr: PullInfo, resu
             _decide(store, row, "rejected", None, f"pr#{pr.number}", result, outcome, dry_run)
         else:
             where = section_path(e.section)
+            if where == row["section"] and (moves or {}).get(row["paper_id"]):
+                # The line stayed where the bot put it, but a reviewer's `/lfmwatch move` named the right section
+                # ("record the right section without editing the file"): that is the label. A line moved in the
+                # file itself keeps the file's section.
+                where = (moves or {})[row["paper_id"]]
             label = "accepted" if where == row["section"] else "moved"
             _decide(store, row, label, where, f"pr#{pr.number}", result, outcome, dry_run)
 
@@ -166,9 +173,11 @@ def resolve_section(name: str, sections: list[str]) -> str | None:
 
 
 def _commands(store: Store, target: GitHubRepo, pr: PullInfo, sections: list[str], result: SyncResult,
-              outcome: dict[str, Any], dry_run: bool) -> None:
+              outcome: dict[str, Any], dry_run: bool) -> dict[str, str]:
+    """Apply the trusted comment commands; returns paper id -> section of its latest `move` command."""
     from lfmwatch.awesome import normalize_arxiv_id
 
+    moves: dict[str, str] = {}
     for c in target.comments(pr.number):
         for m in _COMMAND.finditer(c.body):
             verb, raw_id, arg = m.group(1).lower(), m.group(2), m.group(3)
@@ -194,8 +203,10 @@ def _commands(store: Store, target: GitHubRepo, pr: PullInfo, sections: list[str
                 _bump(result.counts, "unknown")
                 result.errors.append(f"PR #{pr.number} comment {c.id}: unknown section {arg!r} for {pid}")
                 continue
+            moves[pid] = section
             if dry_run or record_feedback(store, pid, "moved", source, section=section, proposed_section=proposed):
                 _bump(result.counts, "commands")
+    return moves
 
 
 def _open_report(store: Store, config: Config, target: GitHubRepo, pr: PullInfo) -> dict[str, Any]:
