@@ -1,0 +1,33 @@
+"""The README stays true: every command, every configuration key, and the set-up commands CI runs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from lfmwatch.cli import cli
+from lfmwatch.config import describe_keys
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_command_is_documented() -> None:
+    for name in cli.commands:
+        assert f"`lfmwatch {name}" in README or f"/ `{name} " in README, f"README does not mention `lfmwatch {name}`"
+
+
+def test_every_configuration_key_is_in_the_table() -> None:
+    for key, default, _meaning in describe_keys():
+        assert f"| `{key}` | `{default}` |" in README, f"README configuration table is stale for {key}"
+
+
+def test_quick_start_matches_ci() -> None:
+    quick = README.split("## Quick start", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", quick, re.S)
+    assert block, "quick start has no bash block"
+    lines = [line for line in block.group(1).splitlines() if line.strip()]
+    assert len(lines) == 2, "the quick start is two commands: install, run the tests"
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert 'pip install -e ".[test]"' in lines[0] and 'pip install --quiet -e ".[test]"' in ci
+    assert lines[1].strip() == "python -m pytest" and "python -m pytest" in ci
