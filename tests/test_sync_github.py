@@ -164,3 +164,27 @@ def test_merged_pr_then_run_killed_between_commit_and_pr(gh: GitHubFake, store: 
     text = gh.file(REPO, "README.md", BRANCH)
     assert all(text.count(f"abs/{p[0]})") == 1 for p in DAY1 + DAY2)
     assert statuses(store)["2501.00004"] == "proposed" and statuses(store)["2501.00005"] == "proposed"
+
+
+def test_commit_pushed_after_the_reset_decision_is_never_force_pushed_over(gh: GitHubFake, store: Store,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import lfmwatch.propose as proposing
+    from lfmwatch.errors import GitHubError
+
+    cfg = make_config()
+    seed(store, DAY1)
+    propose(store, cfg, session_for(gh))
+    gh.close_pull(REPO, 1)
+    seed(store, DAY2)
+    real, pushed = proposing._fresh_start, []
+
+    def racing(*args, **kwargs):  # a reviewer pushes between the bot's read and its write
+        plan = real(*args, **kwargs)
+        if not pushed:
+            pushed.append(gh.push_commit(REPO, BRANCH, {"IDEAS.md": "keep me\n"}, author="alice"))
+        return plan
+
+    monkeypatch.setattr(proposing, "_fresh_start", racing)
+    with pytest.raises(GitHubError, match="will not overwrite"):
+        propose(store, cfg, session_for(gh))
+    assert gh.file(REPO, "IDEAS.md", BRANCH) == "keep me\n" and gh.log(REPO, BRANCH)[0]["sha"] == pushed[0]

@@ -520,7 +520,13 @@ def _write_branch(state: _State, new_text: str, added: Sequence[dict[str, Any]],
     elif state.plan == "fast-forward" and state.branch_sha != state.base_sha:
         state.head.move_branch(state.branch, state.base_sha, force=False)
     elif state.plan == "reset":
-        # Safe by construction (see _fresh_start): the branch head is a closed PR's head, kept by GitHub.
+        # Safe by construction (see _fresh_start): the branch head is a closed PR's head, kept by GitHub. GitHub
+        # has no compare-and-swap for refs, so re-read the head right before forcing: a commit pushed since our
+        # read means re-read and decide again (ConflictError), never a force-push over it.
+        from lfmwatch.github_client import ConflictError
+
+        if state.head.branch_sha(state.branch) != state.branch_sha:
+            raise ConflictError(f"branch {state.branch} moved on {state.head.full_name} while lfmwatch was working")
         state.head.move_branch(state.branch, state.base_sha, force=True)
     if state.reapply:
         return state.head.commit_merge(state.branch, [state.work_sha, state.base_sha], state.base_sha,
