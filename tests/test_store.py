@@ -133,6 +133,50 @@ def test_lock_from_another_thread_is_refused(tmp_path: Path) -> None:
     assert errors and "wait for it to finish" in str(errors[0])
 
 
+def test_two_racing_acquirers_get_one_lock_and_one_clear_refusal(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # B tries to take the lock while A is between its check and its write: B must wait and then be refused
+    # with LockedError (not a raw "database is locked" from a stale read snapshot, nor a second holder).
+    path = tmp_path / "s.db"
+    Store(path).close()
+    a, outcome = Store(path), {}
+    b_started, b_done = threading.Event(), threading.Event()
+    real_upsert = sqlite_utils.db.Table.upsert
+
+    def slow_upsert(self, *args, **kwargs):
+        if self.name == "locks" and self.db is a.db and not b_started.is_set():
+            b_started.set()
+            b_done.wait(1.0)  # give B its chance to run inside A's check-then-write
+        return real_upsert(self, *args, **kwargs)
+
+    def contender() -> None:
+        b_started.wait(5)
+        with Store(path) as b:
+            try:
+                with b.lock("poll"):
+                    outcome["b"] = "held"
+            except LockedError:
+                outcome["b"] = "refused"
+            except sqlite3.Error as exc:
+                outcome["b"] = f"sqlite error: {exc}"
+        b_done.set()
+
+    monkeypatch.setattr(sqlite_utils.db.Table, "upsert", slow_upsert)
+    t = threading.Thread(target=contender)
+    t.start()
+    try:
+        with a.lock("poll"):
+            outcome["a"] = "held"
+            t.join(10)
+    except (LockedError, sqlite3.Error) as exc:
+        outcome["a"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        b_done.set()
+        t.join(10)
+        a.close()
+    assert outcome == {"a": "held", "b": "refused"}
+
+
 def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(proc.stdout)

@@ -270,7 +270,7 @@ class Store:
         """Hold a named lock; a lock whose holder died (same host, pid gone) or expired is taken over."""
         now = datetime.now(UTC)
         me = {"name": name, "pid": os.getpid(), "host": socket.gethostname()}
-        with self.db.atomic():
+        with self._write_transaction():
             rows = list(self.db["locks"].rows_where("name = ?", [name]))
             if rows and not _stale(rows[0], now):
                 held = rows[0]
@@ -288,6 +288,24 @@ class Store:
             yield
         finally:
             self.db.execute("DELETE FROM locks WHERE name = ? AND pid = ?", [name, os.getpid()])
+
+    @contextmanager
+    def _write_transaction(self) -> Iterator[None]:
+        """A transaction that takes the write lock up front (BEGIN IMMEDIATE), so a check-then-write inside it
+        cannot race another process: the other one waits for our commit and then sees our row."""
+        conn = self.db.conn
+        if conn.in_transaction:  # already inside a caller's transaction: a savepoint of it
+            with self.db.atomic():
+                yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     # FTS ------------------------------------------------------------------------------------------
     def ensure_fts(self) -> None:
