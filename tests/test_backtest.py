@@ -74,6 +74,11 @@ def test_metrics_on_a_hand_made_case() -> None:
     assert m.counts == [2, 1] and m.day_median == 1.5 and m.day_max == 2
     assert m.per_section[MERGE] == (2, 2) and m.per_section[DISTIL] == (0, 1) and m.per_section[ADAPT] == (1, 1)
     assert (m.judged, m.judged_ok) == (2, 2)  # without reviews, only labelled proposals are judged
+    cands = [[{"id": "a", "section": MERGE}, {"id": "b", "section": MERGE}],
+             [{"id": "c", "section": "Model Distillation > Noise Optimization"}, {"id": "d", "section": MERGE},
+              {"id": "e", "section": None}]]
+    # Every labelled paper's predicted section, proposed or not: a (leaf ok), c (area ok), d (area ok via top row).
+    assert bt.section_accuracy(cands, truth) == (3, 3, 1, 2)
     truth.reviewed = {"b": False, "e": True}
     m = bt.score("x", proposals, truth, days, per_day=2)
     assert (m.judged, m.judged_ok) == (3, 2)

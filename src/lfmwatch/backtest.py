@@ -467,6 +467,25 @@ class SystemRun:
     curve: list[tuple[int, float, float, int]]
     proposals: list[Proposal]
     ranking: list[tuple[int, float]] = field(default_factory=list)
+    all_sections: tuple[int, int, int, int] = (0, 0, 0, 0)  # top ok, top n, leaf ok, leaf n over every labelled paper
+
+
+def section_accuracy(cands_by_day: Sequence[list[dict[str, Any]]], truth: Truth) -> tuple[int, int, int, int]:
+    """(top ok, top n, leaf ok, leaf n) of the predicted section of every labelled paper of the period, proposed
+    or not (the classifier benchmark's definition; more papers than the proposed ones, so steadier)."""
+    top_ok = top_n = leaf_ok = leaf_n = 0
+    for cands in cands_by_day:
+        for c in cands:
+            rows = truth.labels.get(str(c["id"])) if str(c["id"]) in truth.period else None
+            if not rows:
+                continue
+            top_n += 1
+            top_ok += area_of(c.get("section")) in {area_of(r.section) for r in rows}
+            exact = {r.section for r in rows if r.precision == "leaf"}
+            if exact:
+                leaf_n += 1
+                leaf_ok += c.get("section") in exact
+    return top_ok, top_n, leaf_ok, leaf_n
 
 
 def ranking_recall(
@@ -498,7 +517,8 @@ def run_system(
     proposals = select_days(days, cands, select, per_day, blocked)
     curve = budget_curve(days, cands, select, truth, budgets, blocked) if truth.labels else []
     ranking = ranking_recall(cands, truth, sorted(set(budgets) | {per_day})) if truth.labels else []
-    return SystemRun(score(name, proposals, truth, days, per_day), curve, proposals, ranking)
+    return SystemRun(score(name, proposals, truth, days, per_day), curve, proposals, ranking,
+                     section_accuracy(cands, truth))
 
 
 # --- a whole backtest -----------------------------------------------------------------------------------------
@@ -520,7 +540,8 @@ class BacktestResult:
         out: dict[str, Any] = {
             "params": self.params,
             "systems": {k: {**v.metrics.summary(), "per_section": v.metrics.per_section,
-                            "curve": [list(c) for c in v.curve], "ranking_recall": [list(c) for c in v.ranking]}
+                            "curve": [list(c) for c in v.curve], "ranking_recall": [list(c) for c in v.ranking],
+                            "section_accuracy_all_labelled": list(v.all_sections)}
                         for k, v in self.systems.items()},
             "labelled_in_list": sorted(self.truth.in_list),
         }

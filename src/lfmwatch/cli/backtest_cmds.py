@@ -23,9 +23,10 @@ from lfmwatch.cli import App, pass_app
 @click.option("--review", "review_every", type=click.IntRange(min=0), default=0, metavar="K",
               help="Simulate a reviewer every K days who feeds decisions back and retrains (slow: one fit per review).")
 @click.option("--readme", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="The list's README: proposals are deduped against it and its entries train the baselines.")
+              help="The list's README: proposals are deduped against it; its entries train the model and the tf-idf baseline.")
 @click.option("--reviewed", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Reviewed papers JSONL (id, include, section): hard cases for --train-until training, cut at that day.")
+              help="Reviewed papers JSONL (id, include, section): training data up to --train-until; verdicts on replayed "
+                   "papers sharpen the precision estimate.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Model file when --train-until is not given (default: model.path of the configuration).")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
