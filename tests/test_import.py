@@ -182,3 +182,21 @@ def test_crash_inside_bulk_import_is_repaired_on_next_open(tmp_path: Path) -> No
 
         assert [p["id"] for p in search_papers(store, "distillation")] == ["2401.00001"]
         assert {t.name for t in store.db.triggers} >= {"papers_ai", "papers_ad", "papers_au"}
+
+
+def test_status_on_a_terminal_shows_bracketed_text_verbatim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Run errors and reasons are remote text (arXiv/GitHub messages, queries with [A TO B]): never rich markup.
+    import types
+
+    import lfmwatch.cli.ingest_cmds as ingest_cmds
+
+    with Store(os.environ["LFMWATCH_DB"]) as s:
+        run_id = s.start_run("poll", window_start="2025-06-01T00:00", window_end="2025-06-01T23:59")
+        s.finish_run(run_id, "failed", error="arXiv API error: bad query submittedDate:[2025 TO x] [/bold] [red]x")
+    tty = types.SimpleNamespace(stdout=types.SimpleNamespace(isatty=lambda: True), stderr=types.SimpleNamespace(
+        isatty=lambda: False))
+    monkeypatch.setattr(ingest_cmds, "sys", tty)
+    monkeypatch.setenv("COLUMNS", "400")
+    code, out = run("status")
+    assert code == 0, out
+    assert "submittedDate:[2025 TO x] [/bold] [red]x" in " ".join(out.split())

@@ -126,18 +126,20 @@ def status_cmd(app: App, as_json: bool) -> None:
     rows += describe_pipeline_status(info)
     if sys.stdout.isatty():
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
+        # Values carry remote text (arXiv/GitHub error messages, queries like [A TO B]): shown, never markup.
         table = Table(show_header=False, box=None)
         for k, v in rows:
-            table.add_row(f"[bold]{k}[/bold]", v)
+            table.add_row(f"[bold]{escape(k)}[/bold]", escape(v))
         console = Console()
         console.print(table)
         if runs:
             rt = Table("id", "kind", "status", "started", "fetched", "new", "updated", "note", title="recent runs")
             for r in runs:
-                rt.add_row(*(_plain(r.get(c)) for c in ("id", "kind", "status", "started", "fetched", "new",
-                                                        "updated")), _plain(r.get("error") or r.get("reason")))
+                rt.add_row(*(escape(_plain(r.get(c))) for c in ("id", "kind", "status", "started", "fetched", "new",
+                                                                "updated")), escape(_plain(r.get("error") or r.get("reason"))))
             console.print(rt)
         return
     for k, v in rows:
