@@ -202,9 +202,10 @@ def plot_budget(result: BacktestResult, path: Path) -> None:
     handles, labels = ax_r.get_legend_handles_labels()
     handles += [Line2D([], [], color="#555555", marker="o", ms=3), Line2D([], [], color="#555555", ls=":")]
     labels += ["proposed (threshold + budget)", "top K by score, no threshold"]
-    ax_r.legend(handles, labels, loc="lower right", fontsize=8)
+    # Below the panels: inside, it would hide the curves that climb to the lower right.
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
     fig.suptitle(f"Daily budget, {result.params.get('from')} .. {result.params.get('to')} (dashed: K={k})")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -283,7 +284,10 @@ def plot_learning(result: BacktestResult, path: Path) -> None:
     fig, (ax_r, ax_p) = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
     for name, curve in series:
         xs = list(range(len(curve)))
-        style = {"color": _color(name), "marker": "o", "ms": 3, "label": name}
+        style: dict[str, Any] = {"color": _color(name), "marker": "o", "ms": 3, "label": name}
+        if name.endswith("+ review"):
+            # Dashed with square markers: it starts on top of the frozen line and must stay visible there.
+            style.update(ls="--", marker="s", ms=4, lw=2)
         ax_r.plot(xs, [c[1] for c in curve], **style)
         ax_p.plot(xs, [c[2] for c in curve], **style)
     labels = [c[0] for c in series[0][1]] if series else []
@@ -294,10 +298,11 @@ def plot_learning(result: BacktestResult, path: Path) -> None:
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
         ax.set_title(title)
-    ax_r.legend(loc="lower right", fontsize=8)
+    handles, labels = ax_r.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
     what = f"review every {every} days" if result.review else f"no review (--review K to simulate one); points every {every} days"
     fig.suptitle(f"Learning curve: {what}")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
