@@ -194,7 +194,7 @@ def plot_budget(result: BacktestResult, path: Path) -> None:
         ax.axvline(k, color="#999999", ls="--", lw=1)
         ax.set_xlabel("daily budget K (papers proposed per day at most)")
         ax.set_title(title)
-        ax.set_ylim(0, 1.02)
+        ax.set_ylim(0, 1.05)
         ax.set_xticks([1, 5, 10, 15, 20])
         ax.grid(alpha=0.3)
     from matplotlib.lines import Line2D
@@ -285,6 +285,8 @@ def plot_learning(result: BacktestResult, path: Path) -> None:
     for name, curve in series:
         xs = list(range(len(curve)))
         style: dict[str, Any] = {"color": _color(name), "marker": "o", "ms": 3, "label": name}
+        if result.review and name == series[0][0]:
+            style.update(lw=4, alpha=0.45)  # the frozen model: wide and pale, visible under the reviewed line
         if name.endswith("+ review"):
             # Dashed with square markers: it starts on top of the frozen line and must stay visible there.
             style.update(ls="--", marker="s", ms=4, lw=2)
@@ -295,7 +297,7 @@ def plot_learning(result: BacktestResult, path: Path) -> None:
     for ax, title in ((ax_r, "Cumulative recall"), (ax_p, "Cumulative precision (lower bound)")):
         ax.set_xticks(range(0, len(labels), step))
         ax.set_xticklabels([labels[i] for i in range(0, len(labels), step)], rotation=30, fontsize=8)
-        ax.set_ylim(0, 1.02)
+        ax.set_ylim(0, 1.05)
         ax.grid(alpha=0.3)
         ax.set_title(title)
     handles, labels = ax_r.get_legend_handles_labels()
