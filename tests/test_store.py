@@ -146,7 +146,7 @@ def test_two_racing_acquirers_get_one_lock_and_one_clear_refusal(tmp_path: Path,
     def slow_upsert(self, *args, **kwargs):
         if self.name == "locks" and self.db is a.db and not b_started.is_set():
             b_started.set()
-            b_done.wait(1.0)  # give B its chance to run inside A's check-then-write
+            b_done.wait(0.3)  # give B its chance to run inside A's check-then-write
         return real_upsert(self, *args, **kwargs)
 
     def contender() -> None:
