@@ -335,7 +335,8 @@ class ArxivEmulator:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="arxiv-emulator", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="arxiv-emulator", daemon=True)  # quick stop()
         self._thread.start()
         return self
 

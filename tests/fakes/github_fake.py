@@ -127,7 +127,8 @@ class GitHubFake(GitObjects):
         Handler.fake = fake
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)  # stop() waits at most one poll interval
         self._thread.start()
         return self
 
