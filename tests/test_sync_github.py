@@ -188,3 +188,20 @@ def test_commit_pushed_after_the_reset_decision_is_never_force_pushed_over(gh: G
     with pytest.raises(GitHubError, match="will not overwrite"):
         propose(store, cfg, session_for(gh))
     assert gh.file(REPO, "IDEAS.md", BRANCH) == "keep me\n" and gh.log(REPO, BRANCH)[0]["sha"] == pushed[0]
+
+
+def test_pr_opened_then_labels_fail_still_records_its_papers(gh: GitHubFake, store: Store) -> None:
+    from lfmwatch.errors import GitHubError
+
+    cfg = make_config()
+    seed(store, DAY1)
+    gh.fail_next("GET", r"/labels/", 500, times=20)
+    with pytest.raises(GitHubError):
+        propose(store, cfg, session_for(gh, retries=0))
+    assert len(gh.pulls(REPO)) == 1
+    assert set(statuses(store).values()) == {"proposed"}  # the PR exists: its papers are recorded in it
+    gh.faults.clear()
+    gh.close_pull(REPO, 1)  # rejected before the next run could repair anything
+    assert sync(store, cfg, session_for(gh)).counts["rejected"] == 3
+    again = propose(store, cfg, session_for(gh))
+    assert again.status == "nothing" and len(gh.pulls(REPO)) == 1

@@ -313,6 +313,8 @@ class GitHubRepo:
             if exc.status == 422 and "exist" in _message(exc).lower():
                 raise ConflictError(f"branch {branch} appeared on {self.full_name} while lfmwatch was working") from exc
             raise _translate(exc, f"create branch {branch}", self.full_name) from exc
+        except OSError as exc:  # requests' ConnectionError/Timeout/RetryError (5xx after the bounded retries)
+            raise _translate(exc, f"create branch {branch}", self.full_name) from exc
 
     def move_branch(self, branch: str, sha: str, *, force: bool = False) -> None:
         """Point `branch` at `sha`; without force, GitHub refuses anything but a fast-forward."""
@@ -328,6 +330,8 @@ class GitHubRepo:
         except GithubException as exc:
             if exc.status in (409, 422):
                 raise ConflictError(f"branch {branch} moved on {self.full_name} while lfmwatch was working") from exc
+            raise _translate(exc, f"update branch {branch}", self.full_name) from exc
+        except OSError as exc:
             raise _translate(exc, f"update branch {branch}", self.full_name) from exc
 
     # files -------------------------------------------------------------------------------------------
@@ -387,6 +391,8 @@ class GitHubRepo:
         except GithubException as exc:
             if exc.status == 409:
                 raise ConflictError(f"merging {head} into {branch} conflicts") from exc
+            raise _translate(exc, f"merge {head} into {branch}", self.full_name) from exc
+        except OSError as exc:
             raise _translate(exc, f"merge {head} into {branch}", self.full_name) from exc
         return None if commit is None else str(commit.sha)
 
@@ -464,11 +470,15 @@ class GitHubRepo:
             except GithubException as exc:
                 if exc.status != 404:
                     raise _translate(exc, f"read label {name!r}", self.full_name) from exc
+            except OSError as exc:
+                raise _translate(exc, f"read label {name!r}", self.full_name) from exc
             try:
                 self.raw.create_label(name, color, "Papers proposed by lfmwatch")
             except GithubException as exc:
                 if exc.status != 422:  # 422 already_exists: someone created it in between
                     raise _translate(exc, f"create label {name!r}", self.full_name) from exc
+            except OSError as exc:
+                raise _translate(exc, f"create label {name!r}", self.full_name) from exc
 
     def add_labels(self, number: int, names: list[str]) -> None:
         """Put labels on a pull request (adding is idempotent on GitHub)."""

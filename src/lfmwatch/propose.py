@@ -487,9 +487,11 @@ def _attempt(store: Store, config: Config, session: GitHubSession, selected: Seq
     else:
         if pr.body != result.body or pr.title != t.pr_title:
             state.target.update_pull(pr.number, title=t.pr_title, body=result.body)
+    # Record the PR's papers as soon as it exists: a failure after this point (labels) must not leave them
+    # `selected`, or a PR closed before the next run would not reject them.
+    record_proposed(store, in_pr, pr, t.repo, t.branch, head_sha)
     if t.labels:
         _label(state, pr, list(t.labels), result)
-    record_proposed(store, in_pr, pr, t.repo, t.branch, head_sha)
     result.pr_number, result.pr_url = pr.number, pr.url
     result.status = "proposed" if result.created_pr else "updated"
     reason_bits.append(f"{len(in_pr)} paper(s) in the PR")
