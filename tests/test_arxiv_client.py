@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -112,6 +113,16 @@ def test_stall_past_timeout_is_retried(emu: ArxivEmulator) -> None:
     assert len(list(src.search(QUERY))) == 12
     assert src.stats.retries == 1
     assert emu.query_requests[0]["fault"] == "stall"
+
+
+def test_dripping_response_is_cut_at_the_total_deadline(emu: ArxivEmulator) -> None:
+    # Bytes keep coming, each well within the read timeout: only a deadline for the whole response stops it.
+    src = source(emu, timeout=0.3, max_retries=1)
+    emu.inject("drip", chunk=16, interval=0.05)
+    t0 = time.monotonic()
+    assert len(list(src.search(QUERY))) == 12
+    assert src.stats.retries == 1 and emu.query_requests[0]["fault"] == "drip"
+    assert time.monotonic() - t0 < 3
 
 
 def test_disconnect_is_retried(emu: ArxivEmulator) -> None:

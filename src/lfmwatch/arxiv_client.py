@@ -33,6 +33,7 @@ _NS = {
     "atom": "http://www.w3.org/2005/Atom",
     "opensearch": "http://a9.com/-/spec/opensearch/1.1/",
 }
+_TOTAL_TIMEOUT_FACTOR = 2.0  # a whole response may take this many `timeout`s; each read at most one
 _MAX_RETRY_AFTER = 600.0  # a server asking for longer than this is down for the day: give up and say so
 
 
@@ -210,8 +211,8 @@ class ArxivSource:
         t0 = time.perf_counter()
         self.stats.requests += 1
         try:
-            resp = session.get(url, headers={"user-agent": _USER_AGENT}, timeout=self.timeout)
-            content = resp.content  # the body read is where a stalled server times out
+            resp = session.get(url, headers={"user-agent": _USER_AGENT}, timeout=self.timeout, stream=True)
+            content = self._read_body(resp, time.monotonic() + _TOTAL_TIMEOUT_FACTOR * self.timeout)
         except requests.Timeout as exc:
             raise _Retryable(f"no response within {self.timeout:g} s") from exc
         except requests.RequestException as exc:
@@ -235,6 +236,37 @@ class ArxivSource:
             return self._parse(content, first_page)
         finally:
             self.stats.parse_seconds += time.perf_counter() - t1
+
+    def _read_body(self, resp: requests.Response, deadline: float) -> bytes:
+        """The body, read in chunks: `timeout` bounds each read (a stall), `deadline` the whole response (a server
+        dripping bytes just often enough never trips a read timeout)."""
+        from urllib3.exceptions import HTTPError as Urllib3Error
+        from urllib3.exceptions import ReadTimeoutError
+
+        chunks, complete = [], False
+        # read1 returns whatever arrived (up to the size): the deadline is checked as bytes come in, not only after
+        # a big read completes. Older urllib3 has no read1: fixed-size reads then (coarser, still bounded).
+        read1 = getattr(resp.raw, "read1", None)
+        try:
+            while True:
+                try:
+                    chunk = read1(64 * 1024, decode_content=True) if read1 else resp.raw.read(8192, decode_content=True)
+                except ReadTimeoutError as exc:
+                    raise requests.ReadTimeout(str(exc)) from exc
+                except Urllib3Error as exc:
+                    raise requests.ConnectionError(str(exc)) from exc
+                if not chunk:
+                    complete = True
+                    break
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise _Retryable(f"the response took longer than {_TOTAL_TIMEOUT_FACTOR * self.timeout:g} s")
+        finally:
+            if complete:
+                resp.raw.release_conn()  # read to the end: the connection goes back to the pool (keep-alive)
+            else:
+                resp.close()
+        return b"".join(chunks)
 
     def _parse(self, content: bytes, first_page: bool) -> _feed.ParsedFeed:
         # Strict parse: arxiv's own parser recovers from broken XML and would silently drop entries.

@@ -29,7 +29,8 @@ matching requests, then hits `count` requests. `when(params)` restricts which re
 `lambda p: int(p.get("start", 0)) > 0` for "a page in the middle"). Kinds:
 `"429"` (option `retry_after`, seconds, header omitted when None), `"503"`, `"500"`, `"status"` (option `status`),
 `"stall"` (sleep `seconds`, default 5, before answering normally), `"empty"` (valid feed, no entries),
-`"malformed"` (truncated XML), `"error_feed"` (arXiv's one-entry "Error" feed; option `status`, default 400,
+`"drip"` (the normal answer, `chunk` bytes (default 64) every `interval` seconds (default 0.1): a response that
+never stalls long enough for a read timeout yet takes ages in total), `"malformed"` (truncated XML), `"error_feed"` (arXiv's one-entry "Error" feed; option `status`, default 400,
 and `message`), `"disconnect"` (close the socket without a response).
 """
 
@@ -441,6 +442,10 @@ class ArxivEmulator:
         elif kind == "stall":
             self._stop.wait(float(opt.get("seconds", 5.0)))
             return False
+        elif kind == "drip":
+            status, body = self._answer(params)
+            self._send(h, status, body, record, chunk=int(opt.get("chunk", 64)),
+                       interval=float(opt.get("interval", 0.1)))
         elif kind == "empty":
             start = int(params.get("start") or 0)
             total = len(self._matches(params))
@@ -510,7 +515,8 @@ class ArxivEmulator:
         return 200, render_feed(entries, total=len(ids), start=start, per_page=per_page, title=title)
 
     def _send(self, h: BaseHTTPRequestHandler, status: int, body: str, record: dict[str, Any], *,
-              ctype: str = "application/atom+xml; charset=utf-8", headers: dict[str, str] | None = None) -> None:
+              ctype: str = "application/atom+xml; charset=utf-8", headers: dict[str, str] | None = None,
+              chunk: int = 0, interval: float = 0.0) -> None:
         data = body.encode("utf-8")
         record["status"] = status
         try:
@@ -520,6 +526,13 @@ class ArxivEmulator:
             for k, v in (headers or {}).items():
                 h.send_header(k, v)
             h.end_headers()
-            h.wfile.write(data)
+            if chunk <= 0:
+                h.wfile.write(data)
+            else:
+                for i in range(0, len(data), chunk):
+                    h.wfile.write(data[i : i + chunk])
+                    h.wfile.flush()
+                    if self._stop.wait(interval):
+                        return
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout): nothing to answer
