@@ -200,3 +200,11 @@ def test_status_on_a_terminal_shows_bracketed_text_verbatim(tmp_path: Path, monk
     code, out = run("status")
     assert code == 0, out
     assert "submittedDate:[2025 TO x] [/bold] [red]x" in " ".join(out.split())
+
+
+def test_search_prints_no_terminal_escapes_from_titles(tmp_path: Path) -> None:
+    hostile = {"id": "2506.00099", "title": "Merging \x1b]8;;http://evil\x07models\x1b[2J now", "abstract": "x"}
+    write(tmp_path / "h.jsonl", [json.dumps(hostile)])
+    assert run("import", str(tmp_path / "h.jsonl"))[0] == 0
+    code, out = run("search", "merging")
+    assert code == 0 and "2506.00099" in out and "\x1b" not in out and "\x07" not in out

@@ -72,6 +72,7 @@ def import_cmd(app: App, file: Path) -> None:
 def search_cmd(app: App, query: tuple[str, ...], limit: int) -> None:
     """Full-text search of the stored papers' titles and abstracts (best first: id, date, title)."""
     from lfmwatch.papers import search_papers
+    from lfmwatch.textsafe import one_line
 
     text = " ".join(query)
     hits = search_papers(app.store, text, limit=limit)
@@ -80,7 +81,7 @@ def search_cmd(app: App, query: tuple[str, ...], limit: int) -> None:
         return
     for p in hits:
         day = (p.get("published") or p.get("listed") or "")[:10] or "----------"
-        click.echo(f"{p['id']}\t{day}\t{p['title']}")
+        click.echo(f"{p['id']}\t{day}\t{one_line(p['title'])}")  # no terminal escapes from paper text
 
 
 def _run_line(run: dict[str, Any] | None) -> str:
