@@ -205,3 +205,14 @@ def test_pr_opened_then_labels_fail_still_records_its_papers(gh: GitHubFake, sto
     assert sync(store, cfg, session_for(gh)).counts["rejected"] == 3
     again = propose(store, cfg, session_for(gh))
     assert again.status == "nothing" and len(gh.pulls(REPO)) == 1
+
+
+def test_pr_rows_lost_from_the_store_are_found_again_with_a_fork_configured(gh: GitHubFake, store: Store) -> None:
+    cfg = make_config(fork="reader/awesome")  # configured, but this token may push to the list itself
+    gh.fork(REPO, "reader/awesome")
+    seed(store, DAY1)
+    assert propose(store, cfg, session_for(gh)).created_pr and gh.pulls(REPO)[0]["head"] == f"lfm:{BRANCH}"
+    store.db["pull_requests"].delete_where()  # e.g. a run whose state.db was not committed back
+    gh.close_pull(REPO, 1)
+    res = sync(store, cfg, session_for(gh))
+    assert res.counts["rejected"] == 3 and set(statuses(store).values()) == {"rejected"}

@@ -65,12 +65,14 @@ def sync(store: Store, config: Config, session: GitHubSession, *, dry_run: bool 
 
     t = config.target
     target = session.repo(t.repo)
-    head_owner = t.fork.split("/")[0] if t.fork else target.owner
+    # propose pushes to the target itself when it may, to the fork only when it may not: look under both heads.
+    head_owners = dict.fromkeys([target.owner, *([t.fork.split("/")[0]] if t.fork else [])])
     result = SyncResult(counts=dict.fromkeys(("accepted", "moved", "rejected", "ignored", "commands",
                                               "unauthorized", "unknown"), 0))
     # Discover the bot's PRs on GitHub too (the store may have lost a row, or a run died before recording it).
     known = {r["number"]: r for r in store.db.query("SELECT * FROM pull_requests")}
-    for pr in target.find_pulls(f"{head_owner}:{t.branch}", state="all"):
+    discovered = [pr for owner in head_owners for pr in target.find_pulls(f"{owner}:{t.branch}", state="all")]
+    for pr in discovered:
         if pr.number not in known and not dry_run:
             store.db["pull_requests"].upsert({"number": pr.number, "repo": t.repo, "branch": t.branch,
                                               "head_sha": pr.head_sha, "state": pr.state, "title": pr.title,
