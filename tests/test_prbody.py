@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lfmwatch.prbody import MARKER, arxiv_link, render_pr_body, why_words
+from lfmwatch.prbody import FOOTER, MARKER, MAX_BODY, arxiv_link, render_pr_body, why_words
 
 
 def test_body_groups_by_section_in_list_order() -> None:
@@ -27,3 +27,17 @@ def test_helpers() -> None:
     assert arxiv_link("hep-th/9901001").startswith("[arXiv:hep-th/9901001](https://arxiv.org/abs/hep-th/9901001)")
     assert arxiv_link("x](http://evil").startswith("x\\](http:")  # escaped: not a link
     assert why_words('["a", "", null]') == ["a"] and why_words("plain") == ["plain"] and why_words(3) == []
+
+
+def test_long_body_stays_within_githubs_limit() -> None:
+    papers = [{"id": f"2501.{i:05d}", "title": f"Paper {i} " + "t" * 280, "section": f"S{i % 3} > Leaf",
+               "score": 0.5 + i / 1000, "why": [f"word{j}" for j in range(8)], "summary": "s" * 500}
+              for i in range(200)]
+    full = render_pr_body(papers[:20])
+    assert "summary: " in full and "why: " in full and "more paper" not in full  # small PRs: everything
+    body = render_pr_body(papers)
+    assert len(body) <= MAX_BODY and body.startswith(MARKER) and body.rstrip().endswith(FOOTER.splitlines()[-1])
+    listed = sum(1 for p in papers if f"abs/{p['id']})" in body)
+    assert 100 < listed < 200 and f"and {200 - listed} more papers" in body
+    tiny = render_pr_body(papers, max_chars=3000)
+    assert len(tiny) <= 3000 + len(FOOTER) and "and " in tiny and "Close this PR" in tiny

@@ -64,13 +64,41 @@ def render_paper(paper: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: GitHub refuses a pull request body longer than 65,536 characters (422); stay well below it.
+MAX_BODY = 60_000
+
+
 def render_pr_body(
     papers: Sequence[Mapping[str, Any]],
     section_order: Sequence[str] = (),
     *,
     readme: str = "README.md",
+    max_chars: int = MAX_BODY,
 ) -> str:
-    """The whole body for the papers currently in the PR, grouped by section in the list's order."""
+    """The whole body for the papers currently in the PR, grouped by section in the list's order.
+
+    A body that would exceed `max_chars` (GitHub rejects long ones, which would fail every run) drops the
+    summaries, then the reason words, then lists the papers after the first ones by count only.
+    """
+    body = _render(papers, section_order, readme)
+    if len(body) <= max_chars:
+        return body
+    slim = [{k: v for k, v in p.items() if k != "summary"} for p in papers]
+    body = _render(slim, section_order, readme)
+    if len(body) <= max_chars:
+        return body
+    slim = [{k: v for k, v in p.items() if k != "why"} for p in slim]
+    keep = len(slim)
+    while keep > 0:
+        body = _render(slim, section_order, readme, shown=keep)
+        if len(body) <= max_chars:
+            return body
+        keep = keep * 9 // 10 if keep > 10 else keep - 1
+    return _render(slim, section_order, readme, shown=0)
+
+
+def _render(papers: Sequence[Mapping[str, Any]], section_order: Sequence[str], readme: str,
+            shown: int | None = None) -> str:
     rank = {s: i for i, s in enumerate(section_order)}
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for p in papers:
@@ -83,9 +111,17 @@ def render_pr_body(
         "grouped by the section each was added to. Entries follow the list's own style, appended at the end of "
         "their section; nothing else in the file changes.",
     ]
+    budget = n if shown is None else shown
     for section in ordered:
+        group = sorted(groups[section], key=_paper_order)
+        if budget <= 0:
+            break
         out += ["", f"### {md_inline(section)}", ""]
-        out += [render_paper(p) for p in sorted(groups[section], key=_paper_order)]
+        out += [render_paper(p) for p in group[:budget]]
+        budget -= len(group[:budget])
+    if shown is not None and shown < n:
+        out += ["", f"…and {n - shown} more paper{'s' if n - shown != 1 else ''}, not listed here to keep this "
+                "description within GitHub's size limit: see the README diff."]
     out += ["", FOOTER, ""]
     return "\n".join(out)
 
