@@ -135,6 +135,10 @@ def test_budget_curve_recall_grows_with_the_budget() -> None:
     # Ranking recall: top K by score per day; the best paper of a day counts when it is labelled.
     top1 = sum(max(ps, key=lambda p: table[p["id"]][0])["id"] in labels for _, ps in days)
     assert bt.ranking_recall(cands, truth, [1, 10]) == [(1, pytest.approx(top1 / len(labels))), (10, 1.0)]
+    # Threshold sweep: only the relevant flag changes; a higher threshold never proposes more.
+    sweep = bt.threshold_sweep(days, cands, selector(), truth, 10, [1.1, 0.5, 0.0])
+    assert [s[3] for s in sweep] == [0, sum(1 for v in table.values() if v[0] >= 0.5), 40]
+    assert sweep[2][1] == pytest.approx(1.0)
 
 
 def test_judge_like_a_reviewer() -> None:

@@ -468,6 +468,27 @@ class SystemRun:
     proposals: list[Proposal]
     ranking: list[tuple[int, float]] = field(default_factory=list)
     all_sections: tuple[int, int, int, int] = (0, 0, 0, 0)  # top ok, top n, leaf ok, leaf n over every labelled paper
+    sweep: list[tuple[float, float, float, int]] = field(default_factory=list)  # threshold, recall, precision, n
+
+
+SWEEP = (0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05)
+
+
+def threshold_sweep(
+    days: Sequence[Day], cands_by_day: Sequence[list[dict[str, Any]]], select: Selector, truth: Truth, per_day: int,
+    thresholds: Sequence[float] = SWEEP, blocked: Iterable[str] = (),
+) -> list[tuple[float, float, float, int]]:
+    """(threshold, recall, precision lower bound, proposals) if the relevance threshold had been each value.
+
+    Only the `relevant` flag changes (score >= threshold); selection, budget and dedupe stay the daily run's.
+    """
+    out = []
+    for t in thresholds:
+        flagged = [[{**c, "relevant": True} for c in cands if float(c.get("score") or 0.0) >= t]
+                   for cands in cands_by_day]
+        m = score("", select_days(days, flagged, select, per_day, blocked), truth, days, per_day)
+        out.append((t, m.recall, m.precision, m.proposed))
+    return out
 
 
 def section_accuracy(cands_by_day: Sequence[list[dict[str, Any]]], truth: Truth) -> tuple[int, int, int, int]:
@@ -509,16 +530,17 @@ def ranking_recall(
 
 def run_system(
     name: str, ranker: Ranker, days: Sequence[Day], select: Selector, truth: Truth, per_day: int,
-    budgets: Sequence[int] = BUDGETS, blocked: Iterable[str] = (),
+    budgets: Sequence[int] = BUDGETS, blocked: Iterable[str] = (), thresholds: Sequence[float] = (),
 ) -> SystemRun:
-    """Predict once, then select with the chosen budget and every budget of the curve."""
+    """Predict once, then select with the chosen budget, every budget of the curve and every threshold given."""
     blocked = set(blocked)
     cands = predict_days(ranker, days)
     proposals = select_days(days, cands, select, per_day, blocked)
     curve = budget_curve(days, cands, select, truth, budgets, blocked) if truth.labels else []
     ranking = ranking_recall(cands, truth, sorted(set(budgets) | {per_day})) if truth.labels else []
+    sweep = threshold_sweep(days, cands, select, truth, per_day, thresholds, blocked) if truth.labels else []
     return SystemRun(score(name, proposals, truth, days, per_day), curve, proposals, ranking,
-                     section_accuracy(cands, truth))
+                     section_accuracy(cands, truth), sweep)
 
 
 # --- a whole backtest -----------------------------------------------------------------------------------------
@@ -541,7 +563,8 @@ class BacktestResult:
             "params": self.params,
             "systems": {k: {**v.metrics.summary(), "per_section": v.metrics.per_section,
                             "curve": [list(c) for c in v.curve], "ranking_recall": [list(c) for c in v.ranking],
-                            "section_accuracy_all_labelled": list(v.all_sections)}
+                            "section_accuracy_all_labelled": list(v.all_sections),
+                            "threshold_sweep": [list(c) for c in v.sweep]}
                         for k, v in self.systems.items()},
             "labelled_in_list": sorted(self.truth.in_list),
         }
@@ -569,9 +592,10 @@ def run_backtest(
     blocked: set[str] = set()  # a fresh store: nothing proposed or rejected yet
     runs: dict[str, SystemRun] = {}
     timings: dict[str, float] = {}
-    for name, ranker in systems.items():
+    for i, (name, ranker) in enumerate(systems.items()):
         t0 = tick()
-        runs[name] = run_system(name, ranker, days, select, truth, per_day, budgets, blocked)
+        # The threshold sweep only means something for lfmwatch's calibrated probability.
+        runs[name] = run_system(name, ranker, days, select, truth, per_day, budgets, blocked, SWEEP if i == 0 else ())
         timings[f"replay {name}"] = tick() - t0
     review = None
     if review_every > 0 and retrain is not None and systems:

@@ -128,6 +128,16 @@ def report_markdown(result: BacktestResult, images: Sequence[str]) -> str:
         lines += [_table(["system", "judged proposals", "relevant among judged"],
                          [[r.metrics.name, str(r.metrics.judged), _frac(r.metrics.judged_ok, r.metrics.judged)]
                           for r in runs]), ""]
+    if runs and runs[0].sweep:
+        first = runs[0]
+        thr = result.params.get("threshold")
+        lines += ["## Other thresholds", "",
+                  f"What {first.metrics.name} would have proposed with another relevance threshold (`model.threshold`"
+                  f" in lfmwatch.toml; the model's own is {thr}), same budget and dedupe:", ""]
+        lines += [_table(["threshold", f"recall@{first.metrics.per_day}/day", "precision (lower bound)",
+                          "proposals", "proposals/day"],
+                         [[f"{t:g}", _pct(rc), _pct(pr), str(n), f"{n / max(len(result.days), 1):.1f}"]
+                          for t, rc, pr, n in first.sweep]), ""]
     if runs and runs[0].curve:
         lines += ["## Daily budget", "", "Recall / precision (lower bound) when at most K papers a day are proposed.", ""]
         header = ["K"] + [r.metrics.name for r in runs]
