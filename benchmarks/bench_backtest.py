@@ -32,13 +32,14 @@ def _rss_mb() -> float:
 def phase(args: argparse.Namespace) -> dict[str, float]:
     """Run one phase in this process and return its figures."""
     from lfmwatch import backtest as bt
+    from lfmwatch import baselines as bl
     from lfmwatch.awesome import parse_list
     from lfmwatch.config import Config
     from lfmwatch.model import load_model
 
     config = Config()
     t0 = time.perf_counter()
-    papers, _ = bt.load_corpus(args.corpus, config.arxiv.categories, args.to)
+    papers, _ = bl.load_corpus(args.corpus, config.arxiv.categories, args.to)
     days = bt.split_days(papers, args.start, args.end)
     del papers
     out: dict[str, float] = {"papers": sum(len(p) for _, p in days), "days": len(days),
@@ -46,7 +47,7 @@ def phase(args: argparse.Namespace) -> dict[str, float]:
     if args.phase == "load":
         return {**out, "peak_rss_mb": _rss_mb()}
     model = load_model(args.model)
-    labels = bt.load_labels(args.labels)
+    labels = bl.load_labels(args.labels)
     lst = parse_list(bt.sections_markdown(set(model.sections) | {r.section for v in labels.values() for r in v}))
     select = bt.make_selector(lst, 0.0)
     truth = bt.Truth.build(labels, days)
@@ -65,10 +66,8 @@ def phase(args: argparse.Namespace) -> dict[str, float]:
             bt.budget_curve(days, cands, select, truth)
             out["curve_s"] = time.perf_counter() - t1
     elif args.phase == "baselines":
-        from lfmwatch import baselines as bl
-
         until = bt.day_before(args.start)
-        all_papers, _ = bt.load_corpus(args.corpus, config.arxiv.categories, until)
+        all_papers, _ = bl.load_corpus(args.corpus, config.arxiv.categories, until)
         texts = {pid: {"title": rows[0].title, "abstract": rows[0].abstract} for pid, rows in labels.items()}
         pos = bl.list_positives(labels, texts, until, config.target.repo)
         neg = bl.negatives_until(all_papers, until, labels)[:20000]
@@ -91,8 +90,8 @@ def train(args: argparse.Namespace, path: Path) -> float:
 
     t0 = time.perf_counter()
     until = bt.day_before(args.start)
-    papers, _ = bt.load_corpus(args.corpus, Config().arxiv.categories, until)
-    rows, _ = bl.model_examples(args.labels, bt.load_labels(args.labels), papers, until)
+    papers, _ = bl.load_corpus(args.corpus, Config().arxiv.categories, until)
+    rows, _ = bl.model_examples(args.labels, bl.load_labels(args.labels), papers, until)
     save_model(fit_model(rows), path)
     return time.perf_counter() - t0
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from lfmwatch import backtest as bt
+from lfmwatch import baselines as bl
 from lfmwatch.awesome import parse_list
 from lfmwatch.errors import InputError
 
@@ -183,8 +184,8 @@ def test_load_corpus_filters_categories_and_days(tmp_path: Path) -> None:
             {"id": "3", "title": "t", "abstract": "a", "categories": ["stat.ML", "cs.CL"], "published": "2025-01-01T10:00:00"},
             {"id": "4", "title": "t", "abstract": "a", "categories": ["cs.CL"], "listed": "2025-02-01"}]
     f.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n", encoding="utf-8")
-    papers, bad = bt.load_corpus(f, ["cs.LG", "cs.CL"], until="2025-01-31")
+    papers, bad = bl.load_corpus(f, ["cs.LG", "cs.CL"], until="2025-01-31")
     assert [(p["id"], p["day"]) for p in papers] == [("3", "2025-01-01"), ("1", "2025-01-02")] and bad == 1
     assert [d for d, _ in bt.split_days(papers, "2025-01-02", "2025-01-05")] == ["2025-01-02"]
     with pytest.raises(InputError):
-        bt.load_corpus(tmp_path / "missing.jsonl")
+        bl.load_corpus(tmp_path / "missing.jsonl")

@@ -77,8 +77,8 @@ def test_tiny_backtest_end_to_end_and_reproducible(tmp_path: Path) -> None:
 
 def test_training_data_never_leaks_the_replayed_period(tmp_path: Path) -> None:
     corpus, labels = make_data(tmp_path)
-    label_rows = bt.load_labels(labels)
-    papers, _ = bt.load_corpus(corpus, ["cs.LG"])
+    label_rows = bl.load_labels(labels)
+    papers, _ = bl.load_corpus(corpus, ["cs.LG"])
     rows, counts = bl.model_examples(labels, label_rows, papers, "2025-01-31")
     assert rows and all(ex.id < "2504" for ex in rows)  # ids of replay days start at 2504
     assert counts["negative"] == sum(1 for p in papers if p["day"] <= "2025-01-31" and p["id"] not in label_rows)
@@ -154,6 +154,6 @@ def test_cli_errors_say_how_to_recover(tmp_path: Path, args: list[str], message:
 
 
 def test_shared_corpus_period_size(shared_data: Path) -> None:
-    papers, bad = bt.load_corpus(shared_data / "arxiv-corpus.jsonl.gz", Config().arxiv.categories, "2025-09-30")
+    papers, bad = bl.load_corpus(shared_data / "arxiv-corpus.jsonl.gz", Config().arxiv.categories, "2025-09-30")
     days = bt.split_days(papers, "2025-04-01", "2025-09-30")
     assert bad == 0 and len(days) == 177 and sum(len(p) for _, p in days) == 47579

@@ -9,17 +9,12 @@ through the same threshold, cap and dedupe rules as the daily run.
 
 from __future__ import annotations
 
-import gzip
-import json
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from statistics import median
 from typing import Any, Protocol
-
-from lfmwatch.errors import InputError
 
 BUDGETS = tuple(range(1, 21))  # daily budgets of the precision/recall curve
 PAPER_FIELDS = ("id", "title", "abstract", "categories")
@@ -41,55 +36,10 @@ Day = tuple[str, list[dict[str, Any]]]  # (YYYY-MM-DD, papers released that day)
 # --- input ---------------------------------------------------------------------------------------------------
 
 
-def iter_jsonl(path: str | Path) -> Iterable[tuple[int, dict[str, Any] | None]]:
-    """(line number, object or None when the line is not a JSON object) of a JSONL(.gz) file."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: no such file", "give the path of a .jsonl or .jsonl.gz file")
-    opener = gzip.open if p.read_bytes()[:2] == b"\x1f\x8b" else open
-    try:
-        with opener(p, "rb") as fh:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except ValueError:
-                    yield n, None
-                    continue
-                yield n, obj if isinstance(obj, dict) else None
-    except (OSError, EOFError) as exc:
-        raise InputError(f"{p}: cannot read: {exc}", "check that the file is complete JSONL or gzip") from exc
-
-
 def paper_day(paper: Mapping[str, Any]) -> str | None:
     """Release day of a paper: its `listed` day, else the date part of `published`."""
     day = paper.get("listed") or str(paper.get("published") or "")[:10]
     return str(day) if day else None
-
-
-def load_corpus(
-    path: str | Path, categories: Sequence[str] = (), until: str | None = None
-) -> tuple[list[dict[str, Any]], int]:
-    """(papers in `categories` released on or before `until`, sorted by day then id; count of bad lines)."""
-    cats = set(categories)
-    papers: list[dict[str, Any]] = []
-    bad = 0
-    for _, obj in iter_jsonl(path):
-        if obj is None or not obj.get("id") or not obj.get("title"):
-            bad += 1
-            continue
-        day = paper_day(obj)
-        if day is None or (until and day > until):
-            continue
-        if cats and not cats.intersection(obj.get("categories") or ()):
-            continue
-        # Keep only what classify and select read: six months of papers stay well under 1 GB.
-        slim = {k: obj.get(k) for k in PAPER_FIELDS}
-        slim["id"], slim["day"] = str(obj["id"]), day
-        papers.append(slim)
-    papers.sort(key=lambda p: (p["day"], p["id"]))
-    return papers, bad
 
 
 def split_days(papers: Iterable[Mapping[str, Any]], start: str, end: str) -> list[Day]:
@@ -113,26 +63,6 @@ class Label:
     source_list: str | None = None
     title: str | None = None
     abstract: str | None = None
-
-
-def load_labels(path: str | Path) -> dict[str, list[Label]]:
-    """Label rows by paper id (a paper may have several rows when source lists disagree)."""
-    out: dict[str, list[Label]] = defaultdict(list)
-    for n, obj in iter_jsonl(path):
-        if obj is None or not obj.get("id") or not obj.get("section"):
-            raise InputError(f"{path}:{n}: a label needs `id` and `section`", "fix or remove that line")
-        out[str(obj["id"])].append(
-            Label(
-                id=str(obj["id"]),
-                section=str(obj["section"]),
-                precision="top" if obj.get("precision") == "top" else "leaf",
-                listed=obj.get("listed"),
-                source_list=obj.get("source_list"),
-                title=obj.get("title"),
-                abstract=obj.get("abstract"),
-            )
-        )
-    return dict(out)
 
 
 def released_by(arxiv_id: str, listed: str | None, until: str) -> bool:

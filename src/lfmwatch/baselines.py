@@ -1,6 +1,6 @@
 """The systems a backtest compares and how they are built from files: baselines behind the model's
-`predict(papers)` interface, the training data of every system cut at a day (nothing from the replayed period
-leaks into training), and `backtest_from_files`, the `lfmwatch backtest` command as a function.
+`predict(papers)` interface, the readers of the corpus and labels, the training data of every system cut at a day
+(nothing from the replayed period leaks into training), and `backtest_from_files`, the command as a function.
 
 - `KeywordBaseline`: what README auto-updaters do: a paper matches a section when its title or abstract contains
   one of the section's keywords (its heading words plus obvious synonyms, table `KEYWORDS` below).
@@ -11,22 +11,24 @@ leaks into training), and `backtest_from_files`, the `lfmwatch backtest` command
 
 from __future__ import annotations
 
+import gzip
+import json
 import math
 import re
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lfmwatch.backtest import (
+    PAPER_FIELDS,
     BacktestResult,
     Label,
     Ranker,
     day_before,
-    iter_jsonl,
-    load_corpus,
-    load_labels,
     make_selector,
+    paper_day,
     released_by,
     run_backtest,
     sections_markdown,
@@ -204,6 +206,74 @@ def fit_svm_baseline(
         clf.fit(X, y)
         coef[:, j], intercept[j] = clf.coef_[0], clf.intercept_[0]
     return SvmBaseline(vec, sections, coef, intercept)
+
+
+# --- reading the inputs ------------------------------------------------------------------------------------
+
+
+def iter_jsonl(path: str | Path) -> Iterable[tuple[int, dict[str, Any] | None]]:
+    """(line number, object or None when the line is not a JSON object) of a JSONL(.gz) file."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such file", "give the path of a .jsonl or .jsonl.gz file")
+    opener = gzip.open if p.read_bytes()[:2] == b"\x1f\x8b" else open
+    try:
+        with opener(p, "rb") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    yield n, None
+                    continue
+                yield n, obj if isinstance(obj, dict) else None
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{p}: cannot read: {exc}", "check that the file is complete JSONL or gzip") from exc
+
+
+def load_corpus(
+    path: str | Path, categories: Sequence[str] = (), until: str | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """(papers in `categories` released on or before `until`, sorted by day then id; count of bad lines)."""
+    cats = set(categories)
+    papers: list[dict[str, Any]] = []
+    bad = 0
+    for _, obj in iter_jsonl(path):
+        if obj is None or not obj.get("id") or not obj.get("title"):
+            bad += 1
+            continue
+        day = paper_day(obj)
+        if day is None or (until and day > until):
+            continue
+        if cats and not cats.intersection(obj.get("categories") or ()):
+            continue
+        # Keep only what classify and select read: six months of papers stay well under 1 GB.
+        slim = {k: obj.get(k) for k in PAPER_FIELDS}
+        slim["id"], slim["day"] = str(obj["id"]), day
+        papers.append(slim)
+    papers.sort(key=lambda p: (p["day"], p["id"]))
+    return papers, bad
+
+
+def load_labels(path: str | Path) -> dict[str, list[Label]]:
+    """Label rows by paper id (a paper may have several rows when source lists disagree)."""
+    out: dict[str, list[Label]] = defaultdict(list)
+    for n, obj in iter_jsonl(path):
+        if obj is None or not obj.get("id") or not obj.get("section"):
+            raise InputError(f"{path}:{n}: a label needs `id` and `section`", "fix or remove that line")
+        out[str(obj["id"])].append(
+            Label(
+                id=str(obj["id"]),
+                section=str(obj["section"]),
+                precision="top" if obj.get("precision") == "top" else "leaf",
+                listed=obj.get("listed"),
+                source_list=obj.get("source_list"),
+                title=obj.get("title"),
+                abstract=obj.get("abstract"),
+            )
+        )
+    return dict(out)
 
 
 # --- training data cut at a day ---------------------------------------------------------------------------
