@@ -157,3 +157,22 @@ def test_shared_corpus_period_size(shared_data: Path) -> None:
     papers, bad = bl.load_corpus(shared_data / "arxiv-corpus.jsonl.gz", Config().arxiv.categories, "2025-09-30")
     days = bt.split_days(papers, "2025-04-01", "2025-09-30")
     assert bad == 0 and len(days) == 177 and sum(len(p) for _, p in days) == 47579
+
+
+def test_configured_model_without_labels(tmp_path: Path) -> None:
+    from lfmwatch.backtest_report import write_report
+    from lfmwatch.model import save_model
+    from lfmwatch.training import fit_model
+
+    corpus, labels = make_data(tmp_path)
+    papers, _ = bl.load_corpus(corpus, ["cs.LG"])
+    rows, _ = bl.model_examples(labels, bl.load_labels(labels), papers, "2025-01-31")
+    model_file = save_model(fit_model(rows), tmp_path / "models" / "m.npz")
+    result = bl.backtest_from_files(Config(), corpus=corpus, start="2025-02-05", end="2025-02-10", per_day=2,
+                                    model_path=model_file)
+    m = result.systems["lfmwatch"].metrics
+    assert m.labelled == 0 and m.proposed == sum(m.counts) > 0 and max(m.counts) <= 2
+    assert "tf-idf + LinearSVC" not in result.systems  # no list entries without labels or a README
+    paths = write_report(result, tmp_path / "out")
+    assert [p.name for p in paths] == ["report.md", "metrics.json", "proposals_per_day.png"]
+    assert "nothing to compare" in paths[0].read_text(encoding="utf-8")
