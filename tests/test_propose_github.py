@@ -240,6 +240,15 @@ def test_token_without_push_rights_and_fork_mode(gh: GitHubFake, store: Store) -
     assert "2501.00001" in gh.file("reader/awesome", "README.md", BRANCH)
 
 
+def test_fork_owned_by_an_organization(gh: GitHubFake, store: Store) -> None:
+    # GitHub refuses "allow edits by maintainers" on PRs from organization-owned forks (422 "Fork collab ...").
+    gh.fork(REPO, "lab/awesome", org=True)
+    gh.add_token("org-token", "lab-bot", push={"lab/awesome"})
+    seed(store, DAY1)
+    res = propose(store, make_config(fork="lab/awesome"), session_for(gh, "org-token"))
+    assert res.created_pr and gh.pulls(REPO)[0]["head"] == f"lab:{BRANCH}" and len(gh.pulls(REPO)) == 1
+
+
 def test_transient_failures_are_retried(gh: GitHubFake, store: Store) -> None:
     seed(store, DAY1)
     gh.fail_next("GET", r"/contents/README\.md$", 502, times=2)

@@ -430,11 +430,25 @@ class GitHubRepo:
         return self._call(f"read pull request #{number}", lambda: _pull(self.raw.get_pull(number)))
 
     def create_pull(self, title: str, body: str, head: str, base: str) -> PullInfo:
-        """Open a pull request from `head` (`owner:branch`) into `base`."""
-        return self._call(
-            f"open a pull request from {head} into {base}",
-            lambda: _pull(self.raw.create_pull(base=base, head=head, title=title, body=body, maintainer_can_modify=True)),
-        )
+        """Open a pull request from `head` (`owner:branch`) into `base`.
+
+        From a fork, maintainers are allowed to edit the branch; GitHub refuses that for organization-owned forks
+        (422 "Fork collab can't be granted"), and then the PR is opened without it.
+        """
+        from github import GithubException
+
+        what = f"open a pull request from {head} into {base}"
+        cross = head.split(":", 1)[0] != self.owner
+        try:
+            return self._call(what, lambda: _pull(self.raw.create_pull(
+                base=base, head=head, title=title, body=body, maintainer_can_modify=cross)))
+        except GitHubError as exc:
+            cause = exc.__cause__
+            if not (cross and isinstance(cause, GithubException) and cause.status == 422
+                    and "fork collab" in _message(cause).lower()):
+                raise
+        return self._call(what, lambda: _pull(self.raw.create_pull(
+            base=base, head=head, title=title, body=body, maintainer_can_modify=False)))
 
     def update_pull(self, number: int, *, title: str | None = None, body: str | None = None) -> None:
         """Change a pull request's title and/or body."""

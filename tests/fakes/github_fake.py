@@ -96,6 +96,7 @@ class Repo:
     fork_of: str | None = None
     id: int = 0
     collaborators: set[str] = field(default_factory=set)
+    org: bool = False  # owned by an organization (GitHub then refuses maintainer_can_modify on PRs from it)
 
 
 class GitHubFake(GitObjects):
@@ -174,12 +175,12 @@ class GitHubFake(GitObjects):
             self.pulls_by_repo[full_name] = {}
             return sha
 
-    def fork(self, upstream: str, full_name: str) -> None:
-        """A fork of `upstream` with the same branches (objects are shared)."""
+    def fork(self, upstream: str, full_name: str, *, org: bool = False) -> None:
+        """A fork of `upstream` with the same branches (objects are shared); `org`: an organization owns it."""
         with self.lock:
             up = self.repos[upstream]
             self.repos[full_name] = Repo(full_name, up.default_branch, dict(up.refs), fork_of=upstream,
-                                         id=next(self._ids))
+                                         id=next(self._ids), org=org)
             self.pulls_by_repo[full_name] = {}
 
     # inspection ----------------------------------------------------------------------------------------
@@ -391,6 +392,9 @@ class GitHubFake(GitObjects):
             if p.state == "open" and p.head_repo == head_repo and p.head_ref == ref and p.base_ref == base:
                 raise HTTPError(422, "Validation Failed", [{"resource": "PullRequest", "code": "custom",
                                 "message": f"A pull request already exists for {head_repo.split('/')[0]}:{ref}."}])
+        if body.get("maintainer_can_modify") and head_repo != repo and self.repos[head_repo].org:
+            raise HTTPError(422, "Validation Failed", [{"resource": "PullRequest", "code": "custom",
+                            "message": "Fork collab can't be granted by someone without permission"}])
         head_sha = self.repos[head_repo].refs[ref]
         if head_sha in self._ancestors(r.refs[base]):
             raise HTTPError(422, "Validation Failed", [{"resource": "PullRequest", "code": "custom",
