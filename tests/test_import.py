@@ -208,3 +208,18 @@ def test_search_prints_no_terminal_escapes_from_titles(tmp_path: Path) -> None:
     assert run("import", str(tmp_path / "h.jsonl"))[0] == 0
     code, out = run("search", "merging")
     assert code == 0 and "2506.00099" in out and "\x1b" not in out and "\x07" not in out
+
+
+def test_damage_is_reported_at_the_right_line(tmp_path: Path) -> None:
+    lines = []
+    for i in range(3000):
+        lines += [json.dumps(rec(i)), ""]  # blank lines count as lines too
+    full = gzip.compress(("\n".join(lines) + "\n").encode())
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(full[: len(full) * 2 // 3])
+    with Store(tmp_path / "s.db") as store:
+        with pytest.raises(InputError) as err:
+            import_jsonl(store, path)
+        kept = store.db["papers"].count
+    line = int(str(err.value).split("damaged after line ", 1)[1].split(" ", 1)[0])
+    assert line in (2 * kept, 2 * kept - 1, 2 * kept + 1)

@@ -98,6 +98,7 @@ def import_jsonl(store: Store, path: str | Path, progress: Progress | None = Non
             progress(raw.tell(), size)
 
     fts = store.defer_fts() if _bulk(store, path, size, stream is not raw) else nullcontext()
+    lineno = 0
     try:
         with fts, raw, stream:
             for lineno, line in enumerate(stream, start=1):
@@ -122,7 +123,7 @@ def import_jsonl(store: Store, path: str | Path, progress: Progress | None = Non
             flush_error = inner
         _finish(store, result, "failed", f"{exc.__class__.__name__}: {exc}")
         raise InputError(
-            f"{path}: the file is damaged after line {result.read} ({exc}); "
+            f"{path}: the file is damaged after line {lineno} ({exc}); "
             f"the {result.new + result.updated} papers before it were stored",
             "fix or re-download the file and import it again (already stored papers are skipped)",
         ) from (flush_error or exc)
