@@ -216,3 +216,20 @@ def test_pr_rows_lost_from_the_store_are_found_again_with_a_fork_configured(gh: 
     gh.close_pull(REPO, 1)
     res = sync(store, cfg, session_for(gh))
     assert res.counts["rejected"] == 3 and set(statuses(store).values()) == {"rejected"}
+
+
+def test_closed_pr_papers_the_store_lost_are_not_proposed_again(gh: GitHubFake, store: Store) -> None:
+    cfg = make_config()
+    seed(store, DAY1)
+    propose(store, cfg, session_for(gh))
+    for table in ("proposals", "pull_requests"):  # that day's state.db was never committed back
+        store.db[table].delete_where()
+    gh.close_pull(REPO, 1)
+    seed(store, DAY2)
+    nxt = propose(store, cfg, session_for(gh))  # the daily run proposes before it syncs
+    assert nxt.created_pr and nxt.pr_number == 2 and sorted(nxt.proposed) == ["2501.00004", "2501.00005"]
+    assert all(p[0] not in gh.file(REPO, "README.md", BRANCH) for p in DAY1)
+    res = sync(store, cfg, session_for(gh))
+    assert res.counts["rejected"] == 3
+    assert {pid: st for pid, st in statuses(store).items() if pid in {p[0] for p in DAY1}} == {
+        p[0]: "rejected" for p in DAY1}

@@ -20,9 +20,11 @@ Killed after 4: the rerun finds the branch ahead of base with our entries and no
 
 Starting fresh when no PR is open: the branch is created from the base head when missing. An existing branch is
 reset to the base head only when that loses nothing: it holds no commit missing from base, or its head is exactly
-the head of a closed/merged bot PR (GitHub keeps those commits under the PR). A branch holding a closed PR's
-commits plus later commits is left alone and the run fails with a hint; any other branch ahead of base (a run
-killed before opening its PR) is reused as it is.
+the head of a closed/merged bot PR (GitHub keeps those commits under the PR); before a reset, that PR's papers are
+read from its head and blocked (recorded in it when the store lost them, so sync rejects them). A branch holding
+an unmerged closed PR's commits plus later commits is left alone and the run fails with a hint; any other branch
+ahead of base (a run killed before opening its PR, also after a merged PR) is reused as it is. The reset re-reads
+the branch head first: a commit pushed since the read means re-read and decide again, never a force over it.
 
 When the base README moved on under an open PR, the bot's entries are re-applied to the new base: if the branch
 differs from its merge base only by entries inserted in list style, the bot writes a merge commit (parents: branch
@@ -218,6 +220,8 @@ class _State:
     work_list: Any
     reapply: bool = False  # the new README is base + the branch's entries: commit as a merge of base
     notes: list[str] = field(default_factory=list)
+    closed_pr: PullInfo | None = None  # plan "reset": the closed bot PR whose head the branch still is
+    closed_entries: list[Any] = field(default_factory=list)  # that PR's papers (entries not in base)
 
     @property
     def head_spec(self) -> str:
@@ -275,6 +279,14 @@ def _read_state(session: GitHubSession, config: Config, *, allow_merge: bool) ->
     assert work_sha is not None
     state = _State(target, head, t.branch, base, base_sha, base_file.text, base_list, open_pr, branch_sha, plan,
                    work_sha, base_file.text, base_file.sha, base_list, notes=notes)
+    if plan == "reset" and branch_sha is not None:
+        # The closed PR's papers, read from its head before the reset: blocked even when the store does not know
+        # them (a state.db that lost that day's rows), so a closed PR's papers never come back in the next one.
+        state.closed_pr = next((p for p in target.find_pulls(spec, state="closed") if p.head_sha == branch_sha),
+                               None)
+        closed_file = head.read_file(t.readme, branch_sha)
+        if closed_file is not None:
+            state.closed_entries = _added_entries(parse_list(closed_file.text, exclude=exclude), base_list)
     if work_sha != base_sha:
         _load_work(state, config, allow_merge=allow_merge)
     return state
@@ -378,7 +390,7 @@ def select_for_pr(
 def _select(store: Store, config: Config, state: _State,
             candidates: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, int]]:
     in_pr = _added_entries(state.work_list, state.base_list)
-    blocked = blocked_ids(store) | {e.arxiv_id for e in in_pr}
+    blocked = blocked_ids(store) | {e.arxiv_id for e in in_pr} | {e.arxiv_id for e in state.closed_entries}
     limit = _limit(config, len(in_pr))
     chosen, skipped = select_papers(candidates, state.base_list, blocked, limit, config.select.min_score)
     counts = {"candidates": len(candidates), **skipped, "in_pr": len(in_pr),
@@ -444,6 +456,13 @@ def _attempt(store: Store, config: Config, session: GitHubSession, selected: Seq
     in_pr = _added_entries(new_list, state.base_list)
     result = ProposeResult(skipped=counts, refused=[(n.arxiv_id, r) for n, r in res.refused],
                            proposed=[p["id"] for p in added_now])
+    if not dry_run and state.closed_pr is not None and state.closed_entries:
+        # Papers of the closed PR the store lost: recorded in it, so that sync rejects them (known ones keep theirs).
+        known = {e.arxiv_id for e in state.closed_entries if store.db["proposals"].count_where(
+            "paper_id = ?", [e.arxiv_id])}
+        lost = [e for e in state.closed_entries if e.arxiv_id not in known]
+        if lost:
+            record_proposed(store, lost, state.closed_pr, t.repo, t.branch, state.branch_sha)
     if not dry_run and added_now:
         record_intent(store, added_now, run_id)
     papers = _body_papers(store, in_pr)
