@@ -119,7 +119,7 @@ def test_report_files_and_comparison_sentences(tmp_path: Path) -> None:
     for png in (p for p in paths if p.suffix == ".png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = paths[0].read_text(encoding="utf-8")
-    assert "| lfmwatch |" in text and "vs **keywords**" in text and "points" in text
+    assert "| lfmwatch |" in text and "- vs keywords: ahead on" in text and "lfmwatch ahead by" in text
     numbers = json.loads((tmp_path / "out" / "metrics.json").read_text(encoding="utf-8"))
     assert numbers["systems"]["lfmwatch"]["recall"] == round(result.systems["lfmwatch"].metrics.recall, 4)
 
