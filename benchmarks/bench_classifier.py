@@ -182,6 +182,18 @@ def run_model(split: dict[str, Any], save: Path | None) -> dict[str, Any]:
     res["threshold"] = model.threshold
     res["labelled_test_flagged"] = sum(by_id[pid]["relevant"] for pid in split["test_pos"])
     # Held-out reviewed papers: precision of the relevant flag.
+    rv_papers = [split["corpus_by_id"][r["id"]] for r in split["held_reviews"]]
+    rv_scores = model.calibrate(model.raw_scores(model.vocab.transform(rv_papers)))
+    # The precision/volume trade-off at other thresholds (model.threshold in lfmwatch.toml overrides).
+    table = []
+    for thr in sorted({round(model.threshold, 4), 0.7, 0.5, 0.3, 0.2, 0.1}, reverse=True):
+        fl = [r for r, sc in zip(split["held_reviews"], rv_scores, strict=True) if sc >= thr]
+        table.append({"threshold": thr, "flagged_per_day": round(float((scores >= thr).sum()) / len(days), 2),
+                      "labelled_test_recall": round(sum(by_id[pid]["score"] >= thr for pid in split["test_pos"])
+                                                    / len(split["test_pos"]), 3),
+                      "reviewed_flagged": len(fl),
+                      "reviewed_precision": round(sum(r["include"] for r in fl) / max(len(fl), 1), 3)})
+    res["threshold_table"] = table
     rv = [(r, model.predict([split["corpus_by_id"][r["id"]]])[0]) for r in split["held_reviews"]]
     flagged = [r for r, pr in rv if pr["relevant"]]
     res["reviewed_heldout"] = len(rv)

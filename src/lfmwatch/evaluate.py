@@ -119,7 +119,7 @@ def evaluate_examples(examples: Sequence[TrainingExample], *, folds: int = 5, ta
     import numpy as np
 
     from lfmwatch.features import fit_vocabulary
-    from lfmwatch.training import _dedupe, _relevance, calibration_curve, choose_threshold
+    from lfmwatch.training import _dedupe, _relevance, calibration_curve, choose_threshold, title_scaled
 
     opts = options or FitOptions()
     report: dict[str, Any] = {"sections": cross_validate_sections(examples, folds=folds, options=opts)}
@@ -127,7 +127,7 @@ def evaluate_examples(examples: Sequence[TrainingExample], *, folds: int = 5, ta
     if (y == 1).sum() >= opts.folds and (y != 1).sum() >= opts.folds:
         docs = [{"title": p.title, "abstract": p.abstract} for p in papers]
         vocab = fit_vocabulary(docs, min_df=opts.min_df)
-        X = vocab.transform(docs)
+        X, _ = title_scaled(vocab.transform(docs), vocab, opts)
         _, _, oof, used = _relevance(X, y, w, opts, [p.id for p in papers])
         target = (y == 1).astype(int)[used]
         cw = np.where(y == -1, w * opts.negative_weight, w)[used]

@@ -64,14 +64,20 @@ def hash_tokens(texts: Sequence[str]) -> tuple[Any, Any]:
         starts, length = starts[ok], length[ok]
         doc_start = np.concatenate(([0], np.cumsum(lens + 1)[:-1]))
         docs.append(np.searchsorted(doc_start, starts, side="right") - 1 + lo)
-        h = np.full(len(starts), _FNV_OFFSET, dtype=np.uint64)
-        active = np.arange(len(starts))
-        k = 0
+        # Tokens sorted by length: at byte k the tokens still growing are a suffix, so slices replace fancy indexing.
+        order = np.argsort(length, kind="stable")
+        st, ln = starts[order], length[order]
+        hs = np.full(len(st), _FNV_OFFSET, dtype=np.uint64)
         prime = np.uint64(_FNV_PRIME)
-        while len(active):
-            h[active] = (h[active] ^ a[starts[active] + k].astype(np.uint64)) * prime
+        cut, k = 0, 0
+        while cut < len(st):
+            tail = hs[cut:]
+            tail ^= a[st[cut:] + k]
+            tail *= prime
             k += 1
-            active = active[length[active] > k]
+            cut = int(np.searchsorted(ln, k, side="right"))
+        h = np.empty_like(hs)
+        h[order] = hs
         hashes.append(h)
     if not hashes:
         return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
@@ -303,6 +309,7 @@ def fit_vocabulary(
         used_tokens[bkeys // n_raw] = True
         used_tokens[bkeys % n_raw] = True
         kept_fields.append((uni, df_u[uni], bkeys, bdf))
+        del u, keys, bdoc, order, k_sorted, d_sorted, first  # peak memory: these are the largest arrays
     # Compact token ids to the tokens any field uses.
     new_id = np.full(n_raw, -1, dtype=np.int64)
     used = np.flatnonzero(used_tokens)

@@ -123,29 +123,38 @@ class LfmModel:
         pa, pl = self.section_probs(X)
         why = self._why(X, raw >= _raw_at(self, thr))
         top = np.argsort(-pl, axis=1)[:, :3]
+        top_p = np.round(np.take_along_axis(pl, top, axis=1), 6).tolist()
+        best = top[:, 0]
+        area = self._leaf_area[best]
+        within = pl[np.arange(len(best)), best] / np.maximum(pa[np.arange(len(best)), area], 1e-12)
+        scores = np.round(score, 6).tolist()
+        relevant = (score >= thr).tolist()
+        best_p = pl[np.arange(len(best)), best]
+        top_l = top.tolist()
         out = []
         for i in range(len(papers)):
-            best = int(top[i, 0])
-            area = int(self._leaf_area[best])
-            within = pl[i, best] / max(pa[i, area], 1e-12)
-            section, section_score = self.leaves[best], float(pl[i, best])
-            if within < self.leaf_min:
+            b = int(best[i])
+            section, section_score = self.leaves[b], float(best_p[i])
+            if within[i] < self.leaf_min:
                 # The leaf is unclear: file under its parent heading with the parent's total probability.
                 parent = parent_section(section)
                 if parent is not None:
-                    members = [j for j, leaf in enumerate(self.leaves) if leaf.startswith(parent + " > ")]
-                    section, section_score = parent, float(pl[i, members].sum())
+                    section, section_score = parent, float(pl[i, self._members(parent)].sum())
             out.append(
                 {
-                    "relevant": bool(score[i] >= thr),
-                    "score": round(float(score[i]), 6),
+                    "relevant": relevant[i],
+                    "score": scores[i],
                     "section": section,
                     "section_score": round(min(section_score, 1.0), 6),
-                    "sections": [[self.leaves[int(j)], round(float(pl[i, j]), 6)] for j in top[i]],
+                    "sections": [[self.leaves[j], p] for j, p in zip(top_l[i], top_p[i], strict=True)],
                     "why": why[i],
                 }
             )
         return out
+
+    def _members(self, parent: str) -> list[int]:
+        """Indices of the leaves under a heading path."""
+        return [j for j, leaf in enumerate(self.leaves) if leaf.startswith(parent + " > ")]
 
     def _why(self, X: Any, positive: Any) -> list[list[str]]:
         """Terms with the largest contribution towards the decision (towards relevant for relevant papers)."""
@@ -160,7 +169,8 @@ class LfmModel:
         contrib = C.data * w[C.indices] * np.where(positive, 1.0, -1.0)[rows]
         sel = contrib > 0
         rows, cols, contrib = rows[sel], C.indices[sel], contrib[sel]
-        order = np.lexsort((-contrib, rows))  # by paper, then strongest first
+        # By paper, then strongest first, with one float sort key: row + a number in (0, 1) falling with contrib.
+        order = np.argsort(rows + 1.0 / (2.0 + contrib), kind="stable")
         rows, cols = rows[order], cols[order]
         starts = np.searchsorted(rows, np.arange(n + 1))
         # Twice as many candidates as shown: a word can appear both as a title and as a text column.

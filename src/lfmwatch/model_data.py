@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import random
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -104,7 +105,7 @@ def readme_entries(text: str, exclude: Sequence[str] = ()) -> tuple[list[tuple[s
 
         parsed = awesome.parse_list(text, exclude=list(exclude))
         entries = [(e.arxiv_id, e.section, e.title) for e in parsed.entries if getattr(e, "arxiv_id", None)]
-        sections = [s if isinstance(s, str) else s.path for s in parsed.sections]
+        sections = [s.path for s in parsed.sections if not getattr(s, "excluded", False)]
         return entries, sections
     except (ImportError, AttributeError, TypeError):
         return _scan_readme(text, exclude)
@@ -242,12 +243,14 @@ def collect_examples(
     listed_before: str | None = None,
     exclude_ids: Iterable[str] = (),
     known_texts: Mapping[str, Mapping[str, Any]] | None = None,
+    max_unlabelled: int | None = None,
 ) -> tuple[list[TrainingExample], dict[str, Any]]:
     """All training examples from the given sources plus store feedback and negatives; returns (examples, info).
 
     Negatives come from the corpus when given, else from the store's papers; only papers in
     `config.arxiv.categories` (and listed before `listed_before`, when set) are used; `exclude_ids` are never used.
     `known_texts` (id -> paper) supplies titles/abstracts before the store or the arXiv API are asked.
+    `max_unlabelled` keeps a seeded uniform sample of that many unlabelled papers (reservoir: bounded memory).
     """
     excluded = set(exclude_ids)
     info: dict[str, Any] = {"sources": {}}
@@ -278,6 +281,8 @@ def collect_examples(
     # Text for labelled papers and the pool of negatives, in one pass over the corpus or the store.
     known: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (known_texts or {}).items() if k in labelled}
     negatives: list[TrainingExample] = []
+    seen_unlabelled = 0
+    rng = random.Random(0)
     cats = config.arxiv.categories
     if corpus is not None:
         pool: Iterable[Mapping[str, Any]] = iter_corpus(corpus)
@@ -297,7 +302,14 @@ def collect_examples(
             continue
         if listed_before and (paper.get("listed") or "") >= listed_before:
             continue
-        negatives.append(example(pid, paper.get("title"), paper.get("abstract"), None, "negative"))
+        seen_unlabelled += 1
+        item = example(pid, paper.get("title"), paper.get("abstract"), None, "negative")
+        if max_unlabelled is None or len(negatives) < max_unlabelled:
+            negatives.append(item)
+        else:
+            j = rng.randrange(seen_unlabelled)
+            if j < max_unlabelled:
+                negatives[j] = item
     if store is not None and corpus is not None:
         from lfmwatch.papers import get_papers
 
@@ -306,6 +318,7 @@ def collect_examples(
     examples, counts = fill_texts(examples, known, fetch)
     info["text"] = counts
     info["negatives"] = len(negatives)
+    info["unlabelled_seen"] = seen_unlabelled
     info["sections"] = sections
     return examples + negatives, info
 

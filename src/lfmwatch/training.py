@@ -55,9 +55,10 @@ class FitOptions:
     c_area: float = 10.0
     c_leaf: float = 10.0
     min_df: tuple[int, int] = (2, 2)
-    min_df_keep: int = 3  # keep a column if this many documents have it ...
+    min_df_keep: int = 5  # keep a column if this many documents have it ...
     min_pos_df_keep: int = 2  # ... or this many positives
     folds: int = 3
+    max_unlabelled: int = 30000  # seeded sample of unlabelled negatives (time/memory budget; the benchmark has 28.6k)
     stream_prior: float = 0.01  # share of relevant papers in the stream, for the calibrated probability
     leaf_min: float = 0.4
     seed: int = 0
@@ -163,15 +164,58 @@ def _relevance(X: Any, y: Any, w: Any, opts: FitOptions, ids: Sequence[str] = ()
     return np.vstack(coefs).T.astype(np.float32), np.array(icpts), raw, used
 
 
+def unlabelled_fp_share(examples: Sequence[TrainingExample], papers: Sequence[TrainingExample], y: Any, raw: Any,
+                        used: Any) -> tuple[Any, dict[str, Any]]:
+    """Per paper, how much an unlabelled paper counts as a false positive when choosing the threshold.
+
+    Reviewed papers are unlabelled papers a maintainer judged: the include rate among them as a function of the
+    out-of-fold score (isotonic) estimates how many unlabelled papers at that score are relevant after all. Outside
+    the reviewed score range (and without reviews) an unlabelled paper counts fully.
+    """
+    import numpy as np
+    from sklearn.isotonic import IsotonicRegression
+
+    kinds: dict[str, set[str]] = {}
+    for e in examples:
+        kinds.setdefault(e.id, set()).add(e.kind)
+    reviewed = np.array([bool(kinds.get(p.id, set()) & {"reviewed_pos", "reviewed_neg"}) for p in papers]) & used
+    share = np.ones(len(y))
+    inc = (y == 1)[reviewed]
+    if reviewed.sum() < 20 or inc.all() or not inc.any():
+        return share, {"reviewed": int(reviewed.sum()), "applied": False}
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw[reviewed], inc.astype(float))
+    lo = float(raw[reviewed].min())
+    g = np.where(raw >= lo, iso.predict(raw), 0.0)
+    share = np.where(y == -1, 1.0 - g, 1.0)
+    return share, {"reviewed": int(reviewed.sum()), "include_rate": round(float(inc.mean()), 3), "applied": True,
+                   "min_reviewed_raw": lo}
+
+
+def title_scaled(X: Any, vocab: Any, opts: FitOptions) -> tuple[Any, Any]:
+    """(X with the title block scaled by opts.title_weight, the column scale): the title counts less (measured)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    scale = np.ones(X.shape[1], dtype=np.float32)
+    scale[: vocab.offsets[1]] = opts.title_weight
+    return (X @ sp.diags(scale)).tocsr(), scale
+
+
 def calibration_curve(raw: Any, target: Any, weight: Any, prior: float) -> tuple[Any, Any]:
-    """Isotonic P(positive | raw) on out-of-fold scores, shifted from the training balance to `prior`."""
+    """Centred isotonic P(positive | raw) on out-of-fold scores, shifted from the training balance to `prior`.
+
+    Plain isotonic regression is a step function: whole blocks of papers tie, so a threshold could only cut at
+    block edges (and ranking by score would be arbitrary inside a block). We keep one knot per block at the
+    block's mean raw score and interpolate linearly between knots: monotone, strictly increasing inside the range.
+    """
     import numpy as np
     from sklearn.isotonic import IsotonicRegression
 
     iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
     iso.fit(raw, target, sample_weight=weight)
-    xs = np.asarray(iso.X_thresholds_, dtype=np.float64)
-    ps = np.asarray(iso.y_thresholds_, dtype=np.float64)
+    fitted = iso.predict(raw)
+    ps, inv = np.unique(fitted, return_inverse=True)
+    xs = np.bincount(inv, weights=raw) / np.bincount(inv)
     train_prior = float(np.average(target, weights=weight))
     if 0 < prior < 1 and 0 < train_prior < 1:
         odds = ps / np.maximum(1 - ps, 1e-12) * (prior / (1 - prior)) / (train_prior / (1 - train_prior))
@@ -179,8 +223,13 @@ def calibration_curve(raw: Any, target: Any, weight: Any, prior: float) -> tuple
     return xs, ps
 
 
-def choose_threshold(prob: Any, target: Any, weight: Any, target_precision: float, prior: float) -> tuple[float, dict[str, float]]:
-    """Lowest calibrated score whose stream precision (positives re-weighted to `prior`) reaches the target."""
+def choose_threshold(prob: Any, target: Any, weight: Any, target_precision: float, prior: float,
+                     fp_share: Any = None) -> tuple[float, dict[str, float]]:
+    """Lowest calibrated score whose stream precision (positives re-weighted to `prior`) reaches the target.
+
+    `fp_share` (per row, default 1) is how much a negative counts as a false positive: below 1 for unlabelled
+    papers that, judging by reviewed papers with similar scores, are often relevant after all.
+    """
     import numpy as np
 
     pos_w = weight * (target == 1)
@@ -189,7 +238,7 @@ def choose_threshold(prob: Any, target: Any, weight: Any, target_precision: floa
     scale = prior / (1 - prior) * neg_w.sum() / max(pos_w.sum(), 1e-12)
     order = np.argsort(-prob, kind="stable")
     tp = np.cumsum(pos_w[order] * scale)
-    fp = np.cumsum(neg_w[order])
+    fp = np.cumsum((neg_w * (1.0 if fp_share is None else fp_share))[order])
     precision = tp / np.maximum(tp + fp, 1e-12)
     recall = tp / max(tp[-1], 1e-12)
     # A threshold keeps every paper scoring at least it: only the ends of runs of tied scores are valid cuts.
@@ -294,6 +343,14 @@ def fit_model(
     opts = options or FitOptions()
     t0 = time.monotonic()
     papers, y, w = _dedupe(examples)
+    unl = np.flatnonzero(y == -1)
+    if len(unl) > opts.max_unlabelled:
+        # Keep every labelled paper and a seeded random sample of the unlabelled ones.
+        drop = np.random.default_rng(opts.seed).choice(unl, size=len(unl) - opts.max_unlabelled, replace=False)
+        keep = np.ones(len(y), dtype=bool)
+        keep[drop] = False
+        papers = [p for p, k in zip(papers, keep, strict=True) if k]
+        y, w = y[keep], w[keep]
     n_pos, n_neg = int((y == 1).sum()), int((y != 1).sum())
     if n_pos < 2 or n_neg < 2:
         raise ModelError(
@@ -313,21 +370,19 @@ def fit_model(
     df_pos = np.bincount(pos_rows.indices, minlength=X.shape[1])
     keep = np.flatnonzero((df_all >= opts.min_df_keep) | (df_pos >= opts.min_pos_df_keep))
     vocab, _ = restrict(vocab, keep)
+    del X, pos_rows
     X = vocab.transform(docs)
     log.info("features: %d columns over %d papers (%d positive)", X.shape[1], len(docs), n_pos)
 
-    # The title block counts less for relevance (measured); scaling columns == scaling their coefficients back.
-    scale = np.ones(X.shape[1], dtype=np.float32)
-    scale[: vocab.offsets[1]] = opts.title_weight
-    import scipy.sparse as sp
-
-    coef, intercept, oof, used = _relevance(X @ sp.diags(scale), y, w, opts, [p.id for p in papers])
-    coef = coef * scale[:, None]
+    Xs, scale = title_scaled(X, vocab, opts)
+    coef, intercept, oof, used = _relevance(Xs, y, w, opts, [p.id for p in papers])
+    coef = coef * scale[:, None]  # scaling columns for training == scaling their coefficients for inference
     target = (y == 1).astype(int)
     cw = np.where(y == -1, w * opts.negative_weight, w)[used]
     calib_x, calib_y = calibration_curve(oof[used], target[used], cw, opts.stream_prior)
     prob = np.interp(oof[used], calib_x, calib_y)
-    threshold, at_thr = choose_threshold(prob, target[used], cw, target_precision, opts.stream_prior)
+    fp_share, pu = unlabelled_fp_share(examples, papers, y, oof, used)
+    threshold, at_thr = choose_threshold(prob, target[used], cw, target_precision, opts.stream_prior, fp_share[used])
 
     leaves_part = fit_sections(vocab, area_rows, leaf_rows, opts)
     areas, leaves = leaves_part["areas"], leaves_part["leaves"]
@@ -345,6 +400,7 @@ def fit_model(
             "positives": n_pos,
             "negatives_used": int(((y != 1) & used).sum()),
             "unlabelled_dropped_as_likely_positive": int(((y == -1) & ~used).sum()),
+            "unlabelled_available": int(len(unl)),
             "examples_by_kind": dict(sorted(counts.items())),
             "area_examples": dict(sorted(Counter(area_of(e.section or "") for e in area_rows).items())),
             "leaf_examples": dict(sorted(Counter(e.section for e in leaf_rows).items())),
@@ -356,6 +412,7 @@ def fit_model(
         "target_precision": target_precision,
         "threshold": threshold,
         "cv_at_threshold": at_thr,
+        "unlabelled_positive_correction": pu,
         "sections": all_sections,
         "predictable_sections": leaves,
         "unpredictable_sections": unpredictable,

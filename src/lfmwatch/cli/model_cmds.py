@@ -34,6 +34,7 @@ def _data_options(fn):  # type: ignore[no-untyped-def]
 def _collect(app: App, readme: Path | None, labels: tuple[Path, ...], reviewed: Path | None, corpus: Path | None,
              texts: tuple[Path, ...], no_fetch: bool) -> tuple[list, dict]:  # type: ignore[type-arg]
     from lfmwatch.model_data import collect_examples, iter_corpus
+    from lfmwatch.training import FitOptions
 
     config = app.config
     # The store gives review feedback (and negatives without --corpus); do not create one just to read nothing.
@@ -45,7 +46,7 @@ def _collect(app: App, readme: Path | None, labels: tuple[Path, ...], reviewed: 
                 extra.setdefault(str(paper["id"]), paper)
     examples, info = collect_examples(
         config, store=store, readme=readme, labels=labels, reviewed=reviewed, corpus=corpus,
-        fetch_missing=not no_fetch, known_texts=extra,
+        fetch_missing=not no_fetch, known_texts=extra, max_unlabelled=FitOptions().max_unlabelled,
     )
     return examples, info
 
@@ -79,7 +80,8 @@ def train_cmd(app: App, readme: Path | None, labels: tuple[Path, ...], reviewed:
     command = _command_line("train", click.get_current_context().params)
     model = fit_model(
         examples, sections=info.get("sections", []), target_precision=app.config.model.target_precision,
-        command=command, extra_card={"sources": info.get("sources", {}), "text_sources": info.get("text", {})},
+        command=command, extra_card={"sources": info.get("sources", {}), "text_sources": info.get("text", {}),
+                    "unlabelled_seen": info.get("unlabelled_seen")},
     )
     path = save_model(model, out or Path(app.config.model.path))
     d = model.card["data"]
