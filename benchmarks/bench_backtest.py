@@ -26,6 +26,13 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def _rss_mb() -> float:
+    # VmHWM is this process's own peak; ru_maxrss can carry the parent's peak over fork + exec on Linux.
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
