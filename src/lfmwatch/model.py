@@ -20,7 +20,7 @@ from lfmwatch.errors import ModelError
 from lfmwatch.features import Vocabulary
 
 FORMAT = "lfmwatch-model/1"
-TRAIN_HINT = "run `lfmwatch train` (see models/README or the model card for the full command)"
+TRAIN_HINT = "run `lfmwatch train` (the full command is in models/README.md and in the model card)"
 WHY_WORDS = 5
 
 
