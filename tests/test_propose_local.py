@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from lfmwatch.awesome import normalize_title, parse_list
 from lfmwatch.cli import cli
 from lfmwatch.config import Config
+from lfmwatch.errors import InputError
 from lfmwatch.propose import propose_local
 from lfmwatch.store import Store
 from test_propose_github import AD, DAY1, DAY2, HOSTILE, README, REPO, TOKEN, make_fake, rendered_links, seed
@@ -35,6 +36,29 @@ def only_insertions(old: str, new: str) -> list[str]:
         if op == "insert":
             added += b[j1:j2]
     return added
+
+
+def test_local_mode_keeps_crlf_line_endings(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    crlf = README.replace("\n", "\r\n").encode("utf-8")
+    readme.write_bytes(crlf)
+    with db(tmp_path) as store:
+        seed(store, DAY1)
+        res = propose_local(store, Config(), readme, tmp_path / "out.md", None)
+    assert res.status == "local" and res.proposed
+    out = (tmp_path / "out.md").read_bytes()
+    assert out.count(b"\n") == out.count(b"\r\n")  # no bare LF anywhere
+    added = only_insertions(crlf.decode("utf-8"), out.decode("utf-8"))
+    assert len([ln for ln in added if ln.strip()]) == len(res.proposed)
+    assert readme.read_bytes() == crlf
+
+
+def test_local_mode_rejects_a_non_utf8_list(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_bytes(b"# List\n\n## A\n\n- caf\xe9\n")
+    with db(tmp_path) as store, pytest.raises(InputError, match="not UTF-8"):
+        propose_local(store, Config(), readme, tmp_path / "out.md", None)
+    assert not (tmp_path / "out.md").exists()
 
 
 def test_local_mode_edits_copy_and_writes_body(tmp_path: Path) -> None:
@@ -119,9 +143,11 @@ def test_cli_github_propose_sync_ignore(tmp_path: Path, monkeypatch: pytest.Monk
 
 @pytest.mark.shared
 def test_propose_readme_on_real_list(shared_data: Path, tmp_path: Path) -> None:
-    original = (shared_data / "awesome-lfm" / "README.md").read_text(encoding="utf-8")
+    # Bytes throughout: the real list has CRLF line endings, which must survive the edit.
+    original = (shared_data / "awesome-lfm" / "README.md").read_bytes().decode("utf-8")
+    assert "\r\n" in original
     copy = tmp_path / "README.md"
-    copy.write_text(original, encoding="utf-8")
+    copy.write_bytes(original.encode("utf-8"))
     lst = parse_list(original, exclude=Config().target.exclude_sections)
     sections = set(lst.paper_sections())
     labels = [json.loads(line) for line in (shared_data / "lfm-labels.jsonl").read_text().splitlines()[:400]]
@@ -132,8 +158,9 @@ def test_propose_readme_on_real_list(shared_data: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["propose", "--readme", str(copy), "--out", str(tmp_path / "out.md"),
                                       "--body", str(tmp_path / "body.md")])
     assert result.exit_code == 0, result.output
-    out = (tmp_path / "out.md").read_text(encoding="utf-8")
-    added = [ln.rstrip("\n") for ln in only_insertions(original, out) if ln.strip()]
+    out = (tmp_path / "out.md").read_bytes().decode("utf-8")
+    added = [ln.rstrip("\r\n") for ln in only_insertions(original, out) if ln.strip()]
+    assert all(ln.endswith("\r\n") for ln in only_insertions(original, out))
     assert 0 < len(added) <= Config().select.max_per_run
     edited = parse_list(out, exclude=Config().target.exclude_sections)
     by_id = {p[0]: p for p in papers}

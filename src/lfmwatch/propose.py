@@ -144,9 +144,12 @@ def propose_local(
     from lfmwatch.prbody import render_pr_body
 
     try:
-        text = readme.read_text(encoding="utf-8")
+        # Bytes, not read_text(): universal-newline decoding would turn a CRLF list into LF on write.
+        text = readme.read_bytes().decode("utf-8")
     except OSError as exc:
         raise InputError(f"{readme}: cannot read the list: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{readme}: the list is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     exclude = tuple(config.target.exclude_sections)
     lst = parse_list(text, exclude=exclude)
     chosen, skipped = select_papers(load_candidates(store, config, model_version), lst, blocked_ids(store),
@@ -169,7 +172,7 @@ def propose_local(
     if dry_run:
         return result
     try:
-        (out or readme).write_text(res.text, encoding="utf-8")
+        (out or readme).write_bytes(res.text.encode("utf-8"))
         if body_path is not None:
             body_path.write_text(result.body, encoding="utf-8")
     except OSError as exc:
