@@ -131,9 +131,10 @@ def report_markdown(result: BacktestResult, images: Sequence[str]) -> str:
         lines += [f"Held-out reviewer verdicts ({len(result.truth.reviewed)} papers of the period, never trained on)"
                   " sharpen precision: among proposals whose relevance is known (labelled or reviewed), the share"
                   " that is relevant:", ""]
-        lines += [_table(["system", "judged proposals", "relevant among judged"],
-                         [[r.metrics.name, str(r.metrics.judged), _frac(r.metrics.judged_ok, r.metrics.judged)]
-                          for r in runs]), ""]
+        lines += [_table(["system", "judged proposals", "relevant among judged",
+                          "relevant among all proposals (lower bound)"],
+                         [[r.metrics.name, str(r.metrics.judged), _frac(r.metrics.judged_ok, r.metrics.judged),
+                           _frac(r.metrics.judged_ok, r.metrics.proposed)] for r in runs]), ""]
     if runs and runs[0].sweep:
         first = runs[0]
         thr = result.params.get("threshold")
