@@ -86,9 +86,31 @@ def test_predict_fields_relevance_and_sections(tiny_model):
         assert p["sections"][0][1] >= p["sections"][1][1] >= p["sections"][2][1]
         assert 0 < p["section_score"] <= 1
         assert p["why"] and all(isinstance(w, str) and w in (papers[0]["title"] + " " + " ".join(
-            x["title"] + " " + x["abstract"] for x in papers)) for w in p["why"])
+            x["title"] + " " + x["abstract"] for x in papers)).lower() for w in p["why"])
     assert preds[3]["relevant"] is False and 0 <= preds[3]["score"] < tiny_model.threshold
     assert tiny_model.predict([]) == []
+
+
+def test_why_words_are_topical_never_generic(tiny_model):
+    from lfmwatch.model import FILLER_WORDS, GENERIC_WORDS
+
+    paper = {"id": "w", "title": "Using model merging: we introduce weight interpolation of merged checkpoints",
+             "abstract": "Based on data from a study, we propose a novel approach using model soups and merging "
+                         "weights by averaging merged checkpoints; results show the merged model improves."}
+    pred = tiny_model.predict([paper])[0]
+    assert pred["relevant"] is True
+    why = pred["why"]
+    assert why and {"merging", "merged", "checkpoints", "interpolation", "soups", "averaging", "weights"} & {
+        w for t in why for w in t.split()}
+    for term in why:
+        words = term.split()
+        assert not (len(words) == 1 and words[0] in GENERIC_WORDS), term
+        assert not FILLER_WORDS & set(words), term
+        assert f" {term} " in " " + " ".join(paper["title"].lower().replace(":", " ").split()) + " " or \
+            term in paper["abstract"].lower() or term in paper["title"].lower(), term  # plain text from the paper
+    # Phrases are preferred: a word already shown inside a phrase is not repeated alone.
+    phrases = [t for t in why if " " in t]
+    assert not {t for t in why if " " not in t} & {w for t in phrases for w in t.split()}
 
 
 def test_threshold_override_and_card(tiny_model):

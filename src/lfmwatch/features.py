@@ -195,24 +195,48 @@ class Vocabulary:
         return names
 
     def transform(self, papers: Sequence[Mapping[str, Any]]) -> Any:
-        """CSR matrix (papers x columns) of l2-normalised sublinear tf-idf per field, float32."""
+        """CSR matrix (papers x columns) of l2-normalised sublinear tf-idf per field, float32.
+
+        One tokenising pass: title and abstract are hashed as separate segments; the text field is every token of
+        a paper (title then abstract, as in "title abstract"), the title field the title segment's tokens.
+        """
         import numpy as np
         import scipy.sparse as sp
 
-        pairs = [paper_texts(p) for p in papers]
-        blocks = []
-        for f in range(len(FIELDS)):
-            h, doc = hash_tokens([pair[f] for pair in pairs])
-            blocks.append(self._field_matrix(f, self._tokens.get(h), doc, len(pairs)))
-        return sp.hstack(blocks, format="csr", dtype=np.float32)
-
-    def _field_matrix(self, f: int, ids: Any, doc: Any, n_docs: int) -> Any:
-        import numpy as np
-        import scipy.sparse as sp
-
-        width = self.offsets[f + 1] - self.offsets[f]
+        n_docs = len(papers)
+        segments: list[str] = []
+        for p in papers:
+            segments.append(str(p.get("title") or ""))
+            segments.append(str(p.get("abstract") or ""))
+        h, seg = hash_tokens(segments)
+        ids = self._tokens.get(h)
         keep = ids != STOP  # stop words go before bigrams are formed
-        ids, doc = ids[keep], doc[keep]
+        ids, seg = ids[keep], seg[keep]
+        doc = seg >> 1
+        is_title = (seg & 1) == 0
+        rows, cols = [], []
+        for f, (f_ids, f_doc) in enumerate(((ids[is_title], doc[is_title]), (ids, doc))):
+            r, c = self._field_entries(f, f_ids, f_doc)
+            rows.append(r)
+            cols.append(c)
+        m = sp.csr_matrix(
+            (np.ones(sum(map(len, rows)), dtype=np.float32), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(n_docs, self.n_features), dtype=np.float32,
+        )
+        m.sum_duplicates()
+        m.data = (1.0 + np.log(m.data)) * self.idf[m.indices]
+        # l2 norm per (paper, field): fields are contiguous column ranges.
+        row_of = np.repeat(np.arange(n_docs), np.diff(m.indptr))
+        key = row_of * 2 + (m.indices >= self.offsets[1])
+        norms = np.sqrt(np.bincount(key, weights=m.data * m.data, minlength=2 * n_docs))
+        norms[norms == 0] = 1.0
+        m.data /= norms[key].astype(np.float32)
+        return m
+
+    def _field_entries(self, f: int, ids: Any, doc: Any) -> tuple[Any, Any]:
+        """(row, column) of every kept unigram and bigram occurrence of field f (stop words already removed)."""
+        import numpy as np
+
         cols_u = self.unigram_cols[f][np.maximum(ids, 0)]
         cols_u = np.where(ids >= 0, cols_u, -1)
         # Bigrams: adjacent known tokens of one paper that can form a kept bigram.
@@ -225,17 +249,8 @@ class Vocabulary:
         hit_b = cols_b >= 0
         hit_u = cols_u >= 0
         rows = np.concatenate([doc[hit_u], doc[:-1][cand][hit_b]])
-        cols = np.concatenate([cols_u[hit_u], cols_b[hit_b]]) - self.offsets[f]
-        m = sp.csr_matrix(
-            (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n_docs, width), dtype=np.float32
-        )
-        m.sum_duplicates()
-        m.data = (1.0 + np.log(m.data)) * self.idf[self.offsets[f] + m.indices]
-        norms = np.sqrt(np.bincount(np.repeat(np.arange(n_docs), np.diff(m.indptr)), weights=m.data * m.data,
-                                    minlength=n_docs))
-        norms[norms == 0] = 1.0
-        m.data /= np.repeat(norms, np.diff(m.indptr)).astype(np.float32)
-        return m
+        cols = np.concatenate([cols_u[hit_u], cols_b[hit_b]])
+        return rows, cols
 
     # -- persistence as plain arrays --------------------------------------------------------------------
     def to_arrays(self) -> tuple[dict[str, Any], dict[str, Any]]:

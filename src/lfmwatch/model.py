@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +21,36 @@ from lfmwatch.errors import ModelError
 from lfmwatch.features import Vocabulary
 
 FORMAT = "lfmwatch-model/1"
+_WORD = re.compile(r"\w+")  # words as written (one-letter words too: "network a editor" is no phrase)
 TRAIN_HINT = "run `lfmwatch train` (the full command is in models/README.md and in the model card)"
 WHY_WORDS = 5
+WHY_FULL_SCORE = 0.05  # papers scoring at least this (or relevant) get phrase-aware `why` words
+PHRASE_BONUS = 1.5  # a phrase says more than a word: its contribution counts this much more
+# Words that say nothing about the topic of a paper: never a `why` word alone, and a phrase made only of them (or
+# with a FILLER word in it, "using lora", "based approach") is not shown either. English stop words never are.
+FILLER_WORDS = frozenset("""
+    using use used uses based introduce introduces introduced introducing propose proposes proposed proposing
+    present presents presented study studies studied paper papers work works show shows shown showing demonstrate
+    demonstrates demonstrated novel new existing extensive experiments experiment experimental achieve achieves
+    achieved achieving significantly significant improve improves improved improving improvement improvements
+    recent recently various different effective effectively efficient efficiently approach approaches method
+    methods results result address addresses enable enables enabling leverage leverages leveraging provide
+    provides including include includes furthermore additionally specifically particular finally respectively
+    considerably substantially notably outperforms outperform outperforming superior achieves state art sota
+    evaluate evaluated evaluation evaluations investigate investigates explore explores remains remain key
+    main given able ability way ways aim aims make makes making stage step steps simple simply pre
+""".split())
+GENERIC_WORDS = FILLER_WORDS | frozenset("""
+    model models data dataset datasets learning training trained train task tasks performance framework
+    frameworks problem problems benchmark benchmarks large language deep neural network networks llm llms
+    system systems analysis information methods technique techniques process existing strategy
+    strategies setting settings generation high low level scale time set number tool tools module modules
+    baseline baselines accuracy quality robust robustness domain domains input inputs output outputs
+    parameter parameters pre pretrained trained single downstream shot accurate good better best case cases
+    create creates limited compared compare despite score scores revisiting revisit iterative findings research
+    specific solution solutions content ratio general wide range common challenge challenges challenging
+    application applications practical real world important crucial critical potential reveal reveals type types
+""".split())
 
 
 def card_path(path: str | Path) -> Path:
@@ -74,7 +103,7 @@ class LfmModel:
     def __post_init__(self) -> None:
         import numpy as np
 
-        self._terms: list[str] | None = None
+        self._why_cache: tuple[Any, ...] | None = None
         self._leaf_area = np.array([self.areas.index(_area_of(leaf, self.areas)) for leaf in self.leaves])
         if not self.version:
             self.version = self._content_hash()
@@ -121,7 +150,8 @@ class LfmModel:
         raw = self.raw_scores(X)
         score = self.calibrate(raw)
         pa, pl = self.section_probs(X)
-        why = self._why(X, raw >= _raw_at(self, thr))
+        positive = raw >= _raw_at(self, thr)
+        why = self._why(X, positive, positive | (score >= min(thr, WHY_FULL_SCORE)), papers)
         top = np.argsort(-pl, axis=1)[:, :3]
         top_p = np.round(np.take_along_axis(pl, top, axis=1), 6).tolist()
         best = top[:, 0]
@@ -156,34 +186,72 @@ class LfmModel:
         """Indices of the leaves under a heading path."""
         return [j for j, leaf in enumerate(self.leaves) if leaf.startswith(parent + " > ")]
 
-    def _why(self, X: Any, positive: Any) -> list[list[str]]:
-        """Terms with the largest contribution towards the decision (towards relevant for relevant papers)."""
+    def _why_tables(self) -> tuple[Any, Any, Any, list[str]]:
+        """Per column: relevance weight, term id (a title column shares its text column's id), whether the term
+        may be shown (not generic) and is a phrase; plus the term strings. Computed once per model."""
         import numpy as np
 
-        if self._terms is None:
-            self._terms = self.vocab.terms()
+        if self._why_cache is None:
+            terms = self.vocab.terms()
+            stop = set(self.vocab.stop_words)
+            ids: dict[str, int] = {}
+            n = len(terms)
+            term_id = np.empty(n, dtype=np.int64)
+            shown = np.zeros(n, dtype=bool)
+            phrase = np.zeros(n, dtype=bool)
+            for c, term in enumerate(terms):
+                term_id[c] = ids.setdefault(term, len(ids))
+                words = term.split()
+                phrase[c] = len(words) > 1
+                shown[c] = _topical(words, stop)
+            w = np.asarray(self.rel_coef, dtype=np.float64).sum(axis=1)
+            self._why_cache = (w, term_id, shown & (w != 0), list(ids), phrase)
+        return self._why_cache
+
+    def _why(self, X: Any, positive: Any, full: Any, papers: Sequence[Mapping[str, Any]] = ()) -> list[list[str]]:
+        """Topical words and phrases with the largest contribution towards the decision (towards relevant for
+        relevant papers, towards not relevant otherwise); generic academic words are never shown.
+
+        The contributions of a term's title and text columns add up; phrases get a bonus. For papers in `full`
+        (relevant ones and near misses: the ones people read) a phrase is shown only as it is written in the paper
+        (stop words inside it dropped the phrase's feature, not the text) and a word already shown inside a
+        phrase is dropped; the rest get the plain vectorised top terms.
+        """
+        import numpy as np
+
+        w, term_id, shown, names, phrase = self._why_tables()
         n = X.shape[0]
         C = X.tocsr()
         rows = np.repeat(np.arange(n), np.diff(C.indptr))
-        w = np.asarray(self.rel_coef, dtype=np.float64).sum(axis=1)
-        contrib = C.data * w[C.indices] * np.where(positive, 1.0, -1.0)[rows]
+        ok = shown[C.indices]
+        rows, cols = rows[ok], C.indices[ok]
+        contrib = C.data[ok] * w[cols] * np.where(positive, 1.0, -1.0)[rows]
         sel = contrib > 0
-        rows, cols, contrib = rows[sel], C.indices[sel], contrib[sel]
+        rows, cols, contrib = rows[sel], cols[sel], contrib[sel]
+        contrib = np.where(phrase[cols], contrib * PHRASE_BONUS, contrib)
+        # One entry per (paper, term): title and text columns of a word are one reason.
+        key = rows * len(names) + term_id[cols]
+        uniq, inv = np.unique(key, return_inverse=True)
+        total = np.bincount(inv, weights=contrib)
+        rows, tids = uniq // len(names), uniq % len(names)
         # By paper, then strongest first, with one float sort key: row + a number in (0, 1) falling with contrib.
-        order = np.argsort(rows + 1.0 / (2.0 + contrib), kind="stable")
-        rows, cols = rows[order], cols[order]
+        order = np.argsort(rows + 1.0 / (2.0 + total), kind="stable")
+        rows, tids = rows[order], tids[order]
         starts = np.searchsorted(rows, np.arange(n + 1))
-        # Twice as many candidates as shown: a word can appear both as a title and as a text column.
         rank = np.arange(len(rows)) - starts[rows]
         keep = rank < 2 * WHY_WORDS
-        rows, cols = rows[keep], cols[keep]
-        bounds = np.searchsorted(rows, np.arange(n + 1))
-        terms = self._terms
+        rows, tids = rows[keep], tids[keep]
+        bounds = np.searchsorted(rows, np.arange(n + 1)).tolist()
+        words = [names[t] for t in tids.tolist()]
+        full_l = np.asarray(full, dtype=bool).tolist()
         out: list[list[str]] = []
-        col_list = cols.tolist()
         for i in range(n):
-            words = list(dict.fromkeys(terms[c] for c in col_list[bounds[i] : bounds[i + 1]]))
-            out.append(words[:WHY_WORDS])
+            cand = words[bounds[i] : bounds[i + 1]]
+            if full_l[i]:
+                text = _plain(papers[i]) if len(papers) == n else None
+                out.append(_prefer_phrases(cand, text))
+            else:
+                out.append(cand[:WHY_WORDS])
         return out
 
     # -- identity ---------------------------------------------------------------------------------------
@@ -220,6 +288,31 @@ class LfmModel:
             h.update(name.encode())
             h.update(arr.tobytes())
         return h.hexdigest()[:16]
+
+
+def _topical(words: Sequence[str], stop: set[str]) -> bool:
+    """Whether a term (its words) may be shown as a `why` reason: not generic, not a number."""
+    if any(w in stop or w.isdigit() or len(w) < 2 for w in words):
+        return False
+    if len(words) == 1:
+        return words[0] not in GENERIC_WORDS
+    return not any(w in FILLER_WORDS for w in words) and not all(w in GENERIC_WORDS for w in words)
+
+
+def _plain(paper: Mapping[str, Any]) -> str:
+    """Title and abstract as lowercased words separated by single spaces, space-padded."""
+    text = f"{paper.get('title') or ''} {paper.get('abstract') or ''}".lower()
+    return " " + " ".join(_WORD.findall(text)) + " "
+
+
+def _prefer_phrases(cand: Sequence[str], text: str | None = None) -> list[str]:
+    """The first WHY_WORDS terms: phrases only as written in `text` (when given), and no word that a phrase among
+    the candidates already contains."""
+    if text is not None:
+        cand = [t for t in cand if " " not in t or f" {t} " in text]
+    in_phrase = {w for t in cand if " " in t for w in t.split()}
+    out = [t for t in cand if " " in t or t not in in_phrase]
+    return out[:WHY_WORDS]
 
 
 def _area_of(leaf: str, areas: Sequence[str]) -> str:
