@@ -141,6 +141,7 @@ def test_save_load_roundtrip(tiny_model, tmp_path):
 
     with np.load(path, allow_pickle=False) as data:
         assert "meta_json" in data.files
+        assert {data[k].dtype for k in ("rel_coef", "area_coef", "leaf_coef")} == {np.dtype(np.float16)}
 
 
 def test_load_errors(tiny_model, tmp_path):

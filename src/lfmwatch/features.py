@@ -22,6 +22,7 @@ FIELDS = ("title", "text")  # feature blocks: title alone, then title + abstract
 CHUNK = 4096  # papers tokenized per numpy pass: bounds the temporary arrays
 _FNV_OFFSET, _FNV_PRIME = 14695981039346656037, 1099511628211
 _MIX = 0x9E3779B97F4A7C15  # odd multiplier spreading keys over hash-table slots
+_MASKS = [(1 << (8 * r)) - 1 for r in range(9)]  # the low r bytes of a uint64 (a token's last, partial word)
 
 # Byte table: ASCII letters/digits/underscore lowercased, other ASCII bytes become spaces (separators), UTF-8
 # bytes of non-ASCII characters are kept (they are word characters, as in scikit-learn's `\w`).
@@ -45,37 +46,59 @@ def english_stop_words() -> list[str]:
 
 
 def hash_tokens(texts: Sequence[str]) -> tuple[Any, Any]:
-    """(FNV-1a 64-bit hash of every token of >= 2 bytes, index of its text), computed with numpy only.
+    """(64-bit hash of every token of >= 2 bytes, index of its text), computed with numpy only.
 
     Tokens are maximal runs of word bytes after the byte table above (the `\\w\\w+` rule of scikit-learn,
-    lowercased); no per-token Python runs, which is what makes classification fast.
+    lowercased); no per-token Python runs, which is what makes classification fast. A token is hashed 8 bytes at
+    a time (an unaligned uint64 view of the byte string: `h = (h ^ word) * prime`, the last word masked to the
+    token's length, the length mixed into the seed) and finished with a 64-bit avalanche (murmur3's fmix64).
     """
     import numpy as np
 
+    masks = np.array(_MASKS, dtype=np.uint64)
     hashes, docs = [], []
     for lo in range(0, len(texts), CHUNK):
-        enc = [t.encode("utf-8", "replace") for t in texts[lo : lo + CHUNK]]
-        lens = np.fromiter(map(len, enc), dtype=np.int64, count=len(enc))
-        a = np.frombuffer(b" ".join(enc).translate(_TABLE), dtype=np.uint8)
+        part = texts[lo : lo + CHUNK]
+        joined = "\x00".join(part)
+        if joined.count("\x00") == len(part) - 1:
+            # One encode for the chunk; the NUL separators (a non-word byte) mark where each text starts.
+            raw = joined.encode("utf-8", "replace")
+            a0 = np.frombuffer(raw, dtype=np.uint8)
+            sep = np.flatnonzero(a0 == 0)
+        else:  # a text holds NUL itself: encode text by text
+            enc = [t.encode("utf-8", "replace") for t in part]
+            raw = b" ".join(enc)
+            sep = np.cumsum(np.fromiter(map(len, enc), dtype=np.int64, count=len(enc)) + 1)[:-1] - 1
+        buf = raw.translate(_TABLE) + b"        "
+        n = len(raw)
+        a = np.frombuffer(buf, dtype=np.uint8, count=n)
         edge = np.diff(np.concatenate(([0], (a != 32).view(np.int8), [0])))
         starts, ends = np.flatnonzero(edge == 1), np.flatnonzero(edge == -1)
         length = ends - starts
         ok = length >= 2
         starts, length = starts[ok], length[ok]
-        doc_start = np.concatenate(([0], np.cumsum(lens + 1)[:-1]))
-        docs.append(np.searchsorted(doc_start, starts, side="right") - 1 + lo)
-        # Tokens sorted by length: at byte k the tokens still growing are a suffix, so slices replace fancy indexing.
-        order = np.argsort(length, kind="stable")
+        docs.append(np.searchsorted(sep, starts) + lo)
+        # Every position as the start of an unaligned little-endian uint64 (the 8 padding bytes keep reads inside).
+        words = np.ndarray((n,), dtype="<u8", buffer=buf, strides=(1,))
+        # Tokens sorted by length: at word k the tokens still growing are a suffix, so slices replace fancy indexing.
+        order = np.argsort(length.astype(np.uint16) if len(length) and length.max() < 65536 else length, kind="stable")
         st, ln = starts[order], length[order]
-        hs = np.full(len(st), _FNV_OFFSET, dtype=np.uint64)
+        hs = np.uint64(_FNV_OFFSET) ^ ln.astype(np.uint64)
         prime = np.uint64(_FNV_PRIME)
         cut, k = 0, 0
         while cut < len(st):
+            w = words[st[cut:] + 8 * k]
+            w &= masks[np.minimum(ln[cut:] - 8 * k, 8)]
             tail = hs[cut:]
-            tail ^= a[st[cut:] + k]
+            tail ^= w
             tail *= prime
             k += 1
-            cut = int(np.searchsorted(ln, k, side="right"))
+            cut = int(np.searchsorted(ln, 8 * k, side="right"))
+        hs ^= hs >> np.uint64(33)
+        hs *= np.uint64(0xFF51AFD7ED558CCD)
+        hs ^= hs >> np.uint64(33)
+        hs *= np.uint64(0xC4CEB9FE1A85EC53)
+        hs ^= hs >> np.uint64(33)
         h = np.empty_like(hs)
         h[order] = hs
         hashes.append(h)
@@ -92,6 +115,9 @@ class HashIndex:
 
         keys = np.asarray(keys).astype(np.uint64)
         values = np.asarray(values, dtype=np.int64)
+        # A key whose value is UNKNOWN reads as absent anyway; an empty slot is one whose value is UNKNOWN.
+        stored = values != UNKNOWN
+        keys, values = keys[stored], values[stored]
         bits = max(4, int(np.ceil(np.log2(max(len(keys), 1) * 4))))
         self.shift = np.uint64(64 - bits)
         size = 1 << bits
@@ -125,20 +151,26 @@ class HashIndex:
         """Value of each query key, UNKNOWN where absent."""
         import numpy as np
 
-        query = np.asarray(query).astype(np.uint64)
-        out = np.full(len(query), UNKNOWN, dtype=np.int64)
+        query = np.asarray(query).astype(np.uint64, copy=False)
         pos = self._slot(query)
-        active = np.arange(len(query))
+        # First probe for every key at once (most keys end here); a slot is empty when its value is UNKNOWN.
+        val = self.values[pos]
+        hit = self.keys[pos] == query
+        occupied = val != UNKNOWN
+        out = np.where(hit & occupied, val, UNKNOWN)
+        active = np.flatnonzero(occupied & ~hit)
         mask = len(self.keys) - 1
-        for _ in range(self.max_probe + 1):
+        pos = (pos[active] + 1) & mask
+        for _ in range(self.max_probe):
             if not len(active):
                 break
-            p = pos[active]
-            used = self.used[p]
-            hit = used & (self.keys[p] == query[active])
-            out[active[hit]] = self.values[p[hit]]
-            active = active[used & ~hit]
-            pos[active] = (pos[active] + 1) & mask
+            val = self.values[pos]
+            occupied = val != UNKNOWN
+            hit = occupied & (self.keys[pos] == query[active])
+            out[active[hit]] = val[hit]
+            more = occupied & ~hit
+            active = active[more]
+            pos = (pos[more] + 1) & mask
         return out
 
 

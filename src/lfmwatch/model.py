@@ -9,6 +9,7 @@ Prediction is pure: no file, network or database access.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import re
@@ -24,7 +25,7 @@ FORMAT = "lfmwatch-model/1"
 _WORD = re.compile(r"\w+")  # words as written (one-letter words too: "network a editor" is no phrase)
 TRAIN_HINT = "run `lfmwatch train` (the full command is in models/README.md and in the model card)"
 WHY_WORDS = 5
-WHY_FULL_SCORE = 0.05  # papers scoring at least this (or relevant) get phrase-aware `why` words
+WHY_FULL_SHARE = 0.5  # papers scoring at least this share of the threshold get phrase-aware `why` words
 PHRASE_BONUS = 1.5  # a phrase says more than a word: its contribution counts this much more
 # Words that say nothing about the topic of a paper: never a `why` word alone, and a phrase made only of them (or
 # with a FILLER word in it, "using lora", "based approach") is not shown either. English stop words never are.
@@ -104,7 +105,22 @@ class LfmModel:
         import numpy as np
 
         self._why_cache: tuple[Any, ...] | None = None
+        self._all_coef: Any = None
+        # Weights are stored as float16 (half the file; measured: no change in the benchmark's figures); a fresh
+        # model uses the same rounded weights as a loaded one, so both predict alike.
+        for name in ("rel_coef", "area_coef", "leaf_coef"):
+            setattr(self, name, np.asarray(getattr(self, name)).astype(np.float16).astype(np.float32))
         self._leaf_area = np.array([self.areas.index(_area_of(leaf, self.areas)) for leaf in self.leaves])
+        # Parent heading of each leaf (index into _parents, -1 for a top-level heading) and which leaves each
+        # parent holds, for the fall-back to the parent when the leaf is unclear.
+        parents = [parent_section(leaf) for leaf in self.leaves]
+        self._parents = list(dict.fromkeys(p for p in parents if p is not None))
+        self._leaf_parent = np.array([self._parents.index(p) if p is not None else -1 for p in parents], dtype=np.int64)
+        self._parent_members = np.zeros((len(self.leaves), max(len(self._parents), 1)))
+        for j, leaf in enumerate(self.leaves):
+            for q, par in enumerate(self._parents):
+                if leaf.startswith(par + " > "):
+                    self._parent_members[j, q] = 1.0
         if not self.version:
             self.version = self._content_hash()
 
@@ -113,7 +129,12 @@ class LfmModel:
         """Uncalibrated relevance score of each row of a feature matrix."""
         import numpy as np
 
-        z = np.asarray(X @ self.rel_coef, dtype=np.float64) + self.rel_intercept
+        return self._raw_from(np.asarray(X @ self.rel_coef, dtype=np.float64))
+
+    def _raw_from(self, xw: Any) -> Any:
+        import numpy as np
+
+        z = xw + self.rel_intercept
         if z.shape[1] == 1:
             return z[:, 0]
         # Several stages: the paper must pass all of them, so their log-probabilities add up.
@@ -129,9 +150,14 @@ class LfmModel:
         """(P(area), P(leaf)) per row; P(leaf) = P(area) * P(leaf | area)."""
         import numpy as np
 
-        za = np.asarray(X @ self.area_coef, dtype=np.float64) + self.area_intercept
-        pa = _softmax(za)
-        zl = np.asarray(X @ self.leaf_coef, dtype=np.float64) + self.leaf_intercept
+        return self._sections_from(np.asarray(X @ self.area_coef, dtype=np.float64),
+                                   np.asarray(X @ self.leaf_coef, dtype=np.float64))
+
+    def _sections_from(self, xa: Any, xl: Any) -> tuple[Any, Any]:
+        import numpy as np
+
+        pa = _softmax(xa + self.area_intercept)
+        zl = xl + self.leaf_intercept
         pl = np.zeros_like(zl)
         for a in range(len(self.areas)):
             cols = np.flatnonzero(self._leaf_area == a)
@@ -147,40 +173,58 @@ class LfmModel:
             return []
         thr = self.threshold if threshold is None or threshold < 0 else threshold
         X = self.vocab.transform(papers)
-        raw = self.raw_scores(X)
+        # One sparse product for all weights (relevance stages, areas, leaves): one pass over X.
+        if self._all_coef is None:
+            self._all_coef = np.ascontiguousarray(np.hstack([self.rel_coef, self.area_coef, self.leaf_coef]),
+                                                  dtype=np.float32)
+        xw = np.asarray(X @ self._all_coef, dtype=np.float64)
+        k, a = self.rel_coef.shape[1], self.area_coef.shape[1]
+        raw = self._raw_from(xw[:, :k])
         score = self.calibrate(raw)
-        pa, pl = self.section_probs(X)
+        pa, pl = self._sections_from(xw[:, k : k + a], xw[:, k + a :])
         positive = raw >= _raw_at(self, thr)
-        why = self._why(X, positive, positive | (score >= min(thr, WHY_FULL_SCORE)), papers)
+        why = self._why(X, positive, positive | (score >= thr * WHY_FULL_SHARE), papers)
+        n = len(papers)
         top = np.argsort(-pl, axis=1)[:, :3]
-        top_p = np.round(np.take_along_axis(pl, top, axis=1), 6).tolist()
+        top_p = np.round(np.take_along_axis(pl, top, axis=1), 6)
         best = top[:, 0]
-        area = self._leaf_area[best]
-        within = pl[np.arange(len(best)), best] / np.maximum(pa[np.arange(len(best)), area], 1e-12)
-        scores = np.round(score, 6).tolist()
-        relevant = (score >= thr).tolist()
-        best_p = pl[np.arange(len(best)), best]
-        top_l = top.tolist()
-        out = []
-        for i in range(len(papers)):
-            b = int(best[i])
-            section, section_score = self.leaves[b], float(best_p[i])
-            if within[i] < self.leaf_min:
-                # The leaf is unclear: file under its parent heading with the parent's total probability.
-                parent = parent_section(section)
-                if parent is not None:
-                    section, section_score = parent, float(pl[i, self._members(parent)].sum())
-            out.append(
-                {
-                    "relevant": relevant[i],
-                    "score": scores[i],
-                    "section": section,
-                    "section_score": round(min(section_score, 1.0), 6),
-                    "sections": [[self.leaves[j], p] for j, p in zip(top_l[i], top_p[i], strict=True)],
-                    "why": why[i],
-                }
+        rows = np.arange(n)
+        best_p = pl[rows, best]
+        within = best_p / np.maximum(pa[rows, self._leaf_area[best]], 1e-12)
+        # The leaf is unclear: file under its parent heading with the parent's total probability.
+        parent = self._leaf_parent[best]
+        fall = (within < self.leaf_min) & (parent >= 0)
+        sec_idx = np.where(fall, len(self.leaves) + parent, best)
+        sec_p = np.where(fall, (pl @ self._parent_members)[rows, np.maximum(parent, 0)], best_p)
+        names = [*self.leaves, *self._parents]
+        sections = [names[j] for j in sec_idx.tolist()]
+        sec_scores = np.round(np.minimum(sec_p, 1.0), 6).tolist()
+        k = top.shape[1]
+        top_names = [self.leaves[j] for j in top.ravel().tolist()]
+        top_pl = top_p.ravel().tolist()
+        pairs = [[a, b] for a, b in zip(top_names, top_pl, strict=True)]
+        # Tens of thousands of small dicts and lists: the cyclic GC would rescan the whole heap several times
+        # while they are built (they hold no cycles), so it pauses for this loop.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._rows(score >= thr, score, sections, sec_scores, pairs, k, why)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    @staticmethod
+    def _rows(relevant: Any, score: Any, sections: list[str], sec_scores: list[float], pairs: list[list[Any]],
+              k: int, why: list[list[str]]) -> list[dict[str, Any]]:
+        import numpy as np
+
+        return [
+            {"relevant": r, "score": sc, "section": sec, "section_score": ss, "sections": pairs[i * k : i * k + k],
+             "why": w}
+            for i, (r, sc, sec, ss, w) in enumerate(
+                zip(relevant.tolist(), np.round(score, 6).tolist(), sections, sec_scores, why, strict=True)
             )
-        return out
+        ]
 
     def _members(self, parent: str) -> list[int]:
         """Indices of the leaves under a heading path."""
@@ -260,13 +304,13 @@ class LfmModel:
 
         meta_v, arrays = self.vocab.to_arrays()
         arrays.update(
-            rel_coef=np.asarray(self.rel_coef, dtype=np.float32),
+            rel_coef=np.asarray(self.rel_coef, dtype=np.float16),
             rel_intercept=np.asarray(self.rel_intercept, dtype=np.float64),
             calib_x=np.asarray(self.calib_x, dtype=np.float64),
             calib_y=np.asarray(self.calib_y, dtype=np.float64),
-            area_coef=np.asarray(self.area_coef, dtype=np.float32),
+            area_coef=np.asarray(self.area_coef, dtype=np.float16),
             area_intercept=np.asarray(self.area_intercept, dtype=np.float64),
-            leaf_coef=np.asarray(self.leaf_coef, dtype=np.float32),
+            leaf_coef=np.asarray(self.leaf_coef, dtype=np.float16),
             leaf_intercept=np.asarray(self.leaf_intercept, dtype=np.float64),
         )
         meta = {
@@ -388,15 +432,15 @@ def load_model(path: str | Path) -> LfmModel:
     vocab = Vocabulary.from_arrays(meta["vocab"], arrays)
     model = LfmModel(
         vocab=vocab,
-        rel_coef=arrays["rel_coef"],
+        rel_coef=arrays["rel_coef"].astype(np.float32),
         rel_intercept=arrays["rel_intercept"],
         calib_x=arrays["calib_x"],
         calib_y=arrays["calib_y"],
         areas=list(meta["areas"]),
-        area_coef=arrays["area_coef"],
+        area_coef=arrays["area_coef"].astype(np.float32),
         area_intercept=arrays["area_intercept"],
         leaves=list(meta["leaves"]),
-        leaf_coef=arrays["leaf_coef"],
+        leaf_coef=arrays["leaf_coef"].astype(np.float32),
         leaf_intercept=arrays["leaf_intercept"],
         threshold=float(meta["threshold"]),
         sections=list(meta["sections"]),
