@@ -147,6 +147,9 @@ def test_judge_like_a_reviewer() -> None:
     assert bt.judge(bt.Proposal("d", "a", MERGE, 1), labels) == ("accepted", MERGE)
     assert bt.judge(bt.Proposal("d", "b", MERGE, 1), labels) == ("moved", ADAPT)
     assert bt.judge(bt.Proposal("d", "c", MERGE, 1), labels) == ("rejected", None)
+    # Labels are a sample: a reviewer's include verdict saves an unlabelled proposal.
+    assert bt.judge(bt.Proposal("d", "c", MERGE, 1), labels, {"c": True}) == ("accepted", MERGE)
+    assert bt.judge(bt.Proposal("d", "c", MERGE, 1), labels, {"c": False}) == ("rejected", None)
 
 
 def test_review_feeds_back_and_retrains_every_k_days() -> None:

@@ -180,10 +180,18 @@ def select_days(
 # --- the simulated reviewer -----------------------------------------------------------------------------------
 
 
-def judge(proposal: Proposal, labels: Mapping[str, Sequence[Label]]) -> tuple[str, str | None]:
-    """(accepted | moved | rejected, section it ends up in) as a maintainer who knows the labels would decide."""
+def judge(
+    proposal: Proposal, labels: Mapping[str, Sequence[Label]], verdicts: Mapping[str, bool] | None = None
+) -> tuple[str, str | None]:
+    """(accepted | moved | rejected, section it ends up in) as a maintainer who knows the labels would decide.
+
+    An unlabelled paper is rejected, unless `verdicts` (reviewer include flags) says it belongs: labels are a
+    sample, and rejecting every unlabelled proposal teaches the model that its good finds are wrong.
+    """
     rows = labels.get(proposal.id)
     if not rows:
+        if verdicts and verdicts.get(proposal.id):
+            return "accepted", proposal.section
         return "rejected", None
     if any(r.section == proposal.section for r in rows):
         return "accepted", proposal.section
@@ -204,6 +212,7 @@ class ReviewRound:
 def replay_with_review(
     days: Sequence[Day], ranker: Ranker, select: Selector, per_day: int, labels: Mapping[str, Sequence[Label]],
     every: int, retrain: Callable[[list[dict[str, Any]]], Ranker], blocked: Iterable[str] = (),
+    verdicts: Mapping[str, bool] | None = None,
 ) -> tuple[list[Proposal], list[ReviewRound]]:
     """Replay where every `every` days the proposals are reviewed, fed back and the ranker retrained.
 
@@ -229,7 +238,7 @@ def replay_with_review(
             break  # no review after the last window: nothing would use the retrained model
         review = ReviewRound(window[-1][0])
         for prop, paper in pending:
-            label, section = judge(prop, labels)
+            label, section = judge(prop, labels, verdicts)
             setattr(review, label, getattr(review, label) + 1)
             feedback.append(
                 {"id": prop.id, "title": paper.get("title"), "abstract": paper.get("abstract"), "label": label,
@@ -531,7 +540,8 @@ def run_backtest(
     if review_every > 0 and retrain is not None and systems:
         first = next(iter(systems))
         t0 = tick()
-        props, rounds = replay_with_review(days, systems[first], select, per_day, labels, review_every, retrain, blocked)
+        props, rounds = replay_with_review(days, systems[first], select, per_day, labels, review_every, retrain, blocked,
+                                           truth.reviewed)
         timings["replay with review (incl. retraining)"] = tick() - t0
         reviewed = score(f"{first} + review", props, truth, days, per_day)
         review = {

@@ -166,8 +166,9 @@ def report_markdown(result: BacktestResult, images: Sequence[str]) -> str:
         rv = result.review
         lines += ["## Simulated review", "",
                   f"Every {rv['every']} listing days a reviewer judged the open proposals by the labels (accepted in the"
-                  " labelled section, moved when labelled elsewhere, rejected when unlabelled); the decisions were fed"
-                  " back as feedback examples and the model retrained.", ""]
+                  " labelled section, moved when labelled elsewhere, rejected when unlabelled"
+                  + (", unless the held-out reviewer verdicts include it" if result.truth.reviewed else "")
+                  + "); the decisions were fed back as feedback examples and the model retrained.", ""]
         lines += [_table(["review day", "accepted", "moved", "rejected"],
                          [[r["day"], str(r["accepted"]), str(r["moved"]), str(r["rejected"])] for r in rv["rounds"]]), ""]
         fr, re_ = rv["frozen"], rv["reviewed"]
