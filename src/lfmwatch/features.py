@@ -69,38 +69,39 @@ def hash_tokens(texts: Sequence[str]) -> tuple[Any, Any]:
             enc = [t.encode("utf-8", "replace") for t in part]
             raw = b" ".join(enc)
             sep = np.cumsum(np.fromiter(map(len, enc), dtype=np.int64, count=len(enc)) + 1)[:-1] - 1
-        buf = raw.translate(_TABLE) + b"        "
-        n = len(raw)
-        a = np.frombuffer(buf, dtype=np.uint8, count=n)
-        edge = np.diff(np.concatenate(([0], (a != 32).view(np.int8), [0])))
-        starts, ends = np.flatnonzero(edge == 1), np.flatnonzero(edge == -1)
-        length = ends - starts
+        # Positions below are in buf: one leading space (so every token has a separator before it) + 8 padding.
+        buf = b" " + raw.translate(_TABLE) + b"        "
+        n = len(raw) + 1
+        word = np.frombuffer(buf, dtype=np.uint8) != 32
+        # Word/separator changes alternate: token start, token end, start, end, ...
+        change = np.flatnonzero(word[1:] != word[:-1]) + 1
+        starts, length = change[0::2], change[1::2] - change[0::2]
         ok = length >= 2
         starts, length = starts[ok], length[ok]
         docs.append(np.searchsorted(sep, starts) + lo)
         # Every position as the start of an unaligned little-endian uint64 (the 8 padding bytes keep reads inside).
         words = np.ndarray((n,), dtype="<u8", buffer=buf, strides=(1,))
-        # Tokens sorted by length: at word k the tokens still growing are a suffix, so slices replace fancy indexing.
-        order = np.argsort(length.astype(np.uint16) if len(length) and length.max() < 65536 else length, kind="stable")
-        st, ln = starts[order], length[order]
-        hs = np.uint64(_FNV_OFFSET) ^ ln.astype(np.uint64)
         prime = np.uint64(_FNV_PRIME)
-        cut, k = 0, 0
-        while cut < len(st):
-            w = words[st[cut:] + 8 * k]
-            w &= masks[np.minimum(ln[cut:] - 8 * k, 8)]
-            tail = hs[cut:]
-            tail ^= w
-            tail *= prime
+        h = np.uint64(_FNV_OFFSET) ^ length.astype(np.uint64)
+        # Word 0 of every token, then word k of the (fewer and fewer) tokens longer than 8 * k bytes.
+        w = words[starts]
+        w &= masks[np.minimum(length, 8)]
+        h ^= w
+        h *= prime
+        idx = np.flatnonzero(length > 8)
+        k = 1
+        while len(idx):
+            rem = length[idx] - 8 * k
+            w = words[starts[idx] + 8 * k]
+            w &= masks[np.minimum(rem, 8)]
+            h[idx] = (h[idx] ^ w) * prime
+            idx = idx[rem > 8]
             k += 1
-            cut = int(np.searchsorted(ln, 8 * k, side="right"))
-        hs ^= hs >> np.uint64(33)
-        hs *= np.uint64(0xFF51AFD7ED558CCD)
-        hs ^= hs >> np.uint64(33)
-        hs *= np.uint64(0xC4CEB9FE1A85EC53)
-        hs ^= hs >> np.uint64(33)
-        h = np.empty_like(hs)
-        h[order] = hs
+        h ^= h >> np.uint64(33)
+        h *= np.uint64(0xFF51AFD7ED558CCD)
+        h ^= h >> np.uint64(33)
+        h *= np.uint64(0xC4CEB9FE1A85EC53)
+        h ^= h >> np.uint64(33)
         hashes.append(h)
     if not hashes:
         return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)

@@ -230,9 +230,10 @@ class LfmModel:
         """Indices of the leaves under a heading path."""
         return [j for j, leaf in enumerate(self.leaves) if leaf.startswith(parent + " > ")]
 
-    def _why_tables(self) -> tuple[Any, Any, Any, list[str]]:
-        """Per column: relevance weight, term id (a title column shares its text column's id), whether the term
-        may be shown (not generic) and is a phrase; plus the term strings. Computed once per model."""
+    def _why_tables(self) -> tuple[Any, Any, list[str]]:
+        """Per column: ranking weight for `why` (the relevance weight, times PHRASE_BONUS for a phrase, 0 for a
+        term that is never shown: generic) and term id (a title column shares its text column's id); plus the
+        term strings. Computed once per model."""
         import numpy as np
 
         if self._why_cache is None:
@@ -249,7 +250,8 @@ class LfmModel:
                 phrase[c] = len(words) > 1
                 shown[c] = _topical(words, stop)
             w = np.asarray(self.rel_coef, dtype=np.float64).sum(axis=1)
-            self._why_cache = (w, term_id, shown & (w != 0), list(ids), phrase)
+            w = np.where(shown, w, 0.0) * np.where(phrase, PHRASE_BONUS, 1.0)
+            self._why_cache = (w, term_id, list(ids))
         return self._why_cache
 
     def _why(self, X: Any, positive: Any, full: Any, papers: Sequence[Mapping[str, Any]] = ()) -> list[list[str]]:
@@ -263,16 +265,15 @@ class LfmModel:
         """
         import numpy as np
 
-        w, term_id, shown, names, phrase = self._why_tables()
+        w, term_id, names = self._why_tables()
         n = X.shape[0]
         C = X.tocsr()
         rows = np.repeat(np.arange(n), np.diff(C.indptr))
-        ok = shown[C.indices]
-        rows, cols = rows[ok], C.indices[ok]
-        contrib = C.data[ok] * w[cols] * np.where(positive, 1.0, -1.0)[rows]
-        sel = contrib > 0
-        rows, cols, contrib = rows[sel], cols[sel], contrib[sel]
-        contrib = np.where(phrase[cols], contrib * PHRASE_BONUS, contrib)
+        # Ranking weight of each column: 0 for terms never shown, the phrase bonus folded in.
+        contrib = C.data * w[C.indices]
+        contrib *= np.where(positive, 1.0, -1.0)[rows]
+        sel = np.flatnonzero(contrib > 0)
+        rows, cols, contrib = rows[sel], C.indices[sel], contrib[sel]
         # One entry per (paper, term): title and text columns of a word are one reason.
         key = rows * len(names) + term_id[cols]
         uniq, inv = np.unique(key, return_inverse=True)
