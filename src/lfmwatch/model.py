@@ -51,6 +51,7 @@ GENERIC_WORDS = FILLER_WORDS | frozenset("""
     create creates limited compared compare despite score scores revisiting revisit iterative findings research
     specific solution solutions content ratio general wide range common challenge challenges challenging
     application applications practical real world important crucial critical potential reveal reveals type types
+    non cost costs exact intended behavior behaviors
 """.split())
 
 
