@@ -1,11 +1,19 @@
-"""Shared fixtures: isolated working directory and environment, the optional ../shared/data."""
+"""Shared fixtures: isolated working directory and environment, the optional ../shared/data, a fresh Store,
+the GitHub fake with the list repository of test_propose_github."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+from lfmwatch.store import Store
+
+if TYPE_CHECKING:
+    from fakes.github_fake import GitHubFake
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -26,3 +34,19 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not present")
     return SHARED_DATA
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A Store on a fresh state.db in the test's tmp dir, closed afterwards."""
+    with Store(tmp_path / "state.db") as s:
+        yield s
+
+
+@pytest.fixture
+def gh() -> Iterator[GitHubFake]:
+    """A started GitHub fake with test_propose_github's list repository and bot token (see make_fake)."""
+    from test_propose_github import make_fake
+
+    with make_fake() as fake:
+        yield fake

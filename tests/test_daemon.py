@@ -8,6 +8,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,28 @@ def make(tmp_path: Path, jobs: dict[str, Any], triggers: dict[str, Any], config:
     return Daemon(config or Config(), lambda: open_store(db), jobs, triggers=triggers)
 
 
+def recorded(tmp_path: Path, trigger: Any, config: Config | None = None,
+             then_stop: int | None = None) -> tuple[Daemon, Recorder]:
+    """A daemon whose one job, "run" on `trigger`, records its calls in the returned Recorder."""
+    ref: list[Daemon] = []
+    rec = Recorder(ref, then_stop=then_stop)
+    d = make(tmp_path, {"run": rec.job("run")}, {"run": trigger}, config)
+    ref.append(d)
+    return d, rec
+
+
+@contextmanager
+def serving(d: Daemon) -> Iterator[None]:
+    """Serve `d` in a thread while the block runs, then stop it and wait for the thread."""
+    t = threading.Thread(target=d.serve, kwargs={"install_signals": False})
+    t.start()
+    try:
+        yield
+    finally:
+        d.stop()
+        t.join(5)
+
+
 def serve_in_thread(d: Daemon, timeout: float = 5.0) -> None:
     t = threading.Thread(target=d.serve, kwargs={"install_signals": False})
     t.start()
@@ -57,11 +81,8 @@ def serve_in_thread(d: Daemon, timeout: float = 5.0) -> None:
 
 
 def test_near_immediate_trigger_runs_job_and_records_fire_time(tmp_path: Path) -> None:
-    ref: list[Daemon] = []
-    rec = Recorder(ref, then_stop=1)
     trigger = soon()
-    d = make(tmp_path, {"run": rec.job("run")}, {"run": trigger})
-    ref.append(d)
+    d, rec = recorded(tmp_path, trigger, then_stop=1)
     serve_in_thread(d)
     assert rec.calls == ["run"]
     assert d.executions == [("run", "ok")]
@@ -80,33 +101,21 @@ def test_missed_run_happens_once_after_restart(tmp_path: Path) -> None:
     # The daemon last ran three days ago: three scheduled times were missed; coalesced into one run.
     with open_store(tmp_path / "state.db") as store:
         store.set_state(LAST_FIRE_KEY.format(job="run"), (an_hour_ago - timedelta(days=3)).isoformat())
-    ref: list[Daemon] = []
-    rec = Recorder(ref)
-    d = make(tmp_path, {"run": rec.job("run")}, {"run": cron})
-    ref.append(d)
-    t = threading.Thread(target=d.serve, kwargs={"install_signals": False})
-    t.start()
-    deadline = time.monotonic() + 5
-    while not rec.calls and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)  # room for a (wrong) second execution of the missed times
-    d.stop()
-    t.join(5)
+    d, rec = recorded(tmp_path, cron)
+    with serving(d):
+        deadline = time.monotonic() + 5
+        while not rec.calls and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # room for a (wrong) second execution of the missed times
     assert rec.calls == ["run"]
     with open_store(tmp_path / "state.db") as store:
         last = datetime.fromisoformat(store.get_state(LAST_FIRE_KEY.format(job="run")))
     assert last.replace(second=0, microsecond=0) == an_hour_ago.replace(second=0, microsecond=0)
 
     # Restarted again: the missed time is recorded as done, so nothing runs.
-    ref2: list[Daemon] = []
-    rec2 = Recorder(ref2)
-    d2 = make(tmp_path, {"run": rec2.job("run")}, {"run": cron})
-    ref2.append(d2)
-    t2 = threading.Thread(target=d2.serve, kwargs={"install_signals": False})
-    t2.start()
-    time.sleep(0.5)
-    d2.stop()
-    t2.join(5)
+    d2, rec2 = recorded(tmp_path, cron)
+    with serving(d2):
+        time.sleep(0.5)
     assert rec2.calls == []
 
 
@@ -117,32 +126,20 @@ def test_missed_run_older_than_grace_is_skipped(tmp_path: Path) -> None:
     config.schedule.misfire_grace_hours = 1.0
     with open_store(tmp_path / "state.db") as store:
         store.set_state(LAST_FIRE_KEY.format(job="run"), (three_hours_ago - timedelta(days=1)).isoformat())
-    ref: list[Daemon] = []
-    rec = Recorder(ref)
-    d = make(tmp_path, {"run": rec.job("run")}, {"run": cron_trigger(_daily_at(three_hours_ago), "UTC")}, config)
-    ref.append(d)
-    t = threading.Thread(target=d.serve, kwargs={"install_signals": False})
-    t.start()
-    deadline = time.monotonic() + 3
-    while not d.executions and time.monotonic() < deadline:
-        time.sleep(0.05)
-    d.stop()
-    t.join(5)
+    d, rec = recorded(tmp_path, cron_trigger(_daily_at(three_hours_ago), "UTC"), config)
+    with serving(d):
+        deadline = time.monotonic() + 3
+        while not d.executions and time.monotonic() < deadline:
+            time.sleep(0.05)
     assert rec.calls == []
     assert d.executions == [("run", "missed")]
 
 
 def test_first_start_runs_nothing_missed(tmp_path: Path) -> None:
-    ref: list[Daemon] = []
-    rec = Recorder(ref)
     an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
-    d = make(tmp_path, {"run": rec.job("run")}, {"run": cron_trigger(_daily_at(an_hour_ago), "UTC")})
-    ref.append(d)
-    t = threading.Thread(target=d.serve, kwargs={"install_signals": False})
-    t.start()
-    time.sleep(0.4)
-    d.stop()
-    t.join(5)
+    d, rec = recorded(tmp_path, cron_trigger(_daily_at(an_hour_ago), "UTC"))
+    with serving(d):
+        time.sleep(0.4)
     assert rec.calls == []
     with open_store(tmp_path / "state.db") as store:
         assert store.get_state(LAST_FIRE_KEY.format(job="run")) is not None  # baseline recorded

@@ -8,9 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from lfmwatch.cli import cli
+from fakes.cli_run import run
 from lfmwatch.errors import InputError
 from lfmwatch.importer import BATCH, import_jsonl
 from lfmwatch.papers import get_papers
@@ -44,13 +43,6 @@ def write(path: Path, lines: list[str]) -> Path:
     else:
         path.write_bytes(data)
     return path
-
-
-def run(*args: str) -> tuple[int, str]:
-    res = CliRunner().invoke(cli, list(args))
-    if res.exception and not isinstance(res.exception, SystemExit):
-        raise res.exception
-    return res.exit_code, res.output
 
 
 @pytest.mark.parametrize("name", ["papers.jsonl", "papers.jsonl.gz"])

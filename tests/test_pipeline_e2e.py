@@ -235,27 +235,23 @@ def test_dry_run_prints_the_change_and_touches_nothing(
     assert not (tmp_path / "state.db").exists()
 
 
-def _openai_fake(behaviour: str) -> tuple[Any, Any]:
+def _run_with_llm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, behaviour: str, *args: Any) -> tuple[Any, Any]:
+    """`lfmwatch run` with summaries on, against an OpenAI fake answering `behaviour(*args)`: (result, fake)."""
     fake = pytest.importorskip("fakes.openai_fake")
-    return fake.OpenAIFake, getattr(fake, behaviour)
-
-
-def _enable_summaries(tmp_path: Path) -> None:
     config = tmp_path / "lfmwatch.toml"
     config.write_text(config.read_text() + "[summaries]\nenabled = true\nmax_retries = 0\ntimeout_seconds = 2\n")
+    with fake.OpenAIFake(getattr(fake, behaviour)(*args)) as llm:
+        monkeypatch.setenv("OPENAI_BASE_URL", llm.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        return CliRunner().invoke(cli, ["run"]), llm
 
 
 def test_summaries_reach_the_pr_body(
     world: tuple[ArxivEmulator, GitHubFake], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    OpenAIFake, answer = _openai_fake("answer")
-
     _, gh = world
-    _enable_summaries(tmp_path)
-    with OpenAIFake(answer("Merges fine-tuned models by averaging their weights without retraining.")) as llm:
-        monkeypatch.setenv("OPENAI_BASE_URL", llm.base_url)
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-        result = CliRunner().invoke(cli, ["run"])
+    result, llm = _run_with_llm(tmp_path, monkeypatch, "answer",
+                                "Merges fine-tuned models by averaging their weights without retraining.")
     assert result.exit_code == 0, result.output
     assert len(llm.requests) == 3  # only the selected papers, never the stream
     (pr,) = gh.pulls(REPO)
@@ -265,14 +261,8 @@ def test_summaries_reach_the_pr_body(
 def test_an_unreachable_llm_costs_only_the_summaries(
     world: tuple[ArxivEmulator, GitHubFake], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    OpenAIFake, status = _openai_fake("status")
-
     _, gh = world
-    _enable_summaries(tmp_path)
-    with OpenAIFake(status(500)) as llm:
-        monkeypatch.setenv("OPENAI_BASE_URL", llm.base_url)
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-        result = CliRunner().invoke(cli, ["run"])
+    result, _ = _run_with_llm(tmp_path, monkeypatch, "status", 500)
     assert result.exit_code == 0, result.output
     assert "proposed 3 paper(s)" in result.output
     (pr,) = gh.pulls(REPO)

@@ -12,10 +12,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from fakes.arxiv_emulator import ArxivEmulator
-from lfmwatch.cli import cli
+from fakes.cli_run import run
 from lfmwatch.config import Config
 from lfmwatch.papers import get_papers
 from lfmwatch.poll import WATERMARK_KEY, build_query, plan_windows
@@ -58,13 +57,6 @@ def emu(monkeypatch: pytest.MonkeyPatch) -> Iterator[ArxivEmulator]:
         monkeypatch.setenv("LFMWATCH_ARXIV_API_URL", e.url)
         write_config()
         yield e
-
-
-def run(*args: str) -> tuple[int, str]:
-    res = CliRunner().invoke(cli, list(args))
-    if res.exception and not isinstance(res.exception, SystemExit):
-        raise res.exception
-    return res.exit_code, res.output
 
 
 def stored_ids() -> set[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -81,18 +80,6 @@ def make_fake() -> GitHubFake:
     fake.add_token(TOKEN, "lfmwatch-bot", push={REPO})
     fake.create_repo(REPO, {"README.md": README, "LICENSE": "MIT\n"})
     return fake
-
-
-@pytest.fixture
-def gh() -> Iterator[GitHubFake]:
-    with make_fake() as fake:
-        yield fake
-
-
-@pytest.fixture
-def store(tmp_path) -> Iterator[Store]:
-    with Store(tmp_path / "state.db") as s:
-        yield s
 
 
 def session_for(fake: GitHubFake, token: str = TOKEN, retries: int = 2) -> Any:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,13 +18,6 @@ from lfmwatch.papers import (
     upsert_papers,
 )
 from lfmwatch.store import Store
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(tmp_path / "s.db")
-    yield s
-    s.close()
 
 
 def _p(pid: str, version: int | None = 1, **kw: object) -> dict:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from fakes.github_fake import GitHubFake
@@ -11,21 +9,9 @@ from lfmwatch.feedback import acceptance_by_section, blocked_ids, feedback_label
 from lfmwatch.propose import propose
 from lfmwatch.store import Store
 from lfmwatch.sync import sync
-from test_propose_github import AD, DAY1, DAY2, FT, REPO, WI, make_config, make_fake, seed, session_for
+from test_propose_github import AD, DAY1, DAY2, FT, REPO, WI, make_config, seed, session_for
 
 BRANCH = "lfmwatch/papers"
-
-
-@pytest.fixture
-def gh() -> Iterator[GitHubFake]:
-    with make_fake() as fake:
-        yield fake
-
-
-@pytest.fixture
-def store(tmp_path) -> Iterator[Store]:
-    with Store(tmp_path / "state.db") as s:
-        yield s
 
 
 def statuses(store: Store) -> dict[str, str]:

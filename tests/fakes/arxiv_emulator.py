@@ -42,10 +42,12 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape, quoteattr
+
+from fakes._loopback import LoopbackHTTPServer, QuietHandler
 
 MAX_PAGE = 2000
 _TOKEN_RE = re.compile(
@@ -316,8 +318,7 @@ class ArxivEmulator:
         self.faults: list[Fault] = []
         self.requests: list[dict[str, Any]] = []
         self.result_limit = result_limit
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http = LoopbackHTTPServer()
         self.add_papers(papers)
 
     # lifecycle -------------------------------------------------------------------------------------
@@ -325,29 +326,17 @@ class ArxivEmulator:
         """Listen on a free port of 127.0.0.1 in a background thread."""
         emu = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server API)
                 emu._handle(self)
 
-            def log_message(self, format: str, *args: Any) -> None:  # quiet test output
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="arxiv-emulator", daemon=True)  # quick stop()
-        self._thread.start()
+        self._http.start(Handler, "arxiv-emulator")
         return self
 
     def stop(self) -> None:
         """Stop serving (stalled responses are released)."""
         self._stop.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._http.stop()
 
     def __enter__(self) -> ArxivEmulator:
         return self.start()
@@ -358,8 +347,8 @@ class ArxivEmulator:
     @property
     def url(self) -> str:
         """The query endpoint, e.g. http://127.0.0.1:PORT/api/query."""
-        assert self._server is not None, "start() the emulator first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}/api/query"
+        assert self._http.running, "start() the emulator first"
+        return f"http://127.0.0.1:{self._http.port}/api/query"
 
     # data ------------------------------------------------------------------------------------------
     def add_papers(self, papers: Iterable[dict[str, Any]]) -> None:

@@ -35,10 +35,10 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+from fakes._loopback import LoopbackHTTPServer, QuietHandler
 from fakes.github_fake_git import GitObjects, HTTPError, _now, blob_sha
 
 __all__ = ["GitHubFake", "HTTPError", "blob_sha", "fast_settings"]
@@ -114,8 +114,7 @@ class GitHubFake(GitObjects):
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status) of every request
         self._ids = itertools.count(1000)
         self._gen = itertools.count(1)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http = LoopbackHTTPServer()
 
     # lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> GitHubFake:
@@ -126,22 +125,15 @@ class GitHubFake(GitObjects):
             pass
 
         Handler.fake = fake
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)  # stop() waits at most one poll interval
-        self._thread.start()
+        self._http.start(Handler, "github-fake")
         return self
 
     def stop(self) -> None:
         """Shut the server down."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._http.stop()
 
     def __enter__(self) -> GitHubFake:
-        return self.start() if self._server is None else self
+        return self.start() if not self._http.running else self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
@@ -149,8 +141,8 @@ class GitHubFake(GitObjects):
     @property
     def host(self) -> str:
         """http://127.0.0.1:PORT"""
-        assert self._server is not None, "start() the fake first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        assert self._http.running, "start() the fake first"
+        return f"http://127.0.0.1:{self._http.port}"
 
     @property
     def url(self) -> str:
@@ -515,13 +507,9 @@ _PULL_WRITES = {"create_pull", "update_pull", "add_labels", "create_comment"}
 
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     fake: GitHubFake
-    protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out in separate writes: avoid 40 ms delayed-ACK stalls
-
-    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
-        pass
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

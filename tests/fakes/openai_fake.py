@@ -29,8 +29,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from fakes._loopback import LoopbackHTTPServer, QuietHandler
 
 GOOD_ANSWER = "This paper introduces a training-free way to merge fine-tuned models into one multi-task model."
 
@@ -76,20 +78,14 @@ class OpenAIFake:
         self._queue: deque[Behaviour] = deque()
         self._lock = threading.Lock()
         self._closing = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http = LoopbackHTTPServer()
 
     # lifecycle ------------------------------------------------------------------------------------
     def start(self) -> OpenAIFake:
         """Listen on a free port of 127.0.0.1 in a background thread."""
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:  # keep test output quiet
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server API
                 fake._handle(self)
 
@@ -99,19 +95,13 @@ class OpenAIFake:
             def _send(self, code: int, obj: Any) -> None:
                 fake._write(self, code, json.dumps(obj).encode(), "application/json")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="openai-fake", daemon=True)
-        self._thread.start()
+        self._http.start(Handler, "openai-fake")
         return self
 
     def close(self) -> None:
         """Stop the server and release stalled requests."""
         self._closing.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._http.stop()
 
     def __enter__(self) -> OpenAIFake:
         return self.start()
@@ -122,8 +112,7 @@ class OpenAIFake:
     @property
     def port(self) -> int:
         """The port it listens on."""
-        assert self._server is not None, "start() first"
-        return int(self._server.server_address[1])
+        return self._http.port
 
     @property
     def base_url(self) -> str:
