@@ -191,6 +191,44 @@ def unlabelled_fp_share(examples: Sequence[TrainingExample], papers: Sequence[Tr
                    "min_reviewed_raw": lo}
 
 
+def reviewed_threshold(examples: Sequence[TrainingExample], papers: Sequence[TrainingExample], y: Any,
+                       prob: Any, used: Any, target_precision: float, min_flagged: int = 30) -> tuple[float | None, dict[str, Any]]:
+    """Lowest calibrated score at which the maintainer-reviewed hard cases (out-of-fold) reach the target precision.
+
+    Reviewed papers are the ones a tf-idf model was most sure of, each judged by a maintainer: exactly the papers
+    near the decision boundary where precision is won or lost. Their out-of-fold include rate above a cut is a
+    direct precision estimate there, unlike the stream estimate, which must assume a base rate and counts every
+    unlabelled paper as (mostly) wrong. None when fewer than `min_flagged` reviewed papers would be flagged.
+    """
+    import numpy as np
+
+    kinds: dict[str, set[str]] = {}
+    for e in examples:
+        kinds.setdefault(e.id, set()).add(e.kind)
+    reviewed = np.array([bool(kinds.get(p.id, set()) & {"reviewed_pos", "reviewed_neg"}) for p in papers]) & used
+    info: dict[str, Any] = {"reviewed": int(reviewed.sum()), "applied": False}
+    if reviewed.sum() < min_flagged:
+        return None, info
+    p, inc = prob[reviewed], (y == 1)[reviewed].astype(float)
+    order = np.argsort(-p, kind="stable")
+    ranked = p[order]
+    n = np.arange(1, len(ranked) + 1)
+    precision = np.cumsum(inc[order]) / n
+    # A few hundred reviews are a small sample: the cut must reach the target with a margin (Wilson lower bound,
+    # z = 1), so that precision on papers the model has not seen is at the target, not just around it.
+    z2 = 1.0
+    lower = (precision + z2 / (2 * n) - np.sqrt(precision * (1 - precision) / n * z2 + z2 / (4 * n * n))) / (1 + z2 / n)
+    ends = np.ones(len(ranked), dtype=bool)
+    ends[:-1] = ranked[:-1] != ranked[1:]
+    ok = np.flatnonzero((lower >= target_precision) & ends & (n >= min_flagged))
+    if len(ok) == 0:
+        return None, info
+    i = int(ok[-1])
+    info.update(applied=True, flagged=i + 1, precision=round(float(precision[i]), 3),
+                precision_lower_bound=round(float(lower[i]), 3))
+    return float(ranked[i]), info
+
+
 def title_scaled(X: Any, vocab: Any, opts: FitOptions) -> tuple[Any, Any]:
     """(X with the title block scaled by opts.title_weight, the column scale): the title counts less (measured)."""
     import numpy as np
@@ -382,7 +420,11 @@ def fit_model(
     calib_x, calib_y = calibration_curve(oof[used], target[used], cw, opts.stream_prior)
     prob = np.interp(oof[used], calib_x, calib_y)
     fp_share, pu = unlabelled_fp_share(examples, papers, y, oof, used)
-    threshold, at_thr = choose_threshold(prob, target[used], cw, target_precision, opts.stream_prior, fp_share[used])
+    stream_thr, at_thr = choose_threshold(prob, target[used], cw, target_precision, opts.stream_prior, fp_share[used])
+    rev_thr, at_rev = reviewed_threshold(examples, papers, y, np.interp(oof, calib_x, calib_y), used, target_precision)
+    # The stream estimate is conservative (assumed base rate, unlabelled papers count as wrong); where enough
+    # reviewed hard cases show the target precision at a lower score, that direct evidence sets the threshold.
+    threshold = min(stream_thr, rev_thr) if rev_thr is not None else stream_thr
 
     leaves_part = fit_sections(vocab, area_rows, leaf_rows, opts)
     areas, leaves = leaves_part["areas"], leaves_part["leaves"]
@@ -411,7 +453,10 @@ def fit_model(
         "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(opts).items()},
         "target_precision": target_precision,
         "threshold": threshold,
+        "threshold_rule": "reviewed" if threshold != stream_thr else "stream",
+        "stream_threshold": stream_thr,
         "cv_at_threshold": at_thr,
+        "reviewed_at_threshold": at_rev,
         "unlabelled_positive_correction": pu,
         "sections": all_sections,
         "predictable_sections": leaves,
