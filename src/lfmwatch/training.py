@@ -6,7 +6,8 @@ first cross-validated round the unlabelled papers that score like positives ("sp
 negatives before the final fit. Reviewed excludes and rejected proposals are hard negatives with a higher weight.
 Calibration is isotonic regression on out-of-fold scores, corrected from the training class balance to the
 stream's (labelled papers are over-represented in training); the threshold is the lowest score whose estimated
-stream precision reaches the target.
+stream precision reaches the target, or lower where enough maintainer-reviewed hard cases show the target precision
+there (out of fold, with a margin): see `reviewed_threshold`.
 Sections are hierarchical: an area classifier over all positives (top-precision labels included) and a leaf
 classifier over examples whose leaf is exact; P(leaf) = P(area) * P(leaf | area).
 """
