@@ -408,12 +408,9 @@ def backtest_from_files(
     log(f"corpus: {sum(len(p) for _, p in days)} papers over {len(days)} days ({bad} bad lines)")
     entries: list[tuple[str, str, str]] = []
     if readme is not None:
-        from lfmwatch.model_data import readme_entries
+        from lfmwatch.model_data import read_readme, readme_entries
 
-        try:
-            text = Path(readme).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"{readme}: cannot read the README: {exc.strerror or exc}") from exc
+        text = read_readme(readme)
         entries, _ = readme_entries(text, config.target.exclude_sections)
     # The lfmwatch model: trained on data known by --train-until, or the configured one as it is.
     t0 = time.perf_counter()

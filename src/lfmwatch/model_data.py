@@ -94,6 +94,15 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
         raise InputError(f"{p}: cannot read: {exc}", "check the file is JSONL (optionally gzip-compressed)") from exc
 
 
+def read_readme(path: str | Path) -> str:
+    """The list's README as text; InputError (with the path) when it cannot be read."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise InputError(f"{path}: cannot read the README: {reason}") from exc
+
+
 def readme_entries(text: str, exclude: Sequence[str] = ()) -> tuple[list[tuple[str, str, str]], list[str]]:
     """((arxiv_id, section, title) entries, all section paths) of an awesome-list README.
 
@@ -257,11 +266,7 @@ def collect_examples(
     examples: list[TrainingExample] = []
     sections: list[str] = []
     if readme is not None:
-        try:
-            text = Path(readme).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"{readme}: cannot read the README: {exc.strerror or exc}") from exc
-        entries, sections = readme_entries(text, config.target.exclude_sections)
+        entries, sections = readme_entries(read_readme(readme), config.target.exclude_sections)
         examples += [example(pid, title, None, section, "list") for pid, section, title in entries]
         info["sources"]["readme"] = {"path": str(readme), "entries": len(entries)}
     for path in labels:
