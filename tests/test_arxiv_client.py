@@ -122,7 +122,7 @@ def test_dripping_response_is_cut_at_the_total_deadline(emu: ArxivEmulator) -> N
     t0 = time.monotonic()
     assert len(list(src.search(QUERY))) == 12
     assert src.stats.retries == 1 and emu.query_requests[0]["fault"] == "drip"
-    assert time.monotonic() - t0 < 3
+    assert time.monotonic() - t0 < 8  # without the deadline the drip lasts about 15 s
 
 
 def test_disconnect_is_retried(emu: ArxivEmulator) -> None:
