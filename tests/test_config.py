@@ -122,8 +122,11 @@ def test_bad_config_is_a_clean_cli_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["--config", str(tmp_path / "c.toml"), "init", "--path", "x.toml"])
     # init does not need the config; a command that does must fail cleanly
     assert result.exit_code == 0
+    (tmp_path / "x.md").write_text("# List\n\n## A\n", encoding="utf-8")
     result = CliRunner().invoke(cli, ["--config", str(tmp_path / "c.toml"), "sections", "--readme", "x.md"])
-    assert result.exit_code != 0
+    assert result.exit_code == 1
+    assert "unknown key arxiv.bogus" in result.output and "c.toml" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_version() -> None:
