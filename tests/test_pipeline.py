@@ -182,6 +182,16 @@ def test_markdown_summary_escapes_paper_text() -> None:
     assert "proposed 1 paper(s)" in md
 
 
+def test_markdown_summary_escapes_the_error_in_the_headline() -> None:
+    # A failure's message can carry untrusted text (a server's answer, a paper title) and a traceback.
+    report = RunReport(status="failed", stages=[StageResult("poll", status="failed")],
+                       error="ValueError: <img src=x onerror=alert(1)> @here\n  File \"x.py\", line 1\n# heading")
+    md = markdown_summary(report)
+    assert "<img" not in md.replace("\\<img", "") and "@here" not in md
+    assert "\n# heading" not in md and "\n  File" not in md
+    assert "## lfmwatch run: failed" in md and "run failed in poll" in md
+
+
 def test_step_summary_only_when_actions_set_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert write_step_summary(RunReport(status="ok")) is None
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "s.md"))

@@ -102,7 +102,7 @@ class RunLog:
 def markdown_summary(report: RunReport) -> str:
     """The run as Markdown: headline, the stage table, proposed papers, errors."""
     mode = " (dry run)" if report.dry_run else ""
-    lines = [f"## lfmwatch run{mode}: {report.status}", "", report.line(), ""]
+    lines = [f"## lfmwatch run{mode}: {report.status}", "", _cell(report.line()), ""]
     lines += ["| stage | status | what happened | time |", "|---|---|---|---|"]
     for s in report.stages:
         what = s.line().removeprefix(f"{s.status}: ")
