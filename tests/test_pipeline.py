@@ -75,6 +75,17 @@ def test_cli_run_exits_1_with_message_and_writes_step_summary(
     assert text.startswith("earlier step\n") and "## lfmwatch run: failed" in text and "| poll | ok |" in text
 
 
+def test_cli_run_prints_paper_text_without_terminal_controls(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Titles come from arXiv or an imported corpus: an escape sequence or a newline must not reach the terminal.
+    report = RunReport(status="ok", proposed=[{"id": "2611.00001", "section": "A > B\x1b[2J",
+                                               "title": "Evil\x1b]8;;https://x.example\x07 title\nFAKE: line"}])
+    monkeypatch.setattr("lfmwatch.pipeline.run_daily", lambda *a, **k: report)
+    result = CliRunner().invoke(cli, ["run"])
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "\nFAKE" not in result.output and "2611.00001\tA > B[2J\tEvil" in result.output
+
+
 def test_status_json_reports_the_runs(emu: ArxivEmulator) -> None:
     CliRunner().invoke(cli, ["run"])
     result = CliRunner().invoke(cli, ["status", "--json"])

@@ -19,6 +19,7 @@ def run_cmd(app: App, dry_run: bool, as_json: bool) -> None:
     """The daily pipeline: poll → classify → sync → select → summarize → propose."""
     from lfmwatch.pipeline import STAGES, RunFailed, dry_run_store, run_daily
     from lfmwatch.runlog import RunLog, write_step_summary
+    from lfmwatch.textsafe import one_line
 
     config = app.config
     with RunLog(list(STAGES), stream=sys.stderr) as runlog:
@@ -36,7 +37,9 @@ def run_cmd(app: App, dry_run: bool, as_json: bool) -> None:
         if dry_run and report.pr_body:
             click.echo(report.pr_body)
         for paper in report.proposed:
-            click.echo(f"{paper.get('id')}\t{paper.get('section') or '?'}\t{paper.get('title') or ''}")
+            # Untrusted text: one line, no control or escape sequences on the terminal.
+            click.echo("\t".join(one_line(str(v)) for v in
+                                 (paper.get("id"), paper.get("section") or "?", paper.get("title") or "")))
         click.echo(report.line())
     if report.status == "failed":
         raise RunFailed(f"the run stopped in {report.failed_stage()}: {report.error}", report.hint or None)
