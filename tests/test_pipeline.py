@@ -25,6 +25,7 @@ from lfmwatch.pipeline import (
     dry_run_store,
     explain_nothing_proposed,
     run_daily,
+    run_digest,
 )
 from lfmwatch.runlog import markdown_summary, write_step_summary
 from lfmwatch.store import Store
@@ -110,6 +111,18 @@ def test_a_killed_run_is_marked_interrupted_by_the_next(emu: ArxivEmulator, tmp_
         run_daily(store, load_config())
         rows = {r["id"]: r for r in store.last_runs("run")}
         assert rows[dead]["status"] == "interrupted" and "process ended" in rows[dead]["error"]
+
+
+def test_a_killed_digest_run_is_marked_interrupted_by_the_next(tmp_path: Path) -> None:
+    config = Config()
+    config.digest.send_empty = False
+    with Store(tmp_path / "state.db") as store:
+        dead = store.start_run("digest")  # the daemon was killed while sending: the row stays "running"
+        result = run_digest(store, config, week="2025-W30")
+        assert result.status == "empty"
+        rows = {r["id"]: r for r in store.last_runs("digest")}
+        assert rows[dead]["status"] == "interrupted" and rows[dead]["finished"]
+        assert [r["status"] for r in rows.values() if r["id"] != dead] == ["ok"]
 
 
 def test_stop_request_ends_the_run_interrupted(emu: ArxivEmulator, tmp_path: Path) -> None:

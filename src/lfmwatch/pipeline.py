@@ -203,13 +203,13 @@ def _count(report: RunReport, stage: str, key: str) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def _mark_abandoned_runs(store: Store) -> None:
-    # We hold the run lock, so any "run" row still "running" belongs to a process that died.
+def _mark_abandoned_runs(store: Store, kind: str = "run") -> None:
+    # We hold the lock of `kind`, so any row of that kind still "running" belongs to a process that died.
     store.db.execute(
         "UPDATE runs SET status = 'interrupted', finished = ?, "
         "error = COALESCE(error, 'the process ended before the run finished') "
-        "WHERE kind = 'run' AND status = 'running'",
-        [_now()],
+        "WHERE kind = ? AND status = 'running'",
+        [_now(), kind],
     )
 
 
@@ -519,15 +519,18 @@ def run_digest(store: Store, config: Config, *, week: str | None = None, dry_run
     from lfmwatch.digest import last_complete_week, send_digest
 
     week = week or last_complete_week()
-    run_id = store.start_run("digest", window_start=week, window_end=week)
-    try:
-        result = send_digest(store, config, week, dry_run=dry_run)
-    except BaseException as exc:
-        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        store.finish_run(run_id, status, error=str(exc) or type(exc).__name__)
-        raise
-    counts = {k: getattr(result, k, None) for k in ("status", "papers", "sent", "refused", "failed")}
-    status = "failed" if getattr(result, "status", "") == "partial" else "ok"
-    errors = getattr(result, "errors", None) or []
-    store.finish_run(run_id, status, counts=counts, reason=result.line(), error="; ".join(errors[:5]) or None)
+    # Its own lock (send_digest takes "digest" while sending): a "running" digest row is then a dead process's.
+    with store.lock("digest-run"):
+        _mark_abandoned_runs(store, "digest")
+        run_id = store.start_run("digest", window_start=week, window_end=week)
+        try:
+            result = send_digest(store, config, week, dry_run=dry_run)
+        except BaseException as exc:
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            store.finish_run(run_id, status, error=str(exc) or type(exc).__name__)
+            raise
+        counts = {k: getattr(result, k, None) for k in ("status", "papers", "sent", "refused", "failed")}
+        status = "failed" if getattr(result, "status", "") == "partial" else "ok"
+        errors = getattr(result, "errors", None) or []
+        store.finish_run(run_id, status, counts=counts, reason=result.line(), error="; ".join(errors[:5]) or None)
     return result
