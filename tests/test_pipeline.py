@@ -216,6 +216,22 @@ def test_markdown_summary_escapes_the_error_in_the_headline() -> None:
     assert "## lfmwatch run: failed" in md and "run failed in poll" in md
 
 
+def test_terminal_progress_prints_stage_text_verbatim_not_as_rich_markup() -> None:
+    import io
+
+    from lfmwatch.runlog import RunLog
+
+    # Error text comes from servers and papers: "[/x]" must not crash the run, "[link=...]" must not become a link.
+    out = io.StringIO()
+    with RunLog(["poll"], stream=out, interactive=True) as runlog:
+        runlog.start("poll")
+        runlog.done(StageResult("poll", counts={"new": 1}, errors=["[/x] [link=https://e.example]h[/link]"]))
+        runlog.note("note [/y] [bold]z")
+    text = out.getvalue()
+    assert "[/x] [link=https://e.example]h[/link]" in text and "note [/y] [bold]z" in text
+    assert "\x1b]8;" not in text
+
+
 def test_step_summary_only_when_actions_set_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert write_step_summary(RunReport(status="ok")) is None
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "s.md"))

@@ -68,7 +68,9 @@ class RunLog:
             for task in self._subtasks.pop(result.name, []):
                 self._progress.remove_task(task)
             self._progress.advance(self._task)
-            self._progress.console.print(f"  {result.name}: {result.line()}")
+            # Stage text carries untrusted error messages: print it verbatim, never as rich markup.
+            self._progress.console.print(f"  {result.name}: {result.line()}", markup=False, highlight=False,
+                                         emoji=False)
         else:
             level = logging.WARNING if result.status == "failed" or result.errors else logging.INFO
             log.log(level, "%s: %s", result.name, result.line())
@@ -94,7 +96,7 @@ class RunLog:
     def note(self, message: str) -> None:
         """A free-form progress line."""
         if self._progress is not None:
-            self._progress.console.print(f"  {message}")
+            self._progress.console.print(f"  {message}", markup=False, highlight=False, emoji=False)
         else:
             log.info("%s", message)
 
