@@ -227,3 +227,10 @@ def test_inert_breaks_links_and_mentions():
         "see https:\u2060//x.\u2060io @\u2060bob www\u2060.a.\u2060b javascript\u2060:alert(1)")
     assert inert("GPT-4.5 and v2.0 stay") == "GPT-4.5 and v2.0 stay"
     assert inert("line\nbreak\u202e", 8) == "line\u2026"
+
+
+@pytest.mark.parametrize("pid", ["2501.00001\n", "2501.00001 x", "javascript:alert(1)", "../2501.00001"])
+def test_links_only_for_exact_arxiv_ids(pid: str) -> None:
+    assert DigestPaper(id=pid, title="t").url is None
+    assert DigestPaper(id="2501.00001", title="t").url == "https://arxiv.org/abs/2501.00001"
+    assert DigestPaper(id="hep-th/9901001", title="t").url == "https://arxiv.org/abs/hep-th/9901001"

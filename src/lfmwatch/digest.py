@@ -76,7 +76,7 @@ class DigestPaper:
     @property
     def url(self) -> str | None:
         """The arXiv abstract page, only for well-formed arXiv ids (never a URL built from free text)."""
-        return f"https://arxiv.org/abs/{self.id}" if _ARXIV_ID.match(self.id) else None
+        return f"https://arxiv.org/abs/{self.id}" if _ARXIV_ID.fullmatch(self.id) else None
 
     @property
     def author_line(self) -> str:
@@ -121,7 +121,7 @@ class GainedEntry:
     @property
     def url(self) -> str | None:
         """The arXiv abstract page for well-formed ids."""
-        return f"https://arxiv.org/abs/{self.id}" if _ARXIV_ID.match(self.id) else None
+        return f"https://arxiv.org/abs/{self.id}" if _ARXIV_ID.fullmatch(self.id) else None
 
 
 @dataclass(frozen=True)

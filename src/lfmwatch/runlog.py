@@ -114,7 +114,7 @@ def markdown_summary(report: RunReport) -> str:
         for p in report.proposed:
             section = p.get("section") or "?"
             pid = str(p.get("id"))
-            link = f"[{pid}](https://arxiv.org/abs/{pid})" if _ARXIV_ID.match(pid) else f"`{_cell(pid)}`"
+            link = f"[{pid}](https://arxiv.org/abs/{pid})" if _ARXIV_ID.fullmatch(pid) else f"`{_cell(pid)}`"
             lines.append(f"- {link} {_cell(str(p.get('title') or ''))} → {_cell(section)}")
     if report.pr_url:
         lines += ["", f"Pull request: {report.pr_url}"]
