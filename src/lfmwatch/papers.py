@@ -206,7 +206,9 @@ def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 def upsert_papers(store: Store, papers: Iterable[Mapping[str, Any]], source: str) -> tuple[int, int]:
     """Insert new papers and update changed ones; returns (new, updated). Identical re-inserts count as neither."""
     conn = store.db.conn
-    now = datetime.now(UTC).replace(microsecond=0).isoformat()
+    from lfmwatch.store import utcnow  # the store is open already: no import cost
+
+    now = utcnow()
     placeholders = ", ".join("?" for _ in COLUMNS)
     insert_sql = f"INSERT INTO papers ({', '.join(COLUMNS)}) VALUES ({placeholders})"
     update_cols = [c for c in COLUMNS if c not in ("id", "first_seen")]

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lfmwatch.errors import LfmwatchError
+from lfmwatch.store import utcnow
 
 if TYPE_CHECKING:
     from lfmwatch.config import Config
@@ -157,9 +158,9 @@ def run_daily(
     adapters = adapters or Adapters()
     report = RunReport(dry_run=dry_run)
     with store.lock("run"):
-        _mark_abandoned_runs(store)
+        store.abandon_runs("run")  # we hold the lock: a "running" row is one whose process died
         report.run_id = store.start_run("run")
-        report.started = _now()
+        report.started = utcnow()
         ctx = _Context(store, config, adapters, report, dry_run, runlog=runlog)
         try:
             for name in STAGES:
@@ -190,7 +191,7 @@ def run_daily(
 
 
 def _finish(store: Store, report: RunReport) -> None:
-    report.finished = _now()
+    report.finished = utcnow()
     error = report.error + (f"\nhint: {report.hint}" if report.hint else "") if report.error else None
     store.finish_run(report.run_id, report.status, counts=report.counts(), reason=report.reason or None,
                      error=error, new=_count(report, "poll", "new"), fetched=_count(report, "poll", "fetched"),
@@ -203,18 +204,7 @@ def _count(report: RunReport, stage: str, key: str) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def _mark_abandoned_runs(store: Store, kind: str = "run") -> None:
-    # We hold the lock of `kind`, so any row of that kind still "running" belongs to a process that died.
-    store.db.execute(
-        "UPDATE runs SET status = 'interrupted', finished = ?, "
-        "error = COALESCE(error, 'the process ended before the run finished') "
-        "WHERE kind = ? AND status = 'running'",
-        [_now(), kind],
-    )
 
-
-def _now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 @dataclass
@@ -521,7 +511,7 @@ def run_digest(store: Store, config: Config, *, week: str | None = None, dry_run
     week = week or last_complete_week()
     # Its own lock (send_digest takes "digest" while sending): a "running" digest row is then a dead process's.
     with store.lock("digest-run"):
-        _mark_abandoned_runs(store, "digest")
+        store.abandon_runs("digest")
         run_id = store.start_run("digest", window_start=week, window_end=week)
         try:
             result = send_digest(store, config, week, dry_run=dry_run)

@@ -251,7 +251,7 @@ class Store:
         """Mark `running` runs of `kind` as interrupted (call while holding that kind's lock: their process died)."""
         cur = self.db.execute(
             "UPDATE runs SET status = 'interrupted', finished = ?, "
-            "error = coalesce(error, 'the process stopped before finishing') WHERE kind = ? AND status = 'running'",
+            "error = coalesce(error, 'the process ended before the run finished') WHERE kind = ? AND status = 'running'",
             [utcnow(), kind],
         )
         return cur.rowcount

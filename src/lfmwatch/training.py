@@ -21,7 +21,6 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from lfmwatch.errors import ModelError
@@ -34,6 +33,7 @@ from lfmwatch.model_data import (  # re-exported: the training API lives here
     collect_examples,
     example,
 )
+from lfmwatch.store import utcnow
 
 __all__ = ["FitOptions", "TrainingExample", "collect_examples", "example", "fit_model", "area_of"]
 
@@ -435,7 +435,7 @@ def fit_model(
                      and s not in areas]
     counts = Counter(e.kind for e in examples)
     card: dict[str, Any] = {
-        "created": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "created": utcnow(),
         "command": command,
         "data": {
             "hash": data_hash(examples),
