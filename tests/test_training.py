@@ -96,3 +96,17 @@ def test_feedback_rows_become_examples(tmp_path: Path):
     papers, y, _ = _dedupe([example("2501.2", "t", "a", "A > B", "list"), ex["2501.2"]])
     assert list(y) == [1]
     store.close()
+
+
+def test_read_jsonl_sniffs_gzip_and_survives_bad_bytes(tmp_path) -> None:
+    import gzip as _gzip
+
+    from lfmwatch.model_data import read_jsonl
+
+    packed = tmp_path / "papers.data"  # gzip without a .gz name (e.g. a renamed download)
+    with _gzip.open(packed, "wt", encoding="utf-8") as fh:
+        fh.write('{"id": "2501.00001"}\n\n[1, 2]\n')
+    assert list(read_jsonl(packed)) == [(1, {"id": "2501.00001"}), (3, [1, 2])]
+    plain = tmp_path / "papers.jsonl"
+    plain.write_bytes(b'{"id": "a"}\n\xff\xfe not utf-8\n{"id": "b"}\n')
+    assert list(read_jsonl(plain)) == [(1, {"id": "a"}), (2, None), (3, {"id": "b"})]

@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 import math
 import re
 from collections import defaultdict
@@ -35,6 +33,7 @@ from lfmwatch.backtest import (
     split_days,
 )
 from lfmwatch.errors import InputError, ModelError
+from lfmwatch.model_data import read_jsonl
 
 # Section path -> keywords, written lower-case with spaces (text is matched with hyphens read as spaces).
 # Deliberately small: the heading's own words and the synonyms a maintainer would type into such a bot.
@@ -211,27 +210,6 @@ def fit_svm_baseline(
 # --- reading the inputs ------------------------------------------------------------------------------------
 
 
-def iter_jsonl(path: str | Path) -> Iterable[tuple[int, dict[str, Any] | None]]:
-    """(line number, object or None when the line is not a JSON object) of a JSONL(.gz) file."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: no such file", "give the path of a .jsonl or .jsonl.gz file")
-    opener = gzip.open if p.read_bytes()[:2] == b"\x1f\x8b" else open
-    try:
-        with opener(p, "rb") as fh:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except ValueError:
-                    yield n, None
-                    continue
-                yield n, obj if isinstance(obj, dict) else None
-    except (OSError, EOFError) as exc:
-        raise InputError(f"{p}: cannot read: {exc}", "check that the file is complete JSONL or gzip") from exc
-
-
 def load_corpus(
     path: str | Path, categories: Sequence[str] = (), until: str | None = None
 ) -> tuple[list[dict[str, Any]], int]:
@@ -239,8 +217,8 @@ def load_corpus(
     cats = set(categories)
     papers: list[dict[str, Any]] = []
     bad = 0
-    for _, obj in iter_jsonl(path):
-        if obj is None or not obj.get("id") or not obj.get("title"):
+    for _, obj in read_jsonl(path):
+        if not isinstance(obj, dict) or not obj.get("id") or not obj.get("title"):
             bad += 1
             continue
         day = paper_day(obj)
@@ -259,8 +237,8 @@ def load_corpus(
 def load_labels(path: str | Path) -> dict[str, list[Label]]:
     """Label rows by paper id (a paper may have several rows when source lists disagree)."""
     out: dict[str, list[Label]] = defaultdict(list)
-    for n, obj in iter_jsonl(path):
-        if obj is None or not obj.get("id") or not obj.get("section"):
+    for n, obj in read_jsonl(path):
+        if not isinstance(obj, dict) or not obj.get("id") or not obj.get("section"):
             raise InputError(f"{path}:{n}: a label needs `id` and `section`", "fix or remove that line")
         out[str(obj["id"])].append(
             Label(
@@ -479,7 +457,8 @@ def backtest_from_files(
     # Reviewer verdicts on papers of the period: never trained on (cut at `until`), so a fair precision check.
     replayed = {str(p["id"]) for _, ps in days for p in ps}
     verdicts = {} if reviewed is None else {
-        str(o["id"]): bool(o.get("include")) for _, o in iter_jsonl(reviewed) if o and str(o.get("id")) in replayed
+        str(o["id"]): bool(o.get("include")) for _, o in read_jsonl(reviewed)
+        if isinstance(o, dict) and str(o.get("id")) in replayed
     }
     result = run_backtest(days, systems, select, label_rows, per_day=per_day, listed_ids=listed_ids,
                           review_every=review_every, retrain=retrain, params=params, reviewed=verdicts)

@@ -76,13 +76,16 @@ def example(pid: str, title: str | None, abstract: str | None, section: str | No
 
 
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed object or None when the line is not JSON) for each non-blank line; .gz is read too."""
+    """(line number, parsed object or None when the line is not JSON) for each non-blank line; gzip is read too."""
     p = Path(path)
-    if not p.exists():
+    if not p.is_file():
         raise InputError(f"{p}: file not found", "check the path")
-    opener: Callable[..., Any] = gzip.open if p.suffix == ".gz" else open
     try:
-        with opener(p, "rt", encoding="utf-8") as fh:
+        # gzip by its magic bytes, not its name; bytes in, so a line that is not UTF-8 is one bad line.
+        with open(p, "rb") as fh:
+            gz = fh.read(2) == b"\x1f\x8b"
+        opener: Callable[..., Any] = gzip.open if gz else open
+        with opener(p, "rb") as fh:
             for n, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
