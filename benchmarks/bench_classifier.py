@@ -61,7 +61,7 @@ def load_data(data: Path) -> dict[str, Any]:
 def build_split(d: dict[str, Any]) -> dict[str, Any]:
     """Training examples (pre-split) and the test set, without leakage."""
     from lfmwatch.config import Config
-    from lfmwatch.model_data import example, fill_texts, readme_entries
+    from lfmwatch.model_data import example, fill_texts, mark_stream, readme_entries
 
     corpus_by_id = {p["id"]: p for p in d["corpus"]}
     test = [p for p in d["corpus"] if SPLIT <= (p["listed"] or "") <= END and ML.intersection(p["categories"] or ())]
@@ -94,6 +94,9 @@ def build_split(d: dict[str, Any]) -> dict[str, Any]:
         if u.get("id") and u.get("abstract"):
             known.setdefault(u["id"], u)
     ex, counts = fill_texts(ex, known, None)
+    # Labelled papers of the training stream (listed before the split, in the categories): the threshold's PU rule.
+    ex = mark_stream(ex, {p["id"] for p in d["corpus"]
+                          if (p["listed"] or "") < SPLIT and ML.intersection(p["categories"] or ())})
     negs = [
         example(p["id"], p["title"], p["abstract"], None, "negative")
         for p in d["corpus"]

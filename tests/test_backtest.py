@@ -83,6 +83,12 @@ def test_metrics_on_a_hand_made_case() -> None:
     truth.reviewed = {"b": False, "e": True}
     m = bt.score("x", proposals, truth, days, per_day=2)
     assert (m.judged, m.judged_ok) == (3, 2)
+    # Paired: only labelled papers both systems proposed (a, d), each filed by each system.
+    other = [bt.Proposal("2025-01-01", "a", "Model Reuse > Model Ensemble", 0.9),  # area right, leaf wrong
+             bt.Proposal("2025-01-02", "c", DISTIL, 0.9),  # only this system proposed c: not compared
+             bt.Proposal("2025-01-02", "d", ADAPT, 0.6)]  # area and leaf right
+    assert bt.paired_sections(proposals, other, truth) == {"n": 2, "a_ok": 2, "b_ok": 2, "leaf_n": 2, "leaf_a_ok": 1,
+                                                           "leaf_b_ok": 1}
 
 
 def test_per_day_cap_and_best_first() -> None:

@@ -82,6 +82,9 @@ def test_training_data_never_leaks_the_replayed_period(tmp_path: Path) -> None:
     rows, counts = bl.model_examples(labels, label_rows, papers, "2025-01-31")
     assert rows and all(ex.id < "2504" for ex in rows)  # ids of replay days start at 2504
     assert counts["negative"] == sum(1 for p in papers if p["day"] <= "2025-01-31" and p["id"] not in label_rows)
+    # The stream the threshold's PU estimate reads: training-period corpus papers (in the categories), labelled or not.
+    stream = {ex.id for ex in rows if ex.stream}
+    assert stream == {p["id"] for p in papers if p["day"] <= "2025-01-31"}
     reviewed = tmp_path / "reviewed.jsonl"
     reviewed.write_text(json.dumps({"id": "2501.00030", "include": False, "section": None}) + "\n"
                         + json.dumps({"id": "2505.00030", "include": False, "section": None}) + "\n", encoding="utf-8")
@@ -120,6 +123,12 @@ def test_report_files_and_comparison_sentences(tmp_path: Path) -> None:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = paths[0].read_text(encoding="utf-8")
     assert "| lfmwatch |" in text and "- vs keywords: ahead on" in text and "lfmwatch ahead by" in text
+    assert "of the 6 recall/accuracy measures" in text and "labelled papers both proposed" in text
+    pair = bt.paired_sections(result.systems["lfmwatch"].proposals, result.systems["keywords"].proposals, result.truth)
+    both = ({p.id for p in result.systems["lfmwatch"].proposals} & {p.id for p in result.systems["keywords"].proposals}
+            & set(result.truth.labels))
+    assert pair["n"] == len(both) and pair["a_ok"] <= pair["n"] and pair["leaf_n"] <= pair["n"]
+    assert f"| keywords | {pair['n']} |" in text
     numbers = json.loads((tmp_path / "out" / "metrics.json").read_text(encoding="utf-8"))
     assert numbers["systems"]["lfmwatch"]["recall"] == round(result.systems["lfmwatch"].metrics.recall, 4)
 

@@ -61,13 +61,20 @@ def test_unlabelled_sample_is_bounded_and_reproducible(tmp_path: Path):
                                           "categories": ["cs.LG" if i % 3 else "math.AP"]}) + "\n"
                               for i in range(300)))
     labels = tmp_path / "l.jsonl"
-    labels.write_text(json.dumps({"id": "2401.00001", "section": "A > B", "title": "x", "abstract": "y"}) + "\n")
+    labels.write_text("".join(json.dumps({"id": pid, "section": "A > B", "title": "x", "abstract": "y"}) + "\n"
+                              for pid in ("2401.00001", "2401.00003", "2312.00009")))
     runs = [collect_examples(Config(), labels=[labels], corpus=corpus, fetch_missing=False, max_unlabelled=50)
             for _ in range(2)]
     negs = [[e.id for e in ex if e.kind == "negative"] for ex, _ in runs]
     assert negs[0] == negs[1] and len(negs[0]) == 50
-    assert runs[0][1]["unlabelled_seen"] == 199  # cs.LG only (math.AP is not configured), label excluded
+    assert runs[0][1]["unlabelled_seen"] == 199  # cs.LG only (math.AP is not configured), labels excluded
     assert "2401.00001" not in negs[0]
+    # Stream papers: every unlabelled one, and labelled ones found in the corpus within the configured categories
+    # (2401.00003 is math.AP, 2312.00009 is not in the corpus).
+    ex, info = runs[0]
+    assert all(e.stream for e in ex if e.kind == "negative")
+    assert {e.id for e in ex if e.stream and e.kind != "negative"} == {"2401.00001"}
+    assert info["stream_labelled"] == 1
 
 
 def test_feedback_rows_become_examples(tmp_path: Path):

@@ -430,6 +430,28 @@ def threshold_sweep(
     return out
 
 
+def paired_sections(a: Sequence[Proposal], b: Sequence[Proposal], truth: Truth) -> dict[str, int]:
+    """Section accuracy of two systems on the labelled papers both proposed: the same papers, a fair comparison.
+
+    Keys: n/a_ok/b_ok for the top-level area, leaf_n/leaf_a_ok/leaf_b_ok for papers with an exact label.
+    """
+    sec_a = {p.id: p.section for p in a}
+    sec_b = {p.id: p.section for p in b}
+    out = dict.fromkeys(("n", "a_ok", "b_ok", "leaf_n", "leaf_a_ok", "leaf_b_ok"), 0)
+    for pid in sorted(set(sec_a) & set(sec_b) & set(truth.labels)):
+        rows = truth.labels[pid]
+        areas = {area_of(r.section) for r in rows}
+        out["n"] += 1
+        out["a_ok"] += area_of(sec_a[pid]) in areas
+        out["b_ok"] += area_of(sec_b[pid]) in areas
+        exact = {r.section for r in rows if r.precision == "leaf"}
+        if exact:
+            out["leaf_n"] += 1
+            out["leaf_a_ok"] += sec_a[pid] in exact
+            out["leaf_b_ok"] += sec_b[pid] in exact
+    return out
+
+
 def section_accuracy(cands_by_day: Sequence[list[dict[str, Any]]], truth: Truth) -> tuple[int, int, int, int]:
     """(top ok, top n, leaf ok, leaf n) of the predicted section of every labelled paper of the period, proposed
     or not (the classifier benchmark's definition; more papers than the proposed ones, so steadier)."""
@@ -507,6 +529,10 @@ class BacktestResult:
                         for k, v in self.systems.items()},
             "labelled_in_list": sorted(self.truth.in_list),
         }
+        runs = list(self.systems.values())
+        if runs and self.truth.labels:
+            out["paired_sections"] = {r.metrics.name: paired_sections(runs[0].proposals, r.proposals, self.truth)
+                                      for r in runs[1:]}
         if self.review:
             out["review"] = {k: v for k, v in self.review.items() if k != "proposals"}
         return out

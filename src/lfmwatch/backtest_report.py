@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lfmwatch.backtest import BacktestResult, learning_curve
+from lfmwatch.backtest import BacktestResult, learning_curve, paired_sections
 from lfmwatch.errors import InputError, LfmwatchError
 
 COLORS = {"lfmwatch": "#1f77b4", "lfmwatch + review": "#17becf", "keywords": "#d62728",
@@ -88,12 +88,42 @@ def comparison(result: BacktestResult) -> list[str]:
             row += [_pct(get(other)), f"{100 * (get(runs[0]) - get(other)):+.1f} points"]
         rows.append(row)
     lines = [_table(header, rows), ""]
+    scored = measures[:6]  # recall and section accuracy; precision is a lower bound and told apart below
     for other in runs[1:]:
-        ahead = [name for name, get in measures[:4] if get(runs[0]) > get(other)]
-        behind = [name for name, get in measures[:4] if get(runs[0]) < get(other)]
-        verdict = f"- vs {other.metrics.name}: ahead on {len(ahead)} of the 4 recall/accuracy measures"
+        ahead = [name for name, get in scored if get(runs[0]) > get(other)]
+        behind = [name for name, get in scored if get(runs[0]) < get(other)]
+        verdict = f"- vs {other.metrics.name}: ahead on {len(ahead)} of the {len(scored)} recall/accuracy measures"
         lines.append(verdict + (f"; behind on {', '.join(behind)}." if behind else "."))
+    lines += ["", "Accuracy over the proposed papers compares different sets of papers (each system proposed its own)."
+              " On the labelled papers that both proposed, the same papers filed by each:", ""]
+    rows = []
+    for other in runs[1:]:
+        pair = paired_sections(runs[0].proposals, other.proposals, result.truth)
+        rows.append([other.metrics.name, str(pair["n"]), _frac(pair["a_ok"], pair["n"]), _frac(pair["b_ok"], pair["n"]),
+                     _frac(pair["leaf_a_ok"], pair["leaf_n"]), _frac(pair["leaf_b_ok"], pair["leaf_n"])])
+    lines.append(_table(["baseline", "labelled papers both proposed", f"top-level: {runs[0].metrics.name}",
+                         "top-level: baseline", f"leaf: {runs[0].metrics.name}", "leaf: baseline"], rows))
     return lines
+
+
+def precision_note(result: BacktestResult) -> list[str]:
+    """Why the lower-bound precision is low for a system that proposes more, in the model's own figures."""
+    p, runs = result.params, list(result.systems.values())
+    pu = p.get("stream_pu") or {}
+    if not runs or not pu.get("stream_papers") or not runs[0].metrics.days:
+        return []
+    period = len(result.truth.period) / max(int(p.get("papers") or 0), 1)
+    before = pu["stream_labelled"] / pu["stream_papers"]
+    lines = [f"The threshold rule was `{p.get('threshold_rule')}`, chosen for {_pct(float(p.get('target_precision') or 0))}"
+             " precision on the stream."]
+    if pu.get("applied"):
+        lines[0] += (f" Before the period, {_pct(before)} of the papers were labelled and the model estimated that the"
+                     f" labels cover {_pct(pu['labelled_share_of_relevant'])} of the relevant papers"
+                     f" ({_pct(pu['relevant_share_of_stream'])} of the stream relevant).")
+    lines[0] += (f" In the replayed period {_pct(period)} of the papers are labelled: every unlabelled proposal counts"
+                 " as wrong in the lower bound, so a system that proposes more relevant but unlabelled papers scores"
+                 " lower there. Give `--reviewed` for held-out reviewer verdicts on the period's papers.")
+    return ["", *lines]
 
 
 def report_markdown(result: BacktestResult, images: Sequence[str]) -> str:
@@ -118,7 +148,7 @@ def report_markdown(result: BacktestResult, images: Sequence[str]) -> str:
         " that are labelled, a lower bound: labels are a sample, so relevant but unlabelled proposals count as misses."
         " Top-level accuracy: proposed labelled papers filed in their labelled area; leaf accuracy: those with an"
         " exact (`precision: leaf`) label filed in exactly that section.", "",
-        "## lfmwatch against the baselines", "", *comparison(result), "",
+        "## lfmwatch against the baselines", "", *comparison(result), *precision_note(result), "",
         f"With {len(result.truth.period)} labelled papers, one paper moves recall by"
         f" {100 / max(len(result.truth.period), 1):.1f} points; accuracies over the few proposed labelled papers move"
         " more. The table below scores the section of every labelled paper of the period, proposed or not (the"

@@ -299,7 +299,7 @@ def model_examples(
     Labelled or reviewed papers released after `until` are left out entirely (not even as negatives), so the
     replay period only ever contributes what the simulated reviewer feeds back.
     """
-    from lfmwatch.model_data import example, fill_texts, label_examples, reviewed_examples
+    from lfmwatch.model_data import example, fill_texts, label_examples, mark_stream, reviewed_examples
 
     day_of = {str(p["id"]): str(p.get("day") or "") for p in papers}
     keep = {pid for pid, rows in labels.items() if released_by(pid, rows[0].listed or day_of.get(pid), until)}
@@ -316,6 +316,8 @@ def model_examples(
         if r and any(x.abstract for x in r):
             known[pid] = {"title": r[0].title, "abstract": next(x.abstract for x in r if x.abstract)}
     rows, _ = fill_texts(rows, known)
+    # Labelled papers released in the training period are part of the stream the negatives come from.
+    rows = mark_stream(rows, {pid for pid, day in day_of.items() if day and day <= until})
     skip = set(labels) | {ex.id for ex in reviewed}
     negatives = [example(str(p["id"]), p.get("title"), p.get("abstract"), None, "negative")
                  for p in negatives_until(papers, until, skip)]
@@ -452,6 +454,9 @@ def backtest_from_files(
         "model": model.version, "threshold": round(model.threshold, 6),
         "categories": list(config.arxiv.categories), "papers": sum(len(p) for _, p in days), "days": len(days),
         "list_positives": len(positives), "seed": seed,
+        "threshold_rule": model.card.get("threshold_rule"),
+        "target_precision": model.card.get("target_precision"),
+        "stream_pu": model.card.get("stream_pu"),
     }
     listed_ids = {e.arxiv_id for e in lst.entries if e.arxiv_id}
     # Reviewer verdicts on papers of the period: never trained on (cut at `until`), so a fair precision check.

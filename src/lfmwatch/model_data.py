@@ -13,7 +13,7 @@ import json
 import logging
 import random
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,8 @@ KINDS: dict[str, tuple[bool | None, bool, float]] = {
 POSITIVE_KINDS = frozenset(k for k, v in KINDS.items() if v[0] is True)
 HARD_NEGATIVE_KINDS = frozenset(k for k, v in KINDS.items() if v[0] is False)
 LEAF_KINDS = frozenset(k for k, v in KINDS.items() if v[1])
+#: Labels that do not depend on the bot's own scores (reviews and feedback judge papers a model picked).
+RANDOM_LABEL_KINDS = frozenset({"list", "label", "label_top"})
 
 _ARXIV_LINK = re.compile(r"arxiv\.org/(?:abs|pdf)/(\d{4}\.\d{4,5})", re.IGNORECASE)
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
@@ -56,6 +58,7 @@ class TrainingExample:
     section: str | None
     weight: float
     kind: str
+    stream: bool = False  # the paper is part of the stream the unlabelled papers were drawn from
 
     @property
     def positive(self) -> bool:
@@ -64,12 +67,18 @@ class TrainingExample:
 
 
 def example(pid: str, title: str | None, abstract: str | None, section: str | None, kind: str,
-            weight: float | None = None) -> TrainingExample:
-    """A TrainingExample with the kind's default weight."""
+            weight: float | None = None, stream: bool | None = None) -> TrainingExample:
+    """A TrainingExample with the kind's default weight; unlabelled (`negative`) papers are stream papers."""
     if kind not in KINDS:
         raise ValueError(f"unknown example kind {kind!r}")
     return TrainingExample(pid, " ".join(str(title or "").split()), " ".join(str(abstract or "").split()),
-                           section, KINDS[kind][2] if weight is None else weight, kind)
+                           section, KINDS[kind][2] if weight is None else weight, kind,
+                           kind == "negative" if stream is None else stream)
+
+
+def mark_stream(examples: Iterable[TrainingExample], ids: Collection[str]) -> list[TrainingExample]:
+    """The examples with `stream` set for papers in `ids` (labelled papers found among the stream's papers)."""
+    return [replace(ex, stream=True) if ex.id in ids and not ex.stream else ex for ex in examples]
 
 
 # --- readers -----------------------------------------------------------------------------------------------
@@ -300,15 +309,18 @@ def collect_examples(
         pool = iter_papers(store)
     else:
         pool = ()
+    stream_ids: set[str] = set()
     for paper in pool:
         pid = str(paper["id"])
+        in_stream = not (cats and not set(cats).intersection(paper.get("categories") or ())) and not (
+            listed_before and (paper.get("listed") or "") >= listed_before)
         if pid in labelled:
             if paper.get("abstract") or pid not in known:
                 known[pid] = dict(paper)
+            if in_stream:
+                stream_ids.add(pid)  # a labelled paper of the stream: what the threshold's PU estimate needs
             continue
-        if pid in excluded or (cats and not set(cats).intersection(paper.get("categories") or ())):
-            continue
-        if listed_before and (paper.get("listed") or "") >= listed_before:
+        if pid in excluded or not in_stream:
             continue
         seen_unlabelled += 1
         item = example(pid, paper.get("title"), paper.get("abstract"), None, "negative")
@@ -323,8 +335,9 @@ def collect_examples(
 
         known.update({k: v for k, v in get_papers(store, labelled - set(known)).items()})
     fetch = _arxiv_fetcher(config) if fetch_missing else None
-    examples, counts = fill_texts(examples, known, fetch)
+    examples, counts = fill_texts(mark_stream(examples, stream_ids), known, fetch)
     info["text"] = counts
+    info["stream_labelled"] = len(stream_ids)
     info["negatives"] = len(negatives)
     info["unlabelled_seen"] = seen_unlabelled
     info["sections"] = sections

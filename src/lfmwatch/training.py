@@ -6,8 +6,8 @@ first cross-validated round the unlabelled papers that score like positives ("sp
 negatives before the final fit. Reviewed excludes and rejected proposals are hard negatives with a higher weight.
 Calibration is isotonic regression on out-of-fold scores, corrected from the training class balance to the
 stream's (labelled papers are over-represented in training); the threshold is the lowest score whose estimated
-stream precision reaches the target, or lower where enough maintainer-reviewed hard cases show the target precision
-there (out of fold, with a margin): see `reviewed_threshold`.
+precision on the stream reaches the target, counting the unlabelled papers that are relevant after all, or lower
+where enough maintainer-reviewed hard cases show the target precision there: see `lfmwatch.thresholds`.
 Sections are hierarchical: an area classifier over all positives (top-precision labels included) and a leaf
 classifier over examples whose leaf is exact; P(leaf) = P(area) * P(leaf | area).
 """
@@ -20,7 +20,7 @@ import platform
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from lfmwatch.errors import ModelError
@@ -29,13 +29,23 @@ from lfmwatch.model_data import (  # re-exported: the training API lives here
     HARD_NEGATIVE_KINDS,
     LEAF_KINDS,
     POSITIVE_KINDS,
+    RANDOM_LABEL_KINDS,
     TrainingExample,
     collect_examples,
     example,
 )
 from lfmwatch.store import utcnow
+from lfmwatch.thresholds import (  # re-exported: older callers import them from here
+    calibration_curve,
+    choose_threshold,
+    reviewed_threshold,
+    reviewed_veto,
+    stream_pu_threshold,
+    unlabelled_fp_share,
+)
 
-__all__ = ["FitOptions", "TrainingExample", "collect_examples", "example", "fit_model", "area_of"]
+__all__ = ["FitOptions", "TrainingExample", "area_of", "calibration_curve", "choose_threshold", "collect_examples",
+           "example", "fit_model", "reviewed_threshold", "stream_pu_threshold", "unlabelled_fp_share"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +91,8 @@ def _dedupe(examples: Sequence[TrainingExample]) -> tuple[list[TrainingExample],
     for rows in by_id.values():
         kinds = {r.kind for r in rows}
         text = max(rows, key=lambda r: len(r.abstract) + len(r.title))
+        if not text.stream and any(r.stream for r in rows):
+            text = replace(text, stream=True)
         if kinds & HARD_NEGATIVE_KINDS and not kinds & {"list", "feedback_accepted", "feedback_moved"}:
             label, weight = 0, max(r.weight for r in rows if r.kind in HARD_NEGATIVE_KINDS)
         elif kinds & POSITIVE_KINDS:
@@ -91,6 +103,16 @@ def _dedupe(examples: Sequence[TrainingExample]) -> tuple[list[TrainingExample],
         y.append(label)
         w.append(weight)
     return papers, np.asarray(y), np.asarray(w, dtype=np.float64)
+
+
+def _judged(examples: Sequence[TrainingExample], papers: Sequence[TrainingExample]) -> Any:
+    """Per paper: its only labels come from a review of papers picked by score (reviewed, feedback)."""
+    import numpy as np
+
+    kinds: dict[str, set[str]] = {}
+    for e in examples:
+        kinds.setdefault(e.id, set()).add(e.kind)
+    return np.array([bool(kinds[p.id]) and kinds[p.id].isdisjoint(RANDOM_LABEL_KINDS | {"negative"}) for p in papers])
 
 
 def _logreg(C: float, seed: int, balanced: bool = True) -> Any:
@@ -165,69 +187,8 @@ def _relevance(X: Any, y: Any, w: Any, opts: FitOptions, ids: Sequence[str] = ()
     return np.vstack(coefs).T.astype(np.float32), np.array(icpts), raw, used
 
 
-def unlabelled_fp_share(examples: Sequence[TrainingExample], papers: Sequence[TrainingExample], y: Any, raw: Any,
-                        used: Any) -> tuple[Any, dict[str, Any]]:
-    """Per paper, how much an unlabelled paper counts as a false positive when choosing the threshold.
-
-    Reviewed papers are unlabelled papers a maintainer judged: the include rate among them as a function of the
-    out-of-fold score (isotonic) estimates how many unlabelled papers at that score are relevant after all. Outside
-    the reviewed score range (and without reviews) an unlabelled paper counts fully.
-    """
-    import numpy as np
-    from sklearn.isotonic import IsotonicRegression
-
-    kinds: dict[str, set[str]] = {}
-    for e in examples:
-        kinds.setdefault(e.id, set()).add(e.kind)
-    reviewed = np.array([bool(kinds.get(p.id, set()) & {"reviewed_pos", "reviewed_neg"}) for p in papers]) & used
-    share = np.ones(len(y))
-    inc = (y == 1)[reviewed]
-    if reviewed.sum() < 20 or inc.all() or not inc.any():
-        return share, {"reviewed": int(reviewed.sum()), "applied": False}
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw[reviewed], inc.astype(float))
-    lo = float(raw[reviewed].min())
-    g = np.where(raw >= lo, iso.predict(raw), 0.0)
-    share = np.where(y == -1, 1.0 - g, 1.0)
-    return share, {"reviewed": int(reviewed.sum()), "include_rate": round(float(inc.mean()), 3), "applied": True,
-                   "min_reviewed_raw": lo}
 
 
-def reviewed_threshold(examples: Sequence[TrainingExample], papers: Sequence[TrainingExample], y: Any,
-                       prob: Any, used: Any, target_precision: float, min_flagged: int = 30) -> tuple[float | None, dict[str, Any]]:
-    """Lowest calibrated score at which the maintainer-reviewed hard cases (out-of-fold) reach the target precision.
-
-    Reviewed papers are the ones a tf-idf model was most sure of, each judged by a maintainer: exactly the papers
-    near the decision boundary where precision is won or lost. Their out-of-fold include rate above a cut is a
-    direct precision estimate there, unlike the stream estimate, which must assume a base rate and counts every
-    unlabelled paper as (mostly) wrong. None when fewer than `min_flagged` reviewed papers would be flagged.
-    """
-    import numpy as np
-
-    kinds: dict[str, set[str]] = {}
-    for e in examples:
-        kinds.setdefault(e.id, set()).add(e.kind)
-    reviewed = np.array([bool(kinds.get(p.id, set()) & {"reviewed_pos", "reviewed_neg"}) for p in papers]) & used
-    info: dict[str, Any] = {"reviewed": int(reviewed.sum()), "applied": False}
-    if reviewed.sum() < min_flagged:
-        return None, info
-    p, inc = prob[reviewed], (y == 1)[reviewed].astype(float)
-    order = np.argsort(-p, kind="stable")
-    ranked = p[order]
-    n = np.arange(1, len(ranked) + 1)
-    precision = np.cumsum(inc[order]) / n
-    # A few hundred reviews are a small sample: the cut must reach the target with a margin (Wilson lower bound,
-    # z = 1), so that precision on papers the model has not seen is at the target, not just around it.
-    z2 = 1.0
-    lower = (precision + z2 / (2 * n) - np.sqrt(precision * (1 - precision) / n * z2 + z2 / (4 * n * n))) / (1 + z2 / n)
-    ends = np.ones(len(ranked), dtype=bool)
-    ends[:-1] = ranked[:-1] != ranked[1:]
-    ok = np.flatnonzero((lower >= target_precision) & ends & (n >= min_flagged))
-    if len(ok) == 0:
-        return None, info
-    i = int(ok[-1])
-    info.update(applied=True, flagged=i + 1, precision=round(float(precision[i]), 3),
-                precision_lower_bound=round(float(lower[i]), 3))
-    return float(ranked[i]), info
 
 
 def title_scaled(X: Any, vocab: Any, opts: FitOptions) -> tuple[Any, Any]:
@@ -240,58 +201,8 @@ def title_scaled(X: Any, vocab: Any, opts: FitOptions) -> tuple[Any, Any]:
     return (X @ sp.diags(scale)).tocsr(), scale
 
 
-def calibration_curve(raw: Any, target: Any, weight: Any, prior: float) -> tuple[Any, Any]:
-    """Centred isotonic P(positive | raw) on out-of-fold scores, shifted from the training balance to `prior`.
-
-    Plain isotonic regression is a step function: whole blocks of papers tie, so a threshold could only cut at
-    block edges (and ranking by score would be arbitrary inside a block). We keep one knot per block at the
-    block's mean raw score and interpolate linearly between knots: monotone, strictly increasing inside the range.
-    """
-    import numpy as np
-    from sklearn.isotonic import IsotonicRegression
-
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
-    iso.fit(raw, target, sample_weight=weight)
-    fitted = iso.predict(raw)
-    ps, inv = np.unique(fitted, return_inverse=True)
-    xs = np.bincount(inv, weights=raw) / np.bincount(inv)
-    train_prior = float(np.average(target, weights=weight))
-    if 0 < prior < 1 and 0 < train_prior < 1:
-        odds = ps / np.maximum(1 - ps, 1e-12) * (prior / (1 - prior)) / (train_prior / (1 - train_prior))
-        ps = odds / (1 + odds)
-    return xs, ps
 
 
-def choose_threshold(prob: Any, target: Any, weight: Any, target_precision: float, prior: float,
-                     fp_share: Any = None) -> tuple[float, dict[str, float]]:
-    """Lowest calibrated score whose stream precision (positives re-weighted to `prior`) reaches the target.
-
-    `fp_share` (per row, default 1) is how much a negative counts as a false positive: below 1 for unlabelled
-    papers that, judging by reviewed papers with similar scores, are often relevant after all.
-    """
-    import numpy as np
-
-    pos_w = weight * (target == 1)
-    neg_w = weight * (target == 0)
-    # Re-weight positives so that they make up `prior` of the total weight, as in the stream.
-    scale = prior / (1 - prior) * neg_w.sum() / max(pos_w.sum(), 1e-12)
-    order = np.argsort(-prob, kind="stable")
-    tp = np.cumsum(pos_w[order] * scale)
-    fp = np.cumsum((neg_w * (1.0 if fp_share is None else fp_share))[order])
-    precision = tp / np.maximum(tp + fp, 1e-12)
-    recall = tp / max(tp[-1], 1e-12)
-    # A threshold keeps every paper scoring at least it: only the ends of runs of tied scores are valid cuts.
-    ranked = prob[order]
-    ends = np.ones(len(ranked), dtype=bool)
-    ends[:-1] = ranked[:-1] != ranked[1:]
-    ok = np.flatnonzero((precision >= target_precision) & ends)
-    if len(ok) == 0:
-        cand = np.flatnonzero(ends)
-        i = int(cand[np.argmax(precision[cand])])
-    else:
-        i = int(ok[-1])  # the deepest cut that still meets the target
-    thr = float(prob[order][i])
-    return thr, {"precision": float(precision[i]), "recall": float(recall[i])}
 
 
 def _section_model(X: Any, labels: Sequence[str], C: float, seed: int) -> tuple[Any, Any, list[str]]:
@@ -373,8 +284,13 @@ def fit_model(
     options: FitOptions | None = None,
     command: str | None = None,
     extra_card: Mapping[str, Any] | None = None,
+    unlabelled_seen: int | None = None,
 ) -> LfmModel:
-    """Train relevance and section models from examples; the card records data, metrics and settings."""
+    """Train relevance and section models from examples; the card records data, metrics and settings.
+
+    `unlabelled_seen`: how many unlabelled stream papers the `negative` examples were sampled from (default: no
+    sampling before this call), so the threshold's stream estimate weighs them right.
+    """
     import numpy as np
 
     from lfmwatch.features import fit_vocabulary, restrict
@@ -383,6 +299,7 @@ def fit_model(
     t0 = time.monotonic()
     papers, y, w = _dedupe(examples)
     unl = np.flatnonzero(y == -1)
+    seen = max(unlabelled_seen or 0, len(unl))
     if len(unl) > opts.max_unlabelled:
         # Keep every labelled paper and a seeded random sample of the unlabelled ones.
         drop = np.random.default_rng(opts.seed).choice(unl, size=len(unl) - opts.max_unlabelled, replace=False)
@@ -420,12 +337,26 @@ def fit_model(
     cw = np.where(y == -1, w * opts.negative_weight, w)[used]
     calib_x, calib_y = calibration_curve(oof[used], target[used], cw, opts.stream_prior)
     prob = np.interp(oof[used], calib_x, calib_y)
+    prob_all = np.interp(oof, calib_x, calib_y)
     fp_share, pu = unlabelled_fp_share(examples, papers, y, oof, used)
     stream_thr, at_thr = choose_threshold(prob, target[used], cw, target_precision, opts.stream_prior, fp_share[used])
-    rev_thr, at_rev = reviewed_threshold(examples, papers, y, np.interp(oof, calib_x, calib_y), used, target_precision)
-    # The stream estimate is conservative (assumed base rate, unlabelled papers count as wrong); where enough
-    # reviewed hard cases show the target precision at a lower score, that direct evidence sets the threshold.
-    threshold = min(stream_thr, rev_thr) if rev_thr is not None else stream_thr
+    n_unl = int((y == -1).sum())
+    judged = _judged(examples, papers)
+    pu_thr, at_pu = stream_pu_threshold(prob_all[used], y[used], np.array([p.stream for p in papers])[used],
+                                        target_precision, seen / max(n_unl, 1), judged[used])
+    rev_thr, at_rev = reviewed_threshold(examples, papers, y, prob_all, used, target_precision)
+    # The assumed-base-rate estimate is a fallback: where the stream has enough labelled papers to estimate how
+    # many unlabelled ones are relevant, that estimate replaces it; where enough reviewed hard cases show the
+    # target precision at a lower score, that direct evidence sets the threshold.
+    rules = {"stream": stream_thr} if pu_thr is None else {"stream-pu": pu_thr}
+    if rev_thr is not None:
+        rules["reviewed"] = rev_thr
+    rule = min(rules, key=lambda k: (rules[k], k))
+    threshold = rules[rule]
+    veto: dict[str, Any] = {}
+    if rule == "stream-pu":
+        threshold, veto = reviewed_veto(examples, papers, y, prob_all, used, threshold, target_precision)
+        rule += " (raised by reviews)" if veto["raised"] else ""
 
     leaves_part = fit_sections(vocab, area_rows, leaf_rows, opts)
     areas, leaves = leaves_part["areas"], leaves_part["leaves"]
@@ -454,9 +385,13 @@ def fit_model(
         "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(opts).items()},
         "target_precision": target_precision,
         "threshold": threshold,
-        "threshold_rule": "reviewed" if threshold != stream_thr else "stream",
+        "threshold_rule": rule,
         "stream_threshold": stream_thr,
+        "stream_pu_threshold": pu_thr,
+        "reviewed_threshold": rev_thr,
         "cv_at_threshold": at_thr,
+        "stream_pu": at_pu,
+        "reviewed_at_stream_pu": veto,
         "reviewed_at_threshold": at_rev,
         "unlabelled_positive_correction": pu,
         "sections": all_sections,

@@ -82,6 +82,7 @@ def train_cmd(app: App, readme: Path | None, labels: tuple[Path, ...], reviewed:
         examples, sections=info.get("sections", []), target_precision=app.config.model.target_precision,
         command=command, extra_card={"sources": info.get("sources", {}), "text_sources": info.get("text", {}),
                     "unlabelled_seen": info.get("unlabelled_seen")},
+        unlabelled_seen=info.get("unlabelled_seen"),
     )
     path = save_model(model, out or Path(app.config.model.path))
     d = model.card["data"]

@@ -1,0 +1,170 @@
+"""The stream-pu threshold rule (positive-unlabelled estimate on the stream) and the reviewed veto."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lfmwatch.thresholds import reviewed_veto, stream_pu_threshold
+from lfmwatch.training import example
+
+
+def _stream(n: int = 20000, relevant_from: float = 0.9, label_rate: float = 0.2, seed: int = 0):
+    """Scores uniform in [0, 1); papers scoring >= relevant_from are relevant; a random `label_rate` of them
+    carry a label. Returns (score, y, truly relevant)."""
+    rng = np.random.default_rng(seed)
+    score = rng.random(n)
+    relevant = score >= relevant_from
+    labelled = relevant & (rng.random(n) < label_rate)
+    return score, np.where(labelled, 1, -1), relevant
+
+
+def _true_precision(score, relevant, cut: float) -> float:
+    return float(relevant[score >= cut].mean())
+
+
+def test_recovers_the_label_rate_and_cuts_where_true_precision_meets_the_target() -> None:
+    score, y, relevant = _stream()
+    thr, info = stream_pu_threshold(score, y, np.ones(len(y), dtype=bool), 0.9)
+    assert info["applied"]
+    assert info["labelled_share_of_relevant"] == pytest.approx(0.2, abs=0.03)
+    assert info["relevant_share_of_stream"] == pytest.approx(relevant.mean(), abs=0.02)
+    # uniform scores, relevant from 0.9: precision above t is 0.1 / (1 - t), 0.9 at t = 0.889
+    assert thr == pytest.approx(0.889, abs=0.01)
+    assert _true_precision(score, relevant, thr) >= 0.87
+    # counting every unlabelled paper as wrong, no cut would reach 0.9 (the labelled share is ~0.2 at best)
+    assert (y[score >= 0.95] == 1).mean() < 0.3
+
+
+def test_a_higher_target_gives_a_higher_cut() -> None:
+    score, y, _ = _stream(relevant_from=0.85)
+    stream = np.ones(len(y), dtype=bool)
+    low, _ = stream_pu_threshold(score, y, stream, 0.7)
+    high, _ = stream_pu_threshold(score, y, stream, 0.95)
+    assert low is not None and high is not None and high > low
+
+
+def test_rows_outside_the_stream_do_not_count() -> None:
+    score, y, _ = _stream()
+    stream = np.ones(len(y), dtype=bool)
+    # extra labelled papers from another list (not stream papers) must not move the estimate
+    extra_score = np.full(3000, 0.99)
+    thr, info = stream_pu_threshold(np.concatenate([score, extra_score]), np.concatenate([y, np.ones(3000, int)]),
+                                    np.concatenate([stream, np.zeros(3000, bool)]), 0.9)
+    base, base_info = stream_pu_threshold(score, y, stream, 0.9)
+    assert thr == pytest.approx(base) and info["labelled_share_of_relevant"] == base_info["labelled_share_of_relevant"]
+
+
+def test_subsampled_unlabelled_papers_are_weighed_back() -> None:
+    score, y, _ = _stream(n=40000)
+    stream = np.ones(len(y), dtype=bool)
+    full, full_info = stream_pu_threshold(score, y, stream, 0.9)
+    keep = (y == 1) | (np.arange(len(y)) % 2 == 0)  # every labelled paper, half the unlabelled ones
+    half, half_info = stream_pu_threshold(score[keep], y[keep], stream[keep], 0.9, unlabelled_scale=2.0)
+    unweighted, unweighted_info = stream_pu_threshold(score[keep], y[keep], stream[keep], 0.9)
+    assert half_info["labelled_share_of_relevant"] == pytest.approx(full_info["labelled_share_of_relevant"], abs=0.03)
+    assert half == pytest.approx(full, abs=0.01)
+    # without the weight, labelled papers look twice as common: the rule would think labels cover more
+    assert unweighted_info["labelled_share_of_relevant"] > half_info["labelled_share_of_relevant"] + 0.05
+
+
+def test_judged_papers_count_as_found_but_do_not_look_randomly_labelled() -> None:
+    score, y, relevant = _stream()
+    stream = np.ones(len(y), dtype=bool)
+    base, base_info = stream_pu_threshold(score, y, stream, 0.9)
+    # a reviewer judged the 300 best-scoring unlabelled papers: picked by score, not at random
+    top_unlabelled = np.flatnonzero(y == -1)[np.argsort(-score[y == -1])[:300]]
+    judged = np.zeros(len(y), dtype=bool)
+    judged[top_unlabelled] = True
+    y2 = y.copy()
+    y2[top_unlabelled] = np.where(relevant[top_unlabelled], 1, 0)
+    thr, info = stream_pu_threshold(score, y2, stream, 0.9, judged=judged)
+    assert info["stream_judged"] == 300 and info["stream_labelled"] == base_info["stream_labelled"]
+    assert info["labelled_share_of_relevant"] == pytest.approx(base_info["labelled_share_of_relevant"], abs=0.01)
+    assert info["judged_check"]["found_relevant"] == 1.0
+    assert info["judged_check"]["estimated_relevant"] > 0.8
+    assert thr == pytest.approx(base, abs=0.01)
+    # treated as random labels instead, the reviews would inflate the labelled share
+    _, naive = stream_pu_threshold(score, np.where(y2 == 0, -1, y2), stream, 0.9)
+    assert naive["labelled_share_of_relevant"] > info["labelled_share_of_relevant"] + 0.1
+
+
+def test_too_few_labelled_stream_papers_give_no_answer() -> None:
+    score, y, _ = _stream(n=2000, label_rate=0.05)
+    thr, info = stream_pu_threshold(score, y, np.ones(len(y), dtype=bool), 0.9, min_labelled=20)
+    assert thr is None and not info["applied"] and info["stream_labelled"] < 20
+
+
+def _reviewed(include: list[bool]):
+    """Reviewed papers in score order (0.99, 0.98, ...) plus unlabelled papers that must not count."""
+    examples, y, prob = [], [], []
+    for i, inc in enumerate(include):
+        examples.append(example(f"r{i}", f"t{i}", "a", "A" if inc else None, "reviewed_pos" if inc else "reviewed_neg"))
+        y.append(1 if inc else 0)
+        prob.append(0.99 - i * 0.005)
+    for j in range(40):
+        examples.append(example(f"u{j}", f"u{j}", "a", None, "negative"))
+        y.append(-1)
+        prob.append(0.5 + j * 0.01)
+    return examples, examples, np.array(y), np.array(prob), np.ones(len(y), dtype=bool)
+
+
+def test_reviews_raise_a_cut_where_they_fall_short_of_the_target() -> None:
+    # 60 reviewed: the first 40 all included, the next 20 all excluded
+    ex, papers, y, prob, used = _reviewed([True] * 40 + [False] * 20)
+    low = float(prob[59])  # a cut flagging all 60: precision 40/60
+    cut, info = reviewed_veto(ex, papers, y, prob, used, low, 0.9, min_flagged=30)
+    assert info["raised"] and info["precision"] == pytest.approx(40 / 60, abs=0.001)
+    flagged = (prob[:60] >= cut)
+    assert (y[:60][flagged] == 1).mean() >= 0.9 and flagged.sum() >= 40
+    assert info["precision_after"] >= 0.9
+
+
+def test_reviews_leave_a_good_cut_alone_and_say_nothing_without_evidence() -> None:
+    ex, papers, y, prob, used = _reviewed([True] * 58 + [False] * 2)
+    cut, info = reviewed_veto(ex, papers, y, prob, used, float(prob[59]), 0.9, min_flagged=30)
+    assert cut == float(prob[59]) and not info["raised"]
+    ex, papers, y, prob, used = _reviewed([True] * 10 + [False] * 10)  # 20 < min_flagged: too few to overrule
+    cut, info = reviewed_veto(ex, papers, y, prob, used, float(prob[19]), 0.9, min_flagged=30)
+    assert cut == float(prob[19]) and not info["raised"]
+
+
+def _papers(seed: int = 0) -> list:
+    """Labelled merging papers (some from the stream), unlabelled stream papers: off-topic ones and a few merging
+    papers nobody labelled (as in real data, where labels cover a fraction of the relevant papers)."""
+    import random
+
+    rng = random.Random(seed)
+    topic, filler = "merging weights interpolation soup merged checkpoints averaging".split(), \
+        "we study a method results show experiments benchmark data performance approach".split()
+    others = ["galaxy spectra telescope redshift", "protein folding molecule docking", "traffic road vehicle forecast"]
+
+    def text(words: list[str]) -> str:
+        return " ".join(rng.choice(words) if rng.random() < 0.5 else rng.choice(filler) for _ in range(30))
+
+    sec = "Model Reuse > Model Fusion"
+    rows = [example(f"2401.{i:05d}", text(topic), text(topic), sec, "label") for i in range(60)]
+    rows += [example(f"2402.{i:05d}", text(topic), text(topic), None, "negative") for i in range(60)]
+    rows += [example(f"2403.{i:05d}", text(others[i % 3].split()), text(others[i % 3].split()), None, "negative")
+             for i in range(1500)]
+    return rows
+
+
+def test_fit_model_uses_the_stream_rule_when_the_stream_has_labelled_papers() -> None:
+    from lfmwatch.model_data import mark_stream
+    from lfmwatch.training import FitOptions, fit_model
+
+    opts = FitOptions(folds=2, min_df_keep=1, min_pos_df_keep=1, stage2_negatives=0)
+    rows = _papers()
+    plain = fit_model(rows, target_precision=0.9, options=opts)
+    assert plain.card["threshold_rule"] == "stream" and not plain.card["stream_pu"]["applied"]
+    # 30 of the labelled papers were found in the stream the negatives come from
+    marked = mark_stream(rows, {f"2401.{i:05d}" for i in range(30)})
+    assert sum(e.stream for e in marked) == 30 + 1560
+    pu = fit_model(marked, target_precision=0.9, options=opts)
+    info = pu.card["stream_pu"]
+    assert pu.card["threshold_rule"] == "stream-pu" and info["applied"]
+    assert info["stream_labelled"] == 30 and info["stream_papers"] == 1590
+    # a third of the stream's merging papers carry a label (30 of 90: 60 unlabelled ones read the same)
+    assert 0.2 < info["labelled_share_of_relevant"] < 0.6
+    assert pu.threshold == pu.card["stream_pu_threshold"] <= pu.card["stream_threshold"]
