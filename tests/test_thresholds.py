@@ -89,6 +89,16 @@ def test_judged_papers_count_as_found_but_do_not_look_randomly_labelled() -> Non
     assert naive["labelled_share_of_relevant"] > info["labelled_share_of_relevant"] + 0.1
 
 
+def test_scores_that_do_not_rank_give_no_answer() -> None:
+    # random scores: labels spread evenly, so every paper would look as relevant as a labelled one
+    rng = np.random.default_rng(3)
+    score = rng.random(20000)
+    y = np.where(rng.random(20000) < 0.01, 1, -1)
+    thr, info = stream_pu_threshold(score, y, np.ones(len(y), dtype=bool), 0.9)
+    assert thr is None and not info["applied"] and "do not separate" in info["implausible"]
+    assert info["relevant_share_of_stream"] > 0.25
+
+
 def test_too_few_labelled_stream_papers_give_no_answer() -> None:
     score, y, _ = _stream(n=2000, label_rate=0.05)
     thr, info = stream_pu_threshold(score, y, np.ones(len(y), dtype=bool), 0.9, min_labelled=20)
@@ -113,20 +123,30 @@ def test_reviews_raise_a_cut_where_they_fall_short_of_the_target() -> None:
     # 60 reviewed: the first 40 all included, the next 20 all excluded
     ex, papers, y, prob, used = _reviewed([True] * 40 + [False] * 20)
     low = float(prob[59])  # a cut flagging all 60: precision 40/60
-    cut, info = reviewed_veto(ex, papers, y, prob, used, low, 0.9, min_flagged=30)
+    cut, info = reviewed_veto(ex, papers, y, prob, used, low, 0.9)
     assert info["raised"] and info["precision"] == pytest.approx(40 / 60, abs=0.001)
     flagged = (prob[:60] >= cut)
-    assert (y[:60][flagged] == 1).mean() >= 0.9 and flagged.sum() >= 40
-    assert info["precision_after"] >= 0.9
+    # the deepest cut where the included share reaches 0.9: 40 included of 40 + 4 excluded
+    assert flagged.sum() == info["flagged_after"] == 44 and info["precision_after"] == pytest.approx(40 / 44, abs=0.001)
 
 
-def test_reviews_leave_a_good_cut_alone_and_say_nothing_without_evidence() -> None:
+def test_reviews_leave_a_good_cut_alone_and_a_small_uncertain_sample_too() -> None:
     ex, papers, y, prob, used = _reviewed([True] * 58 + [False] * 2)
-    cut, info = reviewed_veto(ex, papers, y, prob, used, float(prob[59]), 0.9, min_flagged=30)
+    cut, info = reviewed_veto(ex, papers, y, prob, used, float(prob[59]), 0.9)
     assert cut == float(prob[59]) and not info["raised"]
-    ex, papers, y, prob, used = _reviewed([True] * 10 + [False] * 10)  # 20 < min_flagged: too few to overrule
-    cut, info = reviewed_veto(ex, papers, y, prob, used, float(prob[19]), 0.9, min_flagged=30)
-    assert cut == float(prob[19]) and not info["raised"]
+    ex, papers, y, prob, used = _reviewed([True] * 4 + [False])  # 4 of 5: could well be 0.9 (upper bound 0.93)
+    cut, info = reviewed_veto(ex, papers, y, prob, used, float(prob[4]), 0.9)
+    assert cut == float(prob[4]) and not info["raised"]
+
+
+def test_rejected_proposals_count_and_can_push_the_cut_above_them_all() -> None:
+    ex = [example(f"f{i}", "t", "a", None, "feedback_rejected") for i in range(12)]
+    ex += [example(f"u{j}", "u", "a", None, "negative") for j in range(20)]
+    y = np.array([0] * 12 + [-1] * 20)
+    prob = np.array([0.8 - i * 0.01 for i in range(12)] + [0.1] * 20)
+    cut, info = reviewed_veto(ex, ex, y, prob, np.ones(len(y), dtype=bool), 0.5, 0.9)
+    assert info["raised"] and info["judged"] == 12 and info["flagged_after"] == 0
+    assert cut > 0.8 and not (prob >= cut).any()
 
 
 def _papers(seed: int = 0) -> list:

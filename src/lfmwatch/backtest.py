@@ -207,6 +207,8 @@ class ReviewRound:
     accepted: int = 0
     moved: int = 0
     rejected: int = 0
+    threshold: float | None = None  # of the model retrained after this review
+    rule: str | None = None  # the rule that set that threshold
 
 
 def replay_with_review(
@@ -247,6 +249,9 @@ def replay_with_review(
         pending = []
         rounds.append(review)
         ranker = retrain(list(feedback))
+        if isinstance(getattr(ranker, "threshold", None), float):
+            review.threshold = round(float(ranker.threshold), 6)  # type: ignore[attr-defined]
+            review.rule = (getattr(ranker, "card", None) or {}).get("threshold_rule")
     return out, rounds
 
 

@@ -199,12 +199,20 @@ def report_markdown(result: BacktestResult, images: Sequence[str]) -> str:
                   " labelled section, moved when labelled elsewhere, rejected when unlabelled"
                   + (", unless the held-out reviewer verdicts include it" if result.truth.reviewed else "")
                   + "); the decisions were fed back as feedback examples and the model retrained.", ""]
-        lines += [_table(["review day", "accepted", "moved", "rejected"],
-                         [[r["day"], str(r["accepted"]), str(r["moved"]), str(r["rejected"])] for r in rv["rounds"]]), ""]
+        lines += [_table(["review day", "accepted", "moved", "rejected", "retrained threshold (rule)"],
+                         [[r["day"], str(r["accepted"]), str(r["moved"]), str(r["rejected"]),
+                           "–" if r.get("threshold") is None else f"{r['threshold']:.3f} ({r.get('rule')})"]
+                          for r in rv["rounds"]]), ""]
         fr, re_ = rv["frozen"], rv["reviewed"]
         if fr and re_:
             lines += [f"At the end: recall {_pct(re_[-1][1])} with review vs {_pct(fr[-1][1])} frozen; precision"
                       f" {_pct(re_[-1][2])} vs {_pct(fr[-1][2])}.", ""]
+        lines += ["Rejections are evidence: a retrained threshold never stays where the judged proposals above it"
+                  " fall short of the target precision (`raised by reviews`). This reviewer rejects every unlabelled"
+                  " proposal, and labels are a sample, so it rejects relevant papers too: a strict reviewer, and the"
+                  " bot becomes as strict."
+                  + ("" if result.truth.reviewed else " With `--reviewed`, held-out verdicts accept the unlabelled"
+                     " papers a reviewer included."), ""]
     lines += ["## Plots", ""] + [f"![{Path(i).stem}]({Path(i).name})" for i in images] + [""]
     if result.timings:
         lines += ["## Timings (seconds, this machine)", ""]

@@ -135,46 +135,65 @@ def reviewed_threshold(examples: Sequence[TrainingExample], papers: Sequence[Tra
                 precision_lower_bound=round(float(lower[i]), 3))
     return float(ranked[i]), info
 
-def reviewed_veto(examples: Sequence[TrainingExample], papers: Sequence[TrainingExample], y: Any, prob: Any,
-                  used: Any, cut: float, target_precision: float, min_flagged: int = 30) -> tuple[float, dict[str, Any]]:
-    """`cut`, raised where the maintainer-reviewed papers above it (out of fold) fall short of the target precision.
+JUDGED_KINDS = frozenset({"reviewed_pos", "reviewed_neg", "feedback_accepted", "feedback_moved", "feedback_rejected"})
 
-    An estimate (the stream-pu rule) must not overrule direct evidence: while at least `min_flagged` reviewed
-    papers score above the cut and fewer than the target share of them were included, the cut moves up to the next
-    score where they reach it, or to where too few reviewed papers remain to say.
+
+def wilson_upper(hits: Any, n: Any, z: float = 1.0) -> Any:
+    """Upper Wilson bound of a proportion hits/n (elementwise)."""
+    import numpy as np
+
+    n = np.maximum(np.asarray(n, dtype=float), 1e-12)
+    p, z2 = np.asarray(hits, dtype=float) / n, z * z
+    return (p + z2 / (2 * n) + z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n))) / (1 + z2 / n)
+
+
+def reviewed_veto(examples: Sequence[TrainingExample], papers: Sequence[TrainingExample], y: Any, prob: Any,
+                  used: Any, cut: float, target_precision: float) -> tuple[float, dict[str, Any]]:
+    """`cut`, raised where judged papers above it (reviewed, or proposals the maintainers decided on; out of fold)
+    show a precision below the target.
+
+    An estimate (the stream-pu rule) must not overrule direct evidence: when even the upper bound (Wilson, z = 1)
+    of the included share of judged papers above the cut is below the target, the cut moves up to the deepest
+    score where their included share reaches the target (or above every judged paper when none does).
     """
     import numpy as np
 
     kinds: dict[str, set[str]] = {}
     for e in examples:
         kinds.setdefault(e.id, set()).add(e.kind)
-    reviewed = np.array([bool(kinds.get(p.id, set()) & {"reviewed_pos", "reviewed_neg"}) for p in papers]) & used
-    p, inc = prob[reviewed], (y == 1)[reviewed].astype(float)
+    judged = np.array([bool(kinds.get(p.id, set()) & JUDGED_KINDS) for p in papers]) & used
+    p, inc = prob[judged], (y == 1)[judged].astype(float)
     order = np.argsort(-p, kind="stable")
     ranked, n = p[order], np.arange(1, len(p) + 1)
-    precision = np.cumsum(inc[order]) / n
+    hits = np.cumsum(inc[order])
+    upper = wilson_upper(hits, n)
     ends = np.ones(len(ranked), dtype=bool)
     ends[:-1] = ranked[:-1] != ranked[1:]
     above = np.flatnonzero((ranked >= cut) & ends)
-    info: dict[str, Any] = {"reviewed": int(reviewed.sum()), "raised": False}
+    info: dict[str, Any] = {"judged": int(judged.sum()), "raised": False}
     if len(above) == 0:
         return cut, info
     i = int(above[-1])
-    info.update(flagged=int(n[i]), precision=round(float(precision[i]), 3))
-    if n[i] < min_flagged or precision[i] >= target_precision:
+    info.update(flagged=int(n[i]), precision=round(float(hits[i] / n[i]), 3))
+    if upper[i] >= target_precision:
         return cut, info
-    # Walk up: the deepest cut above `cut` where precision is met, else where evidence runs out.
-    ok = np.flatnonzero(ends & (ranked > cut) & ((precision >= target_precision) | (n < min_flagged)))
-    new_cut = float(ranked[ok[-1]]) if len(ok) else float(ranked[0])
-    j = int(ok[-1]) if len(ok) else 0
-    info.update(raised=True, flagged_after=int(n[j]), precision_after=round(float(precision[j]), 3))
+    ok = np.flatnonzero(ends & (ranked > cut) & (hits / n >= target_precision))
+    if len(ok):
+        j = int(ok[-1])
+        new_cut = float(ranked[j])
+        info.update(flagged_after=int(n[j]), precision_after=round(float(hits[j] / n[j]), 3))
+    else:
+        new_cut = float(np.nextafter(ranked[0], np.inf))  # above every judged paper: the evidence says none is safe
+        info.update(flagged_after=0, precision_after=None)
+    info["raised"] = True
     return new_cut, info
 
 
 def stream_pu_threshold(prob: Any, y: Any, stream: Any, target_precision: float, unlabelled_scale: float = 1.0,
-                        judged: Any = None, min_labelled: int = 20) -> tuple[float | None, dict[str, Any]]:
+                        judged: Any = None, min_labelled: int = 20,
+                        max_relevant_share: float = 0.25) -> tuple[float | None, dict[str, Any]]:
     """Lowest calibrated score at which the estimated precision on the stream reaches the target; None when the
-    stream holds fewer than `min_labelled` labelled papers.
+    stream holds fewer than `min_labelled` labelled papers or the estimate is implausible.
 
     The stream sample is every paper of the configured categories the unlabelled papers were drawn from, labelled
     or not (`stream`, a boolean per row; y: 1 relevant, 0 known irrelevant, -1 unlabelled). With g(score) =
@@ -185,6 +204,9 @@ def stream_pu_threshold(prob: Any, y: Any, stream: Any, target_precision: float,
     review feedback) were picked for review by a model's score: for g and c they are what they were before the
     review, unlabelled, and in the precision they count as what the review found. Unlabelled rows weigh
     `unlabelled_scale` (papers seen per paper kept, when they were subsampled).
+    The estimate needs scores that separate relevant papers: with scores that barely rank, c sinks towards the
+    labelled share and every paper looks relevant. More than `max_relevant_share` of the stream estimated relevant
+    (a curated list does not want a quarter of arXiv) is taken as that failure: None.
     """
     import numpy as np
     from sklearn.isotonic import IsotonicRegression
@@ -215,8 +237,11 @@ def stream_pu_threshold(prob: Any, y: Any, stream: Any, target_precision: float,
     ends = np.ones(len(ranked), dtype=bool)
     ends[:-1] = ranked[:-1] != ranked[1:]
     ok = np.flatnonzero((precision >= target_precision) & ends)
-    info.update(labelled_share_of_relevant=round(c, 4),
-                relevant_share_of_stream=round(float((w * relevant).sum() / w.sum()), 4))
+    share = float((w * relevant).sum() / w.sum())
+    info.update(labelled_share_of_relevant=round(c, 4), relevant_share_of_stream=round(share, 4))
+    if share > max_relevant_share:
+        info["implausible"] = f"over {max_relevant_share:.0%} of the stream estimated relevant: the scores do not separate"
+        return None, info
     if len(ok) == 0:
         return None, info
     i = int(ok[-1])

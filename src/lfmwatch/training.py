@@ -354,7 +354,7 @@ def fit_model(
     rule = min(rules, key=lambda k: (rules[k], k))
     threshold = rules[rule]
     veto: dict[str, Any] = {}
-    if rule == "stream-pu":
+    if rule != "reviewed":  # evidence can only raise an estimate
         threshold, veto = reviewed_veto(examples, papers, y, prob_all, used, threshold, target_precision)
         rule += " (raised by reviews)" if veto["raised"] else ""
 
