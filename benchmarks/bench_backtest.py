@@ -3,7 +3,8 @@
 Prints wall time and peak memory of each phase, each measured in a fresh process so peaks do not mix:
   load      read the corpus (configured categories) and split it into days
   predict   raw `model.predict` of every replayed paper in one call (the reference the replay is compared with)
-  replay    the backtest's replay at the chosen budget (batched prediction + selection day by day with dedupe)
+  replay    the pure replay at the chosen budget (batched prediction + selection day by day with dedupe)
+  store     lfmwatch's headline replay: a fresh temporary state.db, store + classify_store + select each day
   curve     the 20 extra selections per day of the precision/recall-against-budget curve
   baselines keyword matching and tf-idf + LinearSVC replays, training included
 Training the lfmwatch model (--train-until) is excluded, as the issue asks; it runs once first when no --model
@@ -72,6 +73,12 @@ def phase(args: argparse.Namespace) -> dict[str, float]:
             t1 = time.perf_counter()
             bt.budget_curve(days, cands, select, truth)
             out["curve_s"] = time.perf_counter() - t1
+    elif args.phase == "store":
+        from lfmwatch.backtest_store import replay_store
+
+        props, totals = replay_store(days, model, lst, config, args.per_day)
+        out["store_s"] = time.perf_counter() - t0
+        out["proposals"] = len(props)
     elif args.phase == "baselines":
         until = bt.day_before(args.start)
         all_papers, _ = bl.load_corpus(args.corpus, config.arxiv.categories, until)
@@ -126,7 +133,7 @@ def main() -> None:
             print(f"training a model on data before {args.start} (not part of the measured replay)...", flush=True)
             print(f"  trained in {train(args, Path(args.model)):.1f} s", flush=True)
         figures: dict[str, float] = {}
-        for name in ("load", "predict", "replay", "curve", "baselines"):
+        for name in ("load", "predict", "replay", "store", "curve", "baselines"):
             cmd = [sys.executable, __file__, "--phase", name, "--corpus", args.corpus, "--labels", args.labels,
                    "--model", args.model, "--from", args.start, "--to", args.end, "--per-day", str(args.per_day)]
             res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
@@ -139,6 +146,11 @@ def main() -> None:
     print(f"replay (classify+select) {replay:4.1f} s   ratio to raw predict {replay / predict:.2f}x;"
           f" {figures['replay.proposals']:.0f} proposals")
     print(f"load + replay          {load + replay:6.1f} s   (target < 60 s) peak RSS {figures['replay.peak_rss_mb']:.0f} MB"
+          " (target < 1024 MB)")
+    store = figures["store.store_s"]
+    print(f"store replay           {store:6.1f} s   (the daily run's path: state.db + classify_store + select;"
+          f" {figures['store.proposals']:.0f} proposals)")
+    print(f"load + store replay    {load + store:6.1f} s   (target < 60 s) peak RSS {figures['store.peak_rss_mb']:.0f} MB"
           " (target < 1024 MB)")
     print(f"budget curve K=1..20   {figures['curve.curve_s']:6.1f} s   extra, on the same predictions")
     print(f"baselines              {figures['baselines.baselines_s']:6.1f} s   (keywords {figures['baselines.keywords_s']:.1f} s,"

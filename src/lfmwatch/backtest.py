@@ -497,11 +497,16 @@ def ranking_recall(
 def run_system(
     name: str, ranker: Ranker, days: Sequence[Day], select: Selector, truth: Truth, per_day: int,
     budgets: Sequence[int] = BUDGETS, blocked: Iterable[str] = (), thresholds: Sequence[float] = (),
+    replay: Callable[[], list[Proposal]] | None = None,
 ) -> SystemRun:
-    """Predict once, then select with the chosen budget, every budget of the curve and every threshold given."""
+    """Predict once, then select with the chosen budget, every budget of the curve and every threshold given.
+
+    `replay`, when given, makes the headline proposals (e.g. `backtest_store.replay_store`: the daily run's store
+    path); the curves still come from the pure selection.
+    """
     blocked = set(blocked)
     cands = predict_days(ranker, days)
-    proposals = select_days(days, cands, select, per_day, blocked)
+    proposals = replay() if replay is not None else select_days(days, cands, select, per_day, blocked)
     curve = budget_curve(days, cands, select, truth, budgets, blocked) if truth.labels else []
     ranking = ranking_recall(cands, truth, sorted(set(budgets) | {per_day})) if truth.labels else []
     sweep = threshold_sweep(days, cands, select, truth, per_day, thresholds, blocked) if truth.labels else []
@@ -548,11 +553,12 @@ def run_backtest(
     *, per_day: int, listed_ids: Iterable[str] = (), review_every: int = 0,
     retrain: Callable[[list[dict[str, Any]]], Ranker] | None = None, params: Mapping[str, Any] | None = None,
     budgets: Sequence[int] = BUDGETS, clock: Callable[[], float] | None = None,
-    reviewed: Mapping[str, bool] | None = None,
+    reviewed: Mapping[str, bool] | None = None, replay: Callable[[], list[Proposal]] | None = None,
 ) -> BacktestResult:
     """Replay `days` through every system (the first one is lfmwatch), score them and run the review simulation.
 
-    `reviewed` (id -> include) are held-out reviewer verdicts: they sharpen the precision estimate.
+    `reviewed` (id -> include) are held-out reviewer verdicts: they sharpen the precision estimate. `replay` makes
+    the first system's headline proposals (see `run_system`).
     """
     import time
 
@@ -565,7 +571,8 @@ def run_backtest(
     for i, (name, ranker) in enumerate(systems.items()):
         t0 = tick()
         # The threshold sweep only means something for lfmwatch's calibrated probability.
-        runs[name] = run_system(name, ranker, days, select, truth, per_day, budgets, blocked, SWEEP if i == 0 else ())
+        runs[name] = run_system(name, ranker, days, select, truth, per_day, budgets, blocked, SWEEP if i == 0 else (),
+                                replay if i == 0 else None)
         timings[f"replay {name}"] = tick() - t0
     review = None
     if review_every > 0 and retrain is not None and systems:

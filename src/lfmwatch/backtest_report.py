@@ -134,7 +134,10 @@ def report_markdown(result: BacktestResult, images: Sequence[str]) -> str:
         "# lfmwatch backtest", "",
         f"Replay of **{p.get('from')} .. {p.get('to')}**: {p.get('papers')} papers in {', '.join(p.get('categories', []))}"
         f" over {p.get('days')} listing days, each day through classify -> select (threshold {p.get('threshold')},"
-        f" at most {p.get('per_day')} papers a day, deduped against the list and earlier days).",
+        f" at most {p.get('per_day')} papers a day, deduped against the list and earlier days)"
+        + (", lfmwatch's through a fresh temporary state.db as in the daily run (store, classify, candidates,"
+           f" select; {p['store_replay']['carried_over']} papers proposed on a later day because of the daily cap)"
+           if p.get("store_replay") else "") + ".",
         f"Model: {'trained on data known by ' + p['train_until'] if p.get('train_until') else 'the configured model'}"
         f" (version {p.get('model')}); labels: `{p.get('labels')}`; list: `{p.get('readme') or 'none (no list dedupe)'}`.",
         "",

@@ -465,7 +465,15 @@ def backtest_from_files(
         str(o["id"]): bool(o.get("include")) for _, o in read_jsonl(reviewed)
         if isinstance(o, dict) and str(o.get("id")) in replayed
     }
+    from lfmwatch.backtest_store import replay_store
+
+    def through_store() -> list[Any]:
+        proposals, totals = replay_store(days, model, lst, config, per_day)
+        params["store_replay"] = totals
+        return proposals
+
     result = run_backtest(days, systems, select, label_rows, per_day=per_day, listed_ids=listed_ids,
-                          review_every=review_every, retrain=retrain, params=params, reviewed=verdicts)
+                          review_every=review_every, retrain=retrain, params=params, reviewed=verdicts,
+                          replay=through_store)
     result.timings = {**timings, **result.timings}
     return result

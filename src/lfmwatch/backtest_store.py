@@ -1,0 +1,62 @@
+"""lfmwatch's replay through a fresh temporary state.db: the daily run's own store, classify and select code.
+
+Each replayed day the day's papers are stored (`papers.upsert_papers`), the new ones classified
+(`classify.classify_store`), the candidates read back as `propose` reads them (`feedback.load_candidates`: every
+relevant prediction not yet proposed, so a paper held back by the daily cap waits for the next day, as in the daily
+run), chosen by `select.select_papers` against the list and the store's blocked papers, and recorded as proposed.
+Only the GitHub side is left out. The pure replay in `backtest.py` (one day's candidates at a time) stays for the
+budget curve and threshold sweep, where 30 selections a day must be cheap.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lfmwatch.backtest import Day, Proposal
+
+
+def _record(paper: dict[str, Any], day: str) -> dict[str, Any]:
+    """A corpus paper as the store keeps it, listed on its replay day."""
+    return {"id": str(paper["id"]), "title": paper.get("title") or "", "abstract": paper.get("abstract") or "",
+            "categories": list(paper.get("categories") or []), "listed": day, "published": day}
+
+
+def replay_store(days: Sequence[Day], model: Any, lst: Any, config: Any, per_day: int,
+                 workdir: str | Path | None = None) -> tuple[list[Proposal], dict[str, int]]:
+    """(proposals, totals) of lfmwatch replaying `days` through a fresh state.db in a temporary directory.
+
+    `model` is an LfmModel (classify_store writes its predictions); `config` supplies select.min_score and
+    model.threshold (an override, as in the daily run); `per_day` is the daily budget.
+    """
+    from lfmwatch.classify import classify_store
+    from lfmwatch.feedback import blocked_ids, load_candidates, record_intent, set_proposal_status
+    from lfmwatch.papers import upsert_papers
+    from lfmwatch.select import select_papers
+    from lfmwatch.store import open_store
+
+    out: list[Proposal] = []
+    totals = {"stored": 0, "classified": 0, "relevant": 0, "carried_over": 0}
+    with tempfile.TemporaryDirectory(prefix="lfmwatch-backtest-", dir=workdir) as tmp:
+        store = open_store(Path(tmp) / "state.db")
+        try:
+            for day, papers in days:
+                new, _ = upsert_papers(store, [_record(p, day) for p in papers], source="backtest")
+                counts = classify_store(store, model)
+                today = {str(p["id"]) for p in papers}
+                chosen, _ = select_papers(load_candidates(store, config, model.version), lst, blocked_ids(store),
+                                          per_day, config.select.min_score)
+                record_intent(store, chosen, None)
+                with store.db.atomic():
+                    for c in chosen:
+                        set_proposal_status(store, c["id"], "proposed", proposed_at=day)
+                out += [Proposal(day, str(c["id"]), c.get("section"), float(c.get("score") or 0.0)) for c in chosen]
+                totals["stored"] += new
+                totals["classified"] += counts["classified"]
+                totals["relevant"] += counts["relevant"]
+                totals["carried_over"] += sum(1 for c in chosen if str(c["id"]) not in today)
+        finally:
+            store.close()
+    return out, totals
