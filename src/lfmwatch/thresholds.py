@@ -17,7 +17,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from lfmwatch.model_data import TrainingExample
+from lfmwatch.model_data import JUDGED_KINDS, REVIEWED_KINDS, TrainingExample
+
+
+def with_kinds(examples: Sequence[TrainingExample], papers: Sequence[TrainingExample], wanted: frozenset[str]) -> Any:
+    """Per paper: whether any of its examples is of a `wanted` kind (boolean array)."""
+    import numpy as np
+
+    kinds: dict[str, set[str]] = {}
+    for e in examples:
+        kinds.setdefault(e.id, set()).add(e.kind)
+    return np.array([bool(kinds.get(p.id, set()) & wanted) for p in papers], dtype=bool)
+
+
+def run_ends(ranked: Any) -> Any:
+    """Where a run of tied scores ends in a descending ranking: a threshold can only cut there."""
+    import numpy as np
+
+    ends = np.ones(len(ranked), dtype=bool)
+    ends[:-1] = ranked[:-1] != ranked[1:]
+    return ends
 
 
 def calibration_curve(raw: Any, target: Any, weight: Any, prior: float) -> tuple[Any, Any]:
@@ -61,8 +80,7 @@ def choose_threshold(prob: Any, target: Any, weight: Any, target_precision: floa
     recall = tp / max(tp[-1], 1e-12)
     # A threshold keeps every paper scoring at least it: only the ends of runs of tied scores are valid cuts.
     ranked = prob[order]
-    ends = np.ones(len(ranked), dtype=bool)
-    ends[:-1] = ranked[:-1] != ranked[1:]
+    ends = run_ends(ranked)
     ok = np.flatnonzero((precision >= target_precision) & ends)
     if len(ok) == 0:
         cand = np.flatnonzero(ends)
@@ -83,10 +101,7 @@ def unlabelled_fp_share(examples: Sequence[TrainingExample], papers: Sequence[Tr
     import numpy as np
     from sklearn.isotonic import IsotonicRegression
 
-    kinds: dict[str, set[str]] = {}
-    for e in examples:
-        kinds.setdefault(e.id, set()).add(e.kind)
-    reviewed = np.array([bool(kinds.get(p.id, set()) & {"reviewed_pos", "reviewed_neg"}) for p in papers]) & used
+    reviewed = with_kinds(examples, papers, REVIEWED_KINDS) & used
     share = np.ones(len(y))
     inc = (y == 1)[reviewed]
     if reviewed.sum() < 20 or inc.all() or not inc.any():
@@ -109,10 +124,7 @@ def reviewed_threshold(examples: Sequence[TrainingExample], papers: Sequence[Tra
     """
     import numpy as np
 
-    kinds: dict[str, set[str]] = {}
-    for e in examples:
-        kinds.setdefault(e.id, set()).add(e.kind)
-    reviewed = np.array([bool(kinds.get(p.id, set()) & {"reviewed_pos", "reviewed_neg"}) for p in papers]) & used
+    reviewed = with_kinds(examples, papers, REVIEWED_KINDS) & used
     info: dict[str, Any] = {"reviewed": int(reviewed.sum()), "applied": False}
     if reviewed.sum() < min_flagged:
         return None, info
@@ -125,8 +137,7 @@ def reviewed_threshold(examples: Sequence[TrainingExample], papers: Sequence[Tra
     # z = 1), so that precision on papers the model has not seen is at the target, not just around it.
     z2 = 1.0
     lower = (precision + z2 / (2 * n) - np.sqrt(precision * (1 - precision) / n * z2 + z2 / (4 * n * n))) / (1 + z2 / n)
-    ends = np.ones(len(ranked), dtype=bool)
-    ends[:-1] = ranked[:-1] != ranked[1:]
+    ends = run_ends(ranked)
     ok = np.flatnonzero((lower >= target_precision) & ends & (n >= min_flagged))
     if len(ok) == 0:
         return None, info
@@ -134,9 +145,6 @@ def reviewed_threshold(examples: Sequence[TrainingExample], papers: Sequence[Tra
     info.update(applied=True, flagged=i + 1, precision=round(float(precision[i]), 3),
                 precision_lower_bound=round(float(lower[i]), 3))
     return float(ranked[i]), info
-
-JUDGED_KINDS = frozenset({"reviewed_pos", "reviewed_neg", "feedback_accepted", "feedback_moved", "feedback_rejected"})
-
 
 def wilson_upper(hits: Any, n: Any, z: float = 1.0) -> Any:
     """Upper Wilson bound of a proportion hits/n (elementwise)."""
@@ -158,17 +166,13 @@ def reviewed_veto(examples: Sequence[TrainingExample], papers: Sequence[Training
     """
     import numpy as np
 
-    kinds: dict[str, set[str]] = {}
-    for e in examples:
-        kinds.setdefault(e.id, set()).add(e.kind)
-    judged = np.array([bool(kinds.get(p.id, set()) & JUDGED_KINDS) for p in papers]) & used
+    judged = with_kinds(examples, papers, JUDGED_KINDS) & used
     p, inc = prob[judged], (y == 1)[judged].astype(float)
     order = np.argsort(-p, kind="stable")
     ranked, n = p[order], np.arange(1, len(p) + 1)
     hits = np.cumsum(inc[order])
     upper = wilson_upper(hits, n)
-    ends = np.ones(len(ranked), dtype=bool)
-    ends[:-1] = ranked[:-1] != ranked[1:]
+    ends = run_ends(ranked)
     above = np.flatnonzero((ranked >= cut) & ends)
     info: dict[str, Any] = {"judged": int(judged.sum()), "raised": False}
     if len(above) == 0:
@@ -234,8 +238,7 @@ def stream_pu_threshold(prob: Any, y: Any, stream: Any, target_precision: float,
     hits = np.cumsum((w * relevant)[order])
     n = np.cumsum(w[order])
     precision = hits / n
-    ends = np.ones(len(ranked), dtype=bool)
-    ends[:-1] = ranked[:-1] != ranked[1:]
+    ends = run_ends(ranked)
     ok = np.flatnonzero((precision >= target_precision) & ends)
     share = float((w * relevant).sum() / w.sum())
     info.update(labelled_share_of_relevant=round(c, 4), relevant_share_of_stream=round(share, 4))

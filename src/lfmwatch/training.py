@@ -27,6 +27,7 @@ from lfmwatch.errors import ModelError
 from lfmwatch.model import LfmModel, sklearn_version
 from lfmwatch.model_data import (  # re-exported: the training API lives here
     HARD_NEGATIVE_KINDS,
+    JUDGED_KINDS,
     LEAF_KINDS,
     POSITIVE_KINDS,
     RANDOM_LABEL_KINDS,
@@ -42,6 +43,7 @@ from lfmwatch.thresholds import (  # re-exported: older callers import them from
     reviewed_veto,
     stream_pu_threshold,
     unlabelled_fp_share,
+    with_kinds,
 )
 
 __all__ = ["FitOptions", "TrainingExample", "area_of", "calibration_curve", "choose_threshold", "collect_examples",
@@ -107,12 +109,7 @@ def _dedupe(examples: Sequence[TrainingExample]) -> tuple[list[TrainingExample],
 
 def _judged(examples: Sequence[TrainingExample], papers: Sequence[TrainingExample]) -> Any:
     """Per paper: its only labels come from a review of papers picked by score (reviewed, feedback)."""
-    import numpy as np
-
-    kinds: dict[str, set[str]] = {}
-    for e in examples:
-        kinds.setdefault(e.id, set()).add(e.kind)
-    return np.array([bool(kinds[p.id]) and kinds[p.id].isdisjoint(RANDOM_LABEL_KINDS | {"negative"}) for p in papers])
+    return with_kinds(examples, papers, JUDGED_KINDS) & ~with_kinds(examples, papers, RANDOM_LABEL_KINDS)
 
 
 def _logreg(C: float, seed: int, balanced: bool = True) -> Any:
