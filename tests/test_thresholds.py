@@ -188,3 +188,32 @@ def test_fit_model_uses_the_stream_rule_when_the_stream_has_labelled_papers() ->
     # a third of the stream's merging papers carry a label (30 of 90: 60 unlabelled ones read the same)
     assert 0.2 < info["labelled_share_of_relevant"] < 0.6
     assert pu.threshold == pu.card["stream_pu_threshold"] <= pu.card["stream_threshold"]
+
+
+def test_rejected_proposals_raise_the_fitted_threshold_and_the_card_says_so() -> None:
+    from lfmwatch.model_data import mark_stream
+    from lfmwatch.training import FitOptions, fit_model
+
+    opts = FitOptions(folds=2, min_df_keep=1, min_pos_df_keep=1, stage2_negatives=0)
+    rows = mark_stream(_papers(), {f"2401.{i:05d}" for i in range(30)})
+    base = fit_model(rows, target_precision=0.9, options=opts, unlabelled_seen=3120)
+    assert base.card["stream_pu"]["unlabelled_scale"] == 2.0  # 1,560 unlabelled papers kept of 3,120 seen
+    assert not base.card["judged_veto"]["raised"]
+    # The maintainers rejected 40 on-topic proposals: their verdicts outweigh the estimate.
+    merging = [r for r in _papers(seed=1) if r.id.startswith("2401.")][:40]
+    rejected = [example(f"2404.{i:05d}", r.title, r.abstract, None, "feedback_rejected") for i, r in enumerate(merging)]
+    strict = fit_model(rows + rejected, target_precision=0.9, options=opts, unlabelled_seen=3120)
+    assert strict.card["threshold_rule"].endswith("(raised by reviews)")
+    assert strict.card["judged_veto"]["raised"] and strict.card["judged_veto"]["judged"] == 40
+    assert strict.threshold > strict.card["stream_pu_threshold"]
+
+
+def test_a_merged_proposal_counts_as_judged_not_as_an_independent_label() -> None:
+    from lfmwatch.training import _judged
+
+    rows = [example("a", "t", "x", "S", "list"), example("a", "t", "x", "S", "feedback_accepted"),  # merged proposal
+            example("b", "t", "x", "S", "list"), example("b", "t", "x", None, "reviewed_neg"),  # listed, also reviewed
+            example("c", "t", "x", None, "reviewed_neg"), example("d", "t", "x", "S", "label"),
+            example("e", "t", "x", None, "negative")]
+    papers = [rows[0], rows[2], rows[4], rows[5], rows[6]]
+    assert list(_judged(rows, papers)) == [True, False, True, False, False]

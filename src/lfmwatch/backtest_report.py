@@ -114,8 +114,8 @@ def precision_note(result: BacktestResult) -> list[str]:
         return []
     period = len(result.truth.period) / max(int(p.get("papers") or 0), 1)
     before = pu["stream_labelled"] / pu["stream_papers"]
-    lines = [f"The threshold rule was `{p.get('threshold_rule')}`, chosen for {_pct(float(p.get('target_precision') or 0))}"
-             " precision on the stream."]
+    lines = [f"The threshold rule was `{p.get('threshold_rule')}` (target precision"
+             f" {_pct(float(p.get('target_precision') or 0))})."]
     if pu.get("applied"):
         lines[0] += (f" Before the period, {_pct(before)} of the papers were labelled and the model estimated that the"
                      f" labels cover {_pct(pu['labelled_share_of_relevant'])} of the relevant papers"

@@ -454,7 +454,7 @@ def backtest_from_files(
         "model": model.version, "threshold": round(model.threshold, 6),
         "categories": list(config.arxiv.categories), "papers": sum(len(p) for _, p in days), "days": len(days),
         "list_positives": len(positives), "seed": seed,
-        "threshold_rule": model.card.get("threshold_rule"),
+        "threshold_rule": "model.threshold (configured)" if config.model.threshold >= 0 else model.card.get("threshold_rule"),
         "target_precision": model.card.get("target_precision"),
         "stream_pu": model.card.get("stream_pu"),
     }

@@ -41,11 +41,13 @@ KINDS: dict[str, tuple[bool | None, bool, float]] = {
 POSITIVE_KINDS = frozenset(k for k, v in KINDS.items() if v[0] is True)
 HARD_NEGATIVE_KINDS = frozenset(k for k, v in KINDS.items() if v[0] is False)
 LEAF_KINDS = frozenset(k for k, v in KINDS.items() if v[1])
-#: Labels that do not depend on the bot's own scores (reviews and feedback judge papers a model picked).
+#: Labels given independently of any model's scores (reviews and feedback judge papers a model picked; a merged
+#: proposal is both "list" and feedback, and counts as judged).
 RANDOM_LABEL_KINDS = frozenset({"list", "label", "label_top"})
 REVIEWED_KINDS = frozenset({"reviewed_pos", "reviewed_neg"})
+FEEDBACK_KINDS = frozenset({"feedback_accepted", "feedback_moved", "feedback_rejected"})
 #: Decisions on papers a model picked: reviews of hard cases and the maintainers' verdicts on proposals.
-JUDGED_KINDS = REVIEWED_KINDS | {"feedback_accepted", "feedback_moved", "feedback_rejected"}
+JUDGED_KINDS = REVIEWED_KINDS | FEEDBACK_KINDS
 
 _ARXIV_LINK = re.compile(r"arxiv\.org/(?:abs|pdf)/(\d{4}\.\d{4,5})", re.IGNORECASE)
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")

@@ -1,15 +1,16 @@
 """Where the relevance threshold goes: calibration and the rules that pick the cut (pure numpy/scikit-learn).
 
-Three rules, from the strongest evidence down (`lfmwatch.training.fit_model` takes the lowest threshold among
-those that apply, after the stream rule that always has an answer):
+`lfmwatch.training.fit_model` takes the lower of two thresholds, then lets judged papers raise it:
 
-- reviewed (`reviewed_threshold`): maintainer-reviewed hard cases, out of fold, reach the target precision above
-  the cut with a margin;
+- reviewed (`reviewed_threshold`), when it applies: maintainer-reviewed hard cases, out of fold, reach the target
+  precision above the cut with a margin (Wilson lower bound, at least 30 flagged);
 - stream-pu (`stream_pu_threshold`): the precision a cut would have had on the stream the unlabelled papers came
   from, counting the unlabelled papers that are relevant after all (positive-unlabelled estimate, no assumed base
-  rate);
-- stream (`choose_threshold`): a fallback when the stream has too few labelled papers, with an assumed share of
-  relevant papers and every unlabelled paper counted as (mostly) wrong: conservative, often far too much so.
+  rate); when it has no answer (too few labelled or unlabelled stream papers, an implausible estimate, no cut
+  reaching the target), stream (`choose_threshold`) stands in: an assumed share of relevant papers and every
+  unlabelled paper counted as (mostly) wrong, conservative, often far too much so;
+- then `reviewed_veto`: where even the upper bound of the judged papers' precision above the cut (reviews and the
+  maintainers' verdicts on proposals) is below the target, the cut rises to where their precision reaches it.
 """
 
 from __future__ import annotations
@@ -157,12 +158,13 @@ def wilson_upper(hits: Any, n: Any, z: float = 1.0) -> Any:
 
 def reviewed_veto(examples: Sequence[TrainingExample], papers: Sequence[TrainingExample], y: Any, prob: Any,
                   used: Any, cut: float, target_precision: float) -> tuple[float, dict[str, Any]]:
-    """`cut`, raised where judged papers above it (reviewed, or proposals the maintainers decided on; out of fold)
-    show a precision below the target.
+    """`cut`, raised where the judged papers above it (out of fold) show a precision below the target.
 
-    An estimate (the stream-pu rule) must not overrule direct evidence: when even the upper bound (Wilson, z = 1)
-    of the included share of judged papers above the cut is below the target, the cut moves up to the deepest
-    score where their included share reaches the target (or above every judged paper when none does).
+    Judged papers are reviewed ones and proposals the maintainers decided on. No estimate may overrule direct
+    evidence: when even the upper bound (Wilson, z = 1) of the included share of judged papers above the cut is
+    below the target, the cut moves up to the deepest score where their included share reaches the target (or
+    above every judged paper when none does). Judged papers are the hardest cases, so their share there is a
+    pessimistic reading of the stream's precision.
     """
     import numpy as np
 
@@ -196,10 +198,10 @@ def reviewed_veto(examples: Sequence[TrainingExample], papers: Sequence[Training
 def stream_pu_threshold(prob: Any, y: Any, stream: Any, target_precision: float, unlabelled_scale: float = 1.0,
                         judged: Any = None, min_labelled: int = 20,
                         max_relevant_share: float = 0.25) -> tuple[float | None, dict[str, Any]]:
-    """Lowest calibrated score at which the estimated precision on the stream reaches the target; None when the
-    stream holds fewer than `min_labelled` labelled papers or the estimate is implausible.
+    """Lowest calibrated score at which the estimated precision on the stream reaches the target, or None.
 
-    The stream sample is every paper of the configured categories the unlabelled papers were drawn from, labelled
+    None when the stream holds fewer than `min_labelled` labelled or unlabelled papers, when the estimate is
+    implausible (below) or when no cut reaches the target. The stream sample is every paper of the configured categories the unlabelled papers were drawn from, labelled
     or not (`stream`, a boolean per row; y: 1 relevant, 0 known irrelevant, -1 unlabelled). With g(score) =
     P(labelled | score) on that sample (isotonic, out-of-fold scores) and c = mean g over its labelled papers, the
     share of relevant papers that carry a label (Elkan & Noto 2008, assuming labels are a random sample of the
@@ -219,7 +221,7 @@ def stream_pu_threshold(prob: Any, y: Any, stream: Any, target_precision: float,
     chosen = np.zeros(len(s), dtype=bool) if judged is None else np.asarray(judged, dtype=bool)
     labelled = (y == 1) & ~chosen  # labelled independently of any model: a random sample of the relevant papers
     info: dict[str, Any] = {"applied": False, "stream_papers": int(s.sum()), "stream_labelled": int((s & labelled).sum()),
-                            "stream_judged": int((s & chosen).sum())}
+                            "stream_judged": int((s & chosen).sum()), "unlabelled_scale": round(unlabelled_scale, 4)}
     if (s & labelled).sum() < min_labelled or (s & ~labelled).sum() < min_labelled:
         return None, info
     w = np.where(y == -1, unlabelled_scale, 1.0)

@@ -26,6 +26,7 @@ from typing import Any
 from lfmwatch.errors import ModelError
 from lfmwatch.model import LfmModel, sklearn_version
 from lfmwatch.model_data import (  # re-exported: the training API lives here
+    FEEDBACK_KINDS,
     HARD_NEGATIVE_KINDS,
     JUDGED_KINDS,
     LEAF_KINDS,
@@ -108,8 +109,11 @@ def _dedupe(examples: Sequence[TrainingExample]) -> tuple[list[TrainingExample],
 
 
 def _judged(examples: Sequence[TrainingExample], papers: Sequence[TrainingExample]) -> Any:
-    """Per paper: its only labels come from a review of papers picked by score (reviewed, feedback)."""
-    return with_kinds(examples, papers, JUDGED_KINDS) & ~with_kinds(examples, papers, RANDOM_LABEL_KINDS)
+    """Per paper: it was picked by a model's score before it was judged (not a label independent of the bot)."""
+    # A proposal the maintainers merged is in the README too ("list"), but the bot picked it: still judged.
+    # A reviewed paper that a curated list also holds keeps its independent label.
+    return with_kinds(examples, papers, FEEDBACK_KINDS) | (
+        with_kinds(examples, papers, JUDGED_KINDS) & ~with_kinds(examples, papers, RANDOM_LABEL_KINDS))
 
 
 def _logreg(C: float, seed: int, balanced: bool = True) -> Any:
@@ -339,8 +343,9 @@ def fit_model(
     stream_thr, at_thr = choose_threshold(prob, target[used], cw, target_precision, opts.stream_prior, fp_share[used])
     n_unl = int((y == -1).sum())
     judged = _judged(examples, papers)
-    pu_thr, at_pu = stream_pu_threshold(prob_all[used], y[used], np.array([p.stream for p in papers])[used],
-                                        target_precision, seen / max(n_unl, 1), judged[used])
+    # Every stream paper, spies included: dropping the unlabelled papers that look relevant would bias the estimate.
+    pu_thr, at_pu = stream_pu_threshold(prob_all, y, np.array([p.stream for p in papers]), target_precision,
+                                        seen / max(n_unl, 1), judged)
     rev_thr, at_rev = reviewed_threshold(examples, papers, y, prob_all, used, target_precision)
     # The assumed-base-rate estimate is a fallback: where the stream has enough labelled papers to estimate how
     # many unlabelled ones are relevant, that estimate replaces it; where enough reviewed hard cases show the
@@ -350,10 +355,9 @@ def fit_model(
         rules["reviewed"] = rev_thr
     rule = min(rules, key=lambda k: (rules[k], k))
     threshold = rules[rule]
-    veto: dict[str, Any] = {}
-    if rule != "reviewed":  # evidence can only raise an estimate
-        threshold, veto = reviewed_veto(examples, papers, y, prob_all, used, threshold, target_precision)
-        rule += " (raised by reviews)" if veto["raised"] else ""
+    # Judged papers (reviews and the maintainers' verdicts on proposals) can only raise the cut, whatever set it.
+    threshold, veto = reviewed_veto(examples, papers, y, prob_all, used, threshold, target_precision)
+    rule += " (raised by reviews)" if veto["raised"] else ""
 
     leaves_part = fit_sections(vocab, area_rows, leaf_rows, opts)
     areas, leaves = leaves_part["areas"], leaves_part["leaves"]
@@ -388,7 +392,7 @@ def fit_model(
         "reviewed_threshold": rev_thr,
         "cv_at_threshold": at_thr,
         "stream_pu": at_pu,
-        "reviewed_at_stream_pu": veto,
+        "judged_veto": veto,
         "reviewed_at_threshold": at_rev,
         "unlabelled_positive_correction": pu,
         "sections": all_sections,

@@ -88,7 +88,7 @@ def train_cmd(app: App, readme: Path | None, labels: tuple[Path, ...], reviewed:
     d = model.card["data"]
     click.echo(
         f"wrote {path} (version {model.version}, card {card_path(path)}): {d['positives']} positive and "
-        f"{d['negatives_used']} negative papers, threshold {model.threshold:.3f}, "
+        f"{d['negatives_used']} negative papers, threshold {model.threshold:.3f} ({model.card.get('threshold_rule')}), "
         f"{len(model.card['unpredictable_sections'])} unpredictable sections"
     )
 
@@ -121,8 +121,10 @@ def evaluate_cmd(app: App, readme: Path | None, labels: tuple[Path, ...], review
             click.echo(f"  {t} -> {p}: {n}")
     r = report.get("relevance")
     if r:
-        click.echo(f"relevance: {r['positives']} positive, {r['negatives']} negative papers; threshold {r['threshold']:.3f} "
-                   f"-> precision {r['at_threshold']['precision']:.3f}, recall {r['at_threshold']['recall']:.3f}")
+        click.echo(f"relevance: {r['positives']} positive, {r['negatives']} negative papers; calibration check with the"
+                   f" assumed-base-rate rule (the fallback; `train` records the rule it used in the card): threshold"
+                   f" {r['threshold']:.3f} -> precision {r['at_threshold']['precision']:.3f}, recall"
+                   f" {r['at_threshold']['recall']:.3f}")
         click.echo(f"{'calibration bin':16} {'papers':>7} {'pos':>5} {'predicted':>9} {'observed':>9}")
         for row in r["calibration"]:
             click.echo(f"{row['bin']:16} {row['papers']:7d} {row['positives']:5d} {row['mean_predicted']:9.4f} "
