@@ -188,10 +188,6 @@ def _relevance(X: Any, y: Any, w: Any, opts: FitOptions, ids: Sequence[str] = ()
     return np.vstack(coefs).T.astype(np.float32), np.array(icpts), raw, used
 
 
-
-
-
-
 def title_scaled(X: Any, vocab: Any, opts: FitOptions) -> tuple[Any, Any]:
     """(X with the title block scaled by opts.title_weight, the column scale): the title counts less (measured)."""
     import numpy as np
@@ -200,10 +196,6 @@ def title_scaled(X: Any, vocab: Any, opts: FitOptions) -> tuple[Any, Any]:
     scale = np.ones(X.shape[1], dtype=np.float32)
     scale[: vocab.offsets[1]] = opts.title_weight
     return (X @ sp.diags(scale)).tocsr(), scale
-
-
-
-
 
 
 def _section_model(X: Any, labels: Sequence[str], C: float, seed: int) -> tuple[Any, Any, list[str]]:
