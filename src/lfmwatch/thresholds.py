@@ -40,6 +40,29 @@ def run_ends(ranked: Any) -> Any:
     return ends
 
 
+def ranked_cumulative(prob: Any, hit: Any, weight: Any = None) -> tuple[Any, Any, Any, Any, Any]:
+    """(order, ranked scores, cumulative weighted hits, cumulative weight, run ends) over papers, best score first.
+
+    Entry i describes the cut that keeps the first i + 1 papers; only cuts at run ends are valid.
+    """
+    import numpy as np
+
+    order = np.argsort(-prob, kind="stable")
+    w = np.ones(len(prob)) if weight is None else np.asarray(weight, dtype=float)
+    ranked = prob[order]
+    return order, ranked, np.cumsum((w * hit)[order]), np.cumsum(w[order]), run_ends(ranked)
+
+
+def wilson_bound(hits: Any, n: Any, z: float = 1.0, upper: bool = True) -> Any:
+    """Upper (or lower) Wilson bound of a proportion hits/n (elementwise)."""
+    import numpy as np
+
+    n = np.maximum(np.asarray(n, dtype=float), 1e-12)
+    p, z2 = np.asarray(hits, dtype=float) / n, z * z
+    margin = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return (p + z2 / (2 * n) + (margin if upper else -margin)) / (1 + z2 / n)
+
+
 def calibration_curve(raw: Any, target: Any, weight: Any, prior: float) -> tuple[Any, Any]:
     """Centred isotonic P(positive | raw) on out-of-fold scores, shifted from the training balance to `prior`.
 
@@ -60,6 +83,7 @@ def calibration_curve(raw: Any, target: Any, weight: Any, prior: float) -> tuple
         odds = ps / np.maximum(1 - ps, 1e-12) * (prior / (1 - prior)) / (train_prior / (1 - train_prior))
         ps = odds / (1 + odds)
     return xs, ps
+
 
 def choose_threshold(prob: Any, target: Any, weight: Any, target_precision: float, prior: float,
                      fp_share: Any = None) -> tuple[float, dict[str, float]]:
@@ -91,6 +115,7 @@ def choose_threshold(prob: Any, target: Any, weight: Any, target_precision: floa
     thr = float(prob[order][i])
     return thr, {"precision": float(precision[i]), "recall": float(recall[i])}
 
+
 def unlabelled_fp_share(examples: Sequence[TrainingExample], papers: Sequence[TrainingExample], y: Any, raw: Any,
                         used: Any) -> tuple[Any, dict[str, Any]]:
     """Per paper, how much an unlabelled paper counts as a false positive when choosing the threshold.
@@ -114,6 +139,7 @@ def unlabelled_fp_share(examples: Sequence[TrainingExample], papers: Sequence[Tr
     return share, {"reviewed": int(reviewed.sum()), "include_rate": round(float(inc.mean()), 3), "applied": True,
                    "min_reviewed_raw": lo}
 
+
 def reviewed_threshold(examples: Sequence[TrainingExample], papers: Sequence[TrainingExample], y: Any,
                        prob: Any, used: Any, target_precision: float, min_flagged: int = 30) -> tuple[float | None, dict[str, Any]]:
     """Lowest calibrated score at which the maintainer-reviewed hard cases (out-of-fold) reach the target precision.
@@ -129,16 +155,11 @@ def reviewed_threshold(examples: Sequence[TrainingExample], papers: Sequence[Tra
     info: dict[str, Any] = {"reviewed": int(reviewed.sum()), "applied": False}
     if reviewed.sum() < min_flagged:
         return None, info
-    p, inc = prob[reviewed], (y == 1)[reviewed].astype(float)
-    order = np.argsort(-p, kind="stable")
-    ranked = p[order]
-    n = np.arange(1, len(ranked) + 1)
-    precision = np.cumsum(inc[order]) / n
+    _, ranked, hits, n, ends = ranked_cumulative(prob[reviewed], (y == 1)[reviewed].astype(float))
+    precision = hits / n
     # A few hundred reviews are a small sample: the cut must reach the target with a margin (Wilson lower bound,
     # z = 1), so that precision on papers the model has not seen is at the target, not just around it.
-    z2 = 1.0
-    lower = (precision + z2 / (2 * n) - np.sqrt(precision * (1 - precision) / n * z2 + z2 / (4 * n * n))) / (1 + z2 / n)
-    ends = run_ends(ranked)
+    lower = wilson_bound(hits, n, upper=False)
     ok = np.flatnonzero((lower >= target_precision) & ends & (n >= min_flagged))
     if len(ok) == 0:
         return None, info
@@ -146,14 +167,6 @@ def reviewed_threshold(examples: Sequence[TrainingExample], papers: Sequence[Tra
     info.update(applied=True, flagged=i + 1, precision=round(float(precision[i]), 3),
                 precision_lower_bound=round(float(lower[i]), 3))
     return float(ranked[i]), info
-
-def wilson_upper(hits: Any, n: Any, z: float = 1.0) -> Any:
-    """Upper Wilson bound of a proportion hits/n (elementwise)."""
-    import numpy as np
-
-    n = np.maximum(np.asarray(n, dtype=float), 1e-12)
-    p, z2 = np.asarray(hits, dtype=float) / n, z * z
-    return (p + z2 / (2 * n) + z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n))) / (1 + z2 / n)
 
 
 def reviewed_veto(examples: Sequence[TrainingExample], papers: Sequence[TrainingExample], y: Any, prob: Any,
@@ -169,12 +182,8 @@ def reviewed_veto(examples: Sequence[TrainingExample], papers: Sequence[Training
     import numpy as np
 
     judged = with_kinds(examples, papers, JUDGED_KINDS) & used
-    p, inc = prob[judged], (y == 1)[judged].astype(float)
-    order = np.argsort(-p, kind="stable")
-    ranked, n = p[order], np.arange(1, len(p) + 1)
-    hits = np.cumsum(inc[order])
-    upper = wilson_upper(hits, n)
-    ends = run_ends(ranked)
+    _, ranked, hits, n, ends = ranked_cumulative(prob[judged], (y == 1)[judged].astype(float))
+    upper = wilson_bound(hits, n)
     above = np.flatnonzero((ranked >= cut) & ends)
     info: dict[str, Any] = {"judged": int(judged.sum()), "raised": False}
     if len(above) == 0:
@@ -201,8 +210,9 @@ def stream_pu_threshold(prob: Any, y: Any, stream: Any, target_precision: float,
     """Lowest calibrated score at which the estimated precision on the stream reaches the target, or None.
 
     None when the stream holds fewer than `min_labelled` labelled or unlabelled papers, when the estimate is
-    implausible (below) or when no cut reaches the target. The stream sample is every paper of the configured categories the unlabelled papers were drawn from, labelled
-    or not (`stream`, a boolean per row; y: 1 relevant, 0 known irrelevant, -1 unlabelled). With g(score) =
+    implausible (below) or when no cut reaches the target. The stream sample is every paper of the configured
+    categories the unlabelled papers were drawn from, labelled or not (`stream`, a boolean per row; y: 1 relevant,
+    0 known irrelevant, -1 unlabelled). With g(score) =
     P(labelled | score) on that sample (isotonic, out-of-fold scores) and c = mean g over its labelled papers, the
     share of relevant papers that carry a label (Elkan & Noto 2008, assuming labels are a random sample of the
     relevant papers), an unlabelled paper is relevant with probability (1 - c)/c * g/(1 - g). Precision above a
@@ -234,13 +244,9 @@ def stream_pu_threshold(prob: Any, y: Any, stream: Any, target_precision: float,
         info["judged_check"] = {"estimated_relevant": round(float(estimate[s & chosen].mean()), 3),
                                 "found_relevant": round(float((y[s & chosen] == 1).mean()), 3)}
     relevant = np.where(y == 1, 1.0, np.where(y == 0, 0.0, estimate))
-    p, w, relevant, lab = prob[s], w[s], relevant[s], labelled[s].astype(float)
-    order = np.argsort(-p, kind="stable")
-    ranked = p[order]
-    hits = np.cumsum((w * relevant)[order])
-    n = np.cumsum(w[order])
+    w, relevant, lab = w[s], relevant[s], labelled[s].astype(float)
+    order, ranked, hits, n, ends = ranked_cumulative(prob[s], relevant, w)
     precision = hits / n
-    ends = run_ends(ranked)
     ok = np.flatnonzero((precision >= target_precision) & ends)
     share = float((w * relevant).sum() / w.sum())
     info.update(labelled_share_of_relevant=round(c, 4), relevant_share_of_stream=round(share, 4))
