@@ -356,3 +356,11 @@ def test_section_ending_in_an_unclosed_fence_is_refused_not_broken() -> None:
     assert len(res.refused) == 1 and "unclosed" in res.refused[0][1]
     assert [e.arxiv_id for e in parse_list(res.text).section("B").entries] == ["2001.00001", "2001.00004"]
     _added_only(text, res.text)
+
+
+def test_new_id_month() -> None:
+    from lfmwatch.awesome_ids import new_id_month
+
+    assert new_id_month("2405.01234") == (2024, 5) and new_id_month("0912.1234v3") == (2009, 12)
+    for other in ("cs/0101001", "2413.01234", "2405.123", "arXiv:2405.01234", "2405.01234 "):
+        assert new_id_month(other) is None

@@ -44,6 +44,15 @@ def normalize_arxiv_id(text: str) -> str | None:
     return None
 
 
+_NEW_ID_RE = re.compile(rf"{_NEW_ID}{_VERSION}")
+
+
+def new_id_month(arxiv_id: str) -> tuple[int, int] | None:
+    """(year, month) a new-style arXiv id was issued in (2405.01234 -> (2024, 5)); None for any other string."""
+    m = _NEW_ID_RE.fullmatch(arxiv_id)
+    return (2000 + int(arxiv_id[:2]), int(arxiv_id[2:4])) if m else None
+
+
 def find_arxiv_ids(text: str) -> Iterator[tuple[str, int]]:
     """Yield (id, character offset) for every arXiv link or `arXiv:ID` citation in running text."""
     for m in _SCAN_RE.finditer(text):

@@ -9,16 +9,16 @@ through the same threshold, cap and dedupe rules as the daily run.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from statistics import median
 from typing import Any, Protocol
 
+from lfmwatch.awesome_ids import new_id_month
+
 BUDGETS = tuple(range(1, 21))  # daily budgets of the precision/recall curve
 PAPER_FIELDS = ("id", "title", "abstract", "categories")
-_NEW_ID = re.compile(r"^(\d{2})(\d{2})\.\d{4,5}$")
 
 
 class Ranker(Protocol):
@@ -69,10 +69,10 @@ def released_by(arxiv_id: str, listed: str | None, until: str) -> bool:
     """Whether a labelled paper was public by `until` (its listing day, else the month in a new-style id)."""
     if listed:
         return listed <= until
-    m = _NEW_ID.match(arxiv_id)
-    if not m:
+    issued = new_id_month(arxiv_id)
+    if issued is None:
         return True  # old-style ids (cs/0101001) are all long before any replay period
-    return f"20{m.group(1)}-{m.group(2)}" <= until[:7]
+    return f"{issued[0]:04d}-{issued[1]:02d}" <= until[:7]
 
 
 def day_before(day: str) -> str:

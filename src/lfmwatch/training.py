@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from lfmwatch.awesome_ids import new_id_month
 from lfmwatch.errors import ModelError
 from lfmwatch.model import LfmModel, sklearn_version
 from lfmwatch.model_data import (  # re-exported: the training API lives here
@@ -125,10 +126,9 @@ def _logreg(C: float, seed: int, balanced: bool = True) -> Any:
 
 
 def _month_index(pid: str) -> int | None:
-    """Months since 2000 of a new-style arXiv id (2405.01234 -> 24*12+4), None for old-style ids."""
-    if len(pid) >= 9 and pid[:4].isdigit() and pid[4] == ".":
-        return int(pid[:2]) * 12 + int(pid[2:4])
-    return None
+    """Months since 2000 of a new-style arXiv id (2405.01234 -> 24*12+5), None for old-style ids."""
+    issued = new_id_month(pid)
+    return (issued[0] - 2000) * 12 + issued[1] if issued else None
 
 
 def _log_sigmoid(z: Any) -> Any:
