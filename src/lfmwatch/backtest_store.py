@@ -32,7 +32,7 @@ def replay_store(days: Sequence[Day], model: Any, lst: Any, config: Any, per_day
     model.threshold (an override, as in the daily run); `per_day` is the daily budget.
     """
     from lfmwatch.classify import classify_store
-    from lfmwatch.feedback import blocked_ids, load_candidates, record_intent, set_proposal_status
+    from lfmwatch.feedback import blocked_ids, load_candidates, record_local_proposals
     from lfmwatch.papers import upsert_papers
     from lfmwatch.select import select_papers
     from lfmwatch.store import open_store
@@ -48,10 +48,7 @@ def replay_store(days: Sequence[Day], model: Any, lst: Any, config: Any, per_day
                 today = {str(p["id"]) for p in papers}
                 chosen, _ = select_papers(load_candidates(store, config, model.version), lst, blocked_ids(store),
                                           per_day, config.select.min_score)
-                record_intent(store, chosen, None)
-                with store.db.atomic():
-                    for c in chosen:
-                        set_proposal_status(store, c["id"], "proposed", proposed_at=day)
+                record_local_proposals(store, chosen, proposed_at=day)
                 out += [Proposal(day, str(c["id"]), c.get("section"), float(c.get("score") or 0.0)) for c in chosen]
                 totals["stored"] += new
                 totals["classified"] += counts["classified"]

@@ -222,6 +222,15 @@ def record_intent(store: Store, chosen: Sequence[dict[str, Any]], run_id: int | 
             )
 
 
+def record_local_proposals(store: Store, chosen: Sequence[dict[str, Any]], proposed_at: str | None = None) -> None:
+    """Papers proposed without a pull request (local mode, the backtest): intent recorded, then `proposed`."""
+    record_intent(store, chosen, None)
+    when = proposed_at or utcnow()
+    with store.db.atomic():
+        for p in chosen:
+            store.db["proposals"].update(p["id"], {"status": "proposed", "proposed_at": when})
+
+
 def record_proposed(store: Store, entries: Sequence[Entry], pr: PullInfo | None, repo: str, branch: str,
                      head_sha: str | None) -> None:
     """Every paper on the branch becomes `proposed` in this PR; decided/ignored papers keep their status."""

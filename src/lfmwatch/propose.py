@@ -42,9 +42,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lfmwatch.errors import GitHubError, InputError
-from lfmwatch.feedback import blocked_ids, load_candidates, paper_info, record_intent, record_proposed
+from lfmwatch.feedback import (
+    blocked_ids,
+    load_candidates,
+    paper_info,
+    record_intent,
+    record_local_proposals,
+    record_proposed,
+)
 from lfmwatch.select import SKIP_REASONS, section_path, select_papers
-from lfmwatch.store import Store, utcnow
+from lfmwatch.store import Store
 
 if TYPE_CHECKING:
     from lfmwatch.awesome import AwesomeList
@@ -178,10 +185,7 @@ def propose_local(
     except OSError as exc:
         raise InputError(f"cannot write the edited list or body: {exc.strerror or exc}") from exc
     if record:
-        record_intent(store, papers, None)
-        with store.db.atomic():
-            for p in papers:
-                store.db["proposals"].update(p["id"], {"status": "proposed", "proposed_at": utcnow()})
+        record_local_proposals(store, papers)
     return result
 
 
