@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlparse
 
 from lfmwatch.errors import GitHubError
@@ -112,6 +112,25 @@ def _iso(value: Any) -> str | None:
 
 def _is_loopback(url: str) -> bool:
     return (urlparse(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
+
+
+NOT_MINE = object()  # an `expected` handler's answer for an HTTP error that is a real failure
+
+
+def _absent(exc: Any) -> Any:
+    """404 means 'not there' (None); anything else is a failure."""
+    return None if exc.status == 404 else NOT_MINE
+
+
+def _conflict(statuses: tuple[int, ...], message: str) -> Callable[[Any], Any]:
+    """An `expected` handler that turns these statuses into ConflictError(message)."""
+
+    def handle(exc: Any) -> Any:
+        if exc.status in statuses:
+            raise ConflictError(message) from exc
+        return NOT_MINE
+
+    return handle
 
 
 def _translate(exc: Exception, what: str, repo: str) -> GitHubError:
@@ -235,13 +254,21 @@ class GitHubSession:
             self._repos[full_name] = GitHubRepo(self, raw, full_name)
         return self._repos[full_name]
 
-    def call(self, what: str, repo: str, fn: Callable[[], T]) -> T:
-        """Run one PyGithub operation, translating failures into GitHubError."""
+    def call(self, what: str, repo: str, fn: Callable[[], T], expected: Callable[[Any], Any] | None = None) -> T:
+        """Run one PyGithub operation, translating failures into GitHubError.
+
+        `expected(exc)` handles the HTTP errors that are answers, not failures (404: not there; 409/422: someone
+        else moved first): it returns the operation's result, raises (ConflictError), or returns NOT_MINE.
+        """
         from github import GithubException
 
         try:
             return fn()
         except GithubException as exc:
+            if expected is not None:
+                result = expected(exc)
+                if result is not NOT_MINE:
+                    return cast(T, result)
             raise _translate(exc, what, repo) from exc
         except (OSError, ValueError) as exc:  # requests' ConnectionError/Timeout/RetryError are OSErrors
             raise _translate(exc, what, repo) from exc
@@ -267,8 +294,8 @@ class GitHubRepo:
         self.full_name = raw.full_name or full_name
         self.owner = self.full_name.split("/")[0]
 
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
-        return self.session.call(what, self.full_name, fn)
+    def _call(self, what: str, fn: Callable[[], T], expected: Callable[[Any], Any] | None = None) -> T:
+        return self.session.call(what, self.full_name, fn, expected)
 
     # repository --------------------------------------------------------------------------------------
     @property
@@ -291,78 +318,45 @@ class GitHubRepo:
     # branches ----------------------------------------------------------------------------------------
     def branch_sha(self, branch: str) -> str | None:
         """The commit a branch points at, or None when it does not exist."""
-        from github import GithubException
-
-        try:
-            ref = self.raw.get_git_ref(f"heads/{branch}")
-            return str(ref.object.sha)
-        except GithubException as exc:
-            if exc.status == 404:
-                return None
-            raise _translate(exc, f"read branch {branch}", self.full_name) from exc
-        except OSError as exc:
-            raise _translate(exc, f"read branch {branch}", self.full_name) from exc
+        return self._call(f"read branch {branch}", lambda: str(self.raw.get_git_ref(f"heads/{branch}").object.sha),
+                          _absent)
 
     def create_branch(self, branch: str, sha: str) -> None:
         """Create `branch` at `sha` (409/422 'already exists' surfaces as ConflictError: re-read and retry)."""
-        from github import GithubException
 
-        try:
-            self.raw.create_git_ref(f"refs/heads/{branch}", sha)
-        except GithubException as exc:
+        def exists(exc: Any) -> Any:
             if exc.status == 422 and "exist" in _message(exc).lower():
                 raise ConflictError(f"branch {branch} appeared on {self.full_name} while lfmwatch was working") from exc
-            raise _translate(exc, f"create branch {branch}", self.full_name) from exc
-        except OSError as exc:  # requests' ConnectionError/Timeout/RetryError (5xx after the bounded retries)
-            raise _translate(exc, f"create branch {branch}", self.full_name) from exc
+            return NOT_MINE
+
+        self._call(f"create branch {branch}", lambda: self.raw.create_git_ref(f"refs/heads/{branch}", sha), exists)
 
     def move_branch(self, branch: str, sha: str, *, force: bool = False) -> None:
         """Point `branch` at `sha`; without force, GitHub refuses anything but a fast-forward."""
-        from github import GithubException
 
         def run() -> None:
             ref = self.raw.get_git_ref(f"heads/{branch}")
             _ = ref.object  # complete the lazy ref so that it PATCHes its canonical git/refs URL
             ref.edit(sha, force=force)
 
-        try:
-            run()
-        except GithubException as exc:
-            if exc.status in (409, 422):
-                raise ConflictError(f"branch {branch} moved on {self.full_name} while lfmwatch was working") from exc
-            raise _translate(exc, f"update branch {branch}", self.full_name) from exc
-        except OSError as exc:
-            raise _translate(exc, f"update branch {branch}", self.full_name) from exc
+        self._call(f"update branch {branch}", run, _conflict((409, 422),
+                   f"branch {branch} moved on {self.full_name} while lfmwatch was working"))
 
     # files -------------------------------------------------------------------------------------------
     def read_file(self, path: str, ref: str) -> FileContent | None:
         """The text of `path` at `ref` (branch or sha), or None when the file is not there."""
-        from github import GithubException
-
-        try:
-            content = self.raw.get_contents(path, ref=ref)
-        except GithubException as exc:
-            if exc.status == 404:
-                return None
-            raise _translate(exc, f"read {path} at {ref}", self.full_name) from exc
-        except OSError as exc:
-            raise _translate(exc, f"read {path} at {ref}", self.full_name) from exc
+        content = self._call(f"read {path} at {ref}", lambda: self.raw.get_contents(path, ref=ref), _absent)
+        if content is None:
+            return None
         if isinstance(content, list):
             raise GitHubError(f"{path} is a directory on {self.full_name}", "set target.readme to the list's file")
         return FileContent(content.decoded_content.decode("utf-8"), str(content.sha))
 
     def put_file(self, path: str, branch: str, text: str, message: str, sha: str) -> str:
         """Commit `text` as `path` on top of `branch` (contents API with the blob `sha` we read); new commit sha."""
-        from github import GithubException
-
-        try:
-            res = self.raw.update_file(path, message, text.encode("utf-8"), sha, branch=branch)
-        except GithubException as exc:
-            if exc.status == 409:
-                raise ConflictError(f"{path} on {branch} changed while lfmwatch was editing it") from exc
-            raise _translate(exc, f"commit {path} to {branch}", self.full_name) from exc
-        except OSError as exc:
-            raise _translate(exc, f"commit {path} to {branch}", self.full_name) from exc
+        res = self._call(f"commit {path} to {branch}",
+                         lambda: self.raw.update_file(path, message, text.encode("utf-8"), sha, branch=branch),
+                         _conflict((409,), f"{path} on {branch} changed while lfmwatch was editing it"))
         return str(res["commit"].sha)
 
     def commit_merge(
@@ -384,16 +378,8 @@ class GitHubRepo:
 
     def merge_into(self, branch: str, head: str, message: str) -> str | None:
         """Server-side merge of `head` into `branch`; None when already up to date; ConflictError on conflicts."""
-        from github import GithubException
-
-        try:
-            commit = self.raw.merge(branch, head, message)
-        except GithubException as exc:
-            if exc.status == 409:
-                raise ConflictError(f"merging {head} into {branch} conflicts") from exc
-            raise _translate(exc, f"merge {head} into {branch}", self.full_name) from exc
-        except OSError as exc:
-            raise _translate(exc, f"merge {head} into {branch}", self.full_name) from exc
+        commit = self._call(f"merge {head} into {branch}", lambda: self.raw.merge(branch, head, message),
+                            _conflict((409,), f"merging {head} into {branch} conflicts"))
         return None if commit is None else str(commit.sha)
 
     def compare(self, base: str, head: str) -> Comparison:
@@ -435,18 +421,16 @@ class GitHubRepo:
         From a fork, maintainers are allowed to edit the branch; GitHub refuses that for organization-owned forks
         (422 "Fork collab can't be granted"), and then the PR is opened without it.
         """
-        from github import GithubException
-
         what = f"open a pull request from {head} into {base}"
         cross = head.split(":", 1)[0] != self.owner
-        try:
-            return self._call(what, lambda: _pull(self.raw.create_pull(
-                base=base, head=head, title=title, body=body, maintainer_can_modify=cross)))
-        except GitHubError as exc:
-            cause = exc.__cause__
-            if not (cross and isinstance(cause, GithubException) and cause.status == 422
-                    and "fork collab" in _message(cause).lower()):
-                raise
+
+        def no_fork_collab(exc: Any) -> Any:
+            return None if cross and exc.status == 422 and "fork collab" in _message(exc).lower() else NOT_MINE
+
+        pull = self._call(what, lambda: _pull(self.raw.create_pull(
+            base=base, head=head, title=title, body=body, maintainer_can_modify=cross)), no_fork_collab)
+        if pull is not None:
+            return pull
         return self._call(what, lambda: _pull(self.raw.create_pull(
             base=base, head=head, title=title, body=body, maintainer_can_modify=False)))
 
@@ -475,24 +459,13 @@ class GitHubRepo:
     # labels ------------------------------------------------------------------------------------------
     def ensure_labels(self, names: list[str], *, color: str = "0e8a16") -> None:
         """Create the labels that do not exist yet (check first; 'already exists' is fine)."""
-        from github import GithubException
-
         for name in names:
-            try:
-                self.raw.get_label(name)
+            if self._call(f"read label {name!r}", lambda n=name: self.raw.get_label(n), _absent) is not None:
                 continue
-            except GithubException as exc:
-                if exc.status != 404:
-                    raise _translate(exc, f"read label {name!r}", self.full_name) from exc
-            except OSError as exc:
-                raise _translate(exc, f"read label {name!r}", self.full_name) from exc
-            try:
-                self.raw.create_label(name, color, "Papers proposed by lfmwatch")
-            except GithubException as exc:
-                if exc.status != 422:  # 422 already_exists: someone created it in between
-                    raise _translate(exc, f"create label {name!r}", self.full_name) from exc
-            except OSError as exc:
-                raise _translate(exc, f"create label {name!r}", self.full_name) from exc
+            # 422 already_exists: someone created it in between
+            self._call(f"create label {name!r}",
+                       lambda n=name: self.raw.create_label(n, color, "Papers proposed by lfmwatch"),
+                       lambda exc: None if exc.status == 422 else NOT_MINE)
 
     def add_labels(self, number: int, names: list[str]) -> None:
         """Put labels on a pull request (adding is idempotent on GitHub)."""
