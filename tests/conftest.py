@@ -1,5 +1,5 @@
 """Shared fixtures: isolated working directory and environment, the optional ../shared/data, a fresh Store,
-the GitHub fake with the list repository of test_propose_github."""
+the GitHub fake with the list repository of propose_fixtures."""
 
 from __future__ import annotations
 
@@ -45,8 +45,8 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 @pytest.fixture
 def gh() -> Iterator[GitHubFake]:
-    """A started GitHub fake with test_propose_github's list repository and bot token (see make_fake)."""
-    from test_propose_github import make_fake
+    """A started GitHub fake with propose_fixtures' list repository and bot token (see make_fake)."""
+    from propose_fixtures import make_fake
 
     with make_fake() as fake:
         yield fake

@@ -16,7 +16,7 @@ from lfmwatch.config import Config
 from lfmwatch.errors import InputError
 from lfmwatch.propose import propose_local
 from lfmwatch.store import Store
-from test_propose_github import AD, DAY1, DAY2, HOSTILE, README, REPO, TOKEN, make_fake, rendered_links, seed
+from propose_fixtures import AD, DAY1, DAY2, HOSTILE, README, REPO, TOKEN, make_fake, rendered_links, seed
 
 
 def db(tmp_path: Path) -> Store:

@@ -9,7 +9,7 @@ from lfmwatch.feedback import acceptance_by_section, blocked_ids, feedback_label
 from lfmwatch.propose import propose
 from lfmwatch.store import Store
 from lfmwatch.sync import sync
-from test_propose_github import AD, DAY1, DAY2, FT, REPO, WI, make_config, seed, session_for
+from propose_fixtures import AD, DAY1, DAY2, FT, REPO, WI, make_config, seed, session_for
 
 BRANCH = "lfmwatch/papers"
 
