@@ -76,7 +76,7 @@ def phase(args: argparse.Namespace) -> dict[str, float]:
     elif args.phase == "store":
         from lfmwatch.backtest_store import replay_store
 
-        props, totals = replay_store(days, model, lst, config, args.per_day)
+        props, _, _ = replay_store(days, model, lst, config, args.per_day)
         out["store_s"] = time.perf_counter() - t0
         out["proposals"] = len(props)
     elif args.phase == "baselines":

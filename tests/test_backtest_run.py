@@ -201,9 +201,14 @@ def test_lfmwatch_replays_through_a_fresh_store_like_the_daily_run(tmp_path: Pat
     lst = parse_list(bt.sections_markdown(model.sections))
     pure = bt.select_days(days, bt.predict_days(model, days), bt.make_selector(lst), 4)
     # A generous budget: nothing waits for another day, so the store path equals the pure selection.
-    wide, _ = replay_store(days, model, lst, config, 40, workdir=tmp_path)
-    assert wide == bt.select_days(days, bt.predict_days(model, days), bt.make_selector(lst), 40)
-    stored, totals = replay_store(days, model, lst, config, 4, workdir=tmp_path)
+    wide, stored_cands, _ = replay_store(days, model, lst, config, 40, workdir=tmp_path)
+    pure_cands = bt.predict_days(model, days)
+    assert wide == bt.select_days(days, pure_cands, bt.make_selector(lst), 40)
+    # The predictions read back from the store are the model's, field for field, in the day's order.
+    fields = ("id", "title", "relevant", "score", "section", "section_score", "sections")
+    assert [[{k: c[k] for k in fields} for c in day] for day in stored_cands] == \
+        [[{k: c[k] for k in fields} for c in day] for day in pure_cands]
+    stored, _, totals = replay_store(days, model, lst, config, 4, workdir=tmp_path)
     assert totals["stored"] == totals["classified"] == sum(len(p) for _, p in days)
     assert len({p.id for p in stored}) == len(stored)  # never proposed twice
     per_day: dict[str, int] = {}

@@ -497,16 +497,19 @@ def ranking_recall(
 def run_system(
     name: str, ranker: Ranker, days: Sequence[Day], select: Selector, truth: Truth, per_day: int,
     budgets: Sequence[int] = BUDGETS, blocked: Iterable[str] = (), thresholds: Sequence[float] = (),
-    replay: Callable[[], list[Proposal]] | None = None,
+    replay: Callable[[], tuple[list[Proposal], list[list[dict[str, Any]]]]] | None = None,
 ) -> SystemRun:
     """Predict once, then select with the chosen budget, every budget of the curve and every threshold given.
 
-    `replay`, when given, makes the headline proposals (e.g. `backtest_store.replay_store`: the daily run's store
-    path); the curves still come from the pure selection.
+    `replay`, when given, makes the headline proposals and the day's candidates (e.g. `backtest_store.replay_store`:
+    the daily run's store path); the curves come from the pure selection over those candidates.
     """
     blocked = set(blocked)
-    cands = predict_days(ranker, days)
-    proposals = replay() if replay is not None else select_days(days, cands, select, per_day, blocked)
+    if replay is not None:
+        proposals, cands = replay()
+    else:
+        cands = predict_days(ranker, days)
+        proposals = select_days(days, cands, select, per_day, blocked)
     curve = budget_curve(days, cands, select, truth, budgets, blocked) if truth.labels else []
     ranking = ranking_recall(cands, truth, sorted(set(budgets) | {per_day})) if truth.labels else []
     sweep = threshold_sweep(days, cands, select, truth, per_day, thresholds, blocked) if truth.labels else []
@@ -553,7 +556,8 @@ def run_backtest(
     *, per_day: int, listed_ids: Iterable[str] = (), review_every: int = 0,
     retrain: Callable[[list[dict[str, Any]]], Ranker] | None = None, params: Mapping[str, Any] | None = None,
     budgets: Sequence[int] = BUDGETS, clock: Callable[[], float] | None = None,
-    reviewed: Mapping[str, bool] | None = None, replay: Callable[[], list[Proposal]] | None = None,
+    reviewed: Mapping[str, bool] | None = None,
+    replay: Callable[[], tuple[list[Proposal], list[list[dict[str, Any]]]]] | None = None,
 ) -> BacktestResult:
     """Replay `days` through every system (the first one is lfmwatch), score them and run the review simulation.
 

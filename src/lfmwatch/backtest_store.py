@@ -10,6 +10,7 @@ budget curve and threshold sweep, where 30 selections a day must be cheap.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,12 +25,30 @@ def _record(paper: dict[str, Any], day: str) -> dict[str, Any]:
             "categories": list(paper.get("categories") or []), "listed": day, "published": day}
 
 
-def replay_store(days: Sequence[Day], model: Any, lst: Any, config: Any, per_day: int,
-                 workdir: str | Path | None = None) -> tuple[list[Proposal], dict[str, int]]:
-    """(proposals, totals) of lfmwatch replaying `days` through a fresh state.db in a temporary directory.
+def _day_candidates(store: Any, version: str, papers: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stored predictions of one day's papers, in the day's order, as `backtest.candidates` shapes them."""
+    ids = [str(p["id"]) for p in papers]
+    rows: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), 500):  # well under SQLite's limit on bound variables
+        batch = ids[start : start + 500]
+        marks = ", ".join("?" for _ in batch)
+        for r in store.db.query(
+            "SELECT pr.paper_id AS id, p.title, pr.relevant, pr.score, pr.section, pr.section_score, pr.sections "
+            f"FROM predictions pr JOIN papers p ON p.id = pr.paper_id WHERE pr.model_version = ? "
+            f"AND pr.paper_id IN ({marks})", [version, *batch],
+        ):
+            rows[r["id"]] = {**r, "relevant": bool(r["relevant"]), "sections": json.loads(r["sections"] or "[]")}
+    return [rows[i] for i in ids]
+
+
+def replay_store(
+    days: Sequence[Day], model: Any, lst: Any, config: Any, per_day: int, workdir: str | Path | None = None,
+) -> tuple[list[Proposal], list[list[dict[str, Any]]], dict[str, int]]:
+    """(proposals, each day's candidates, totals) of lfmwatch replaying `days` through a fresh temporary state.db.
 
     `model` is an LfmModel (classify_store writes its predictions); `config` supplies select.min_score and
-    model.threshold (an override, as in the daily run); `per_day` is the daily budget.
+    model.threshold (an override, as in the daily run); `per_day` is the daily budget. The candidates are the
+    stored predictions, read back for the backtest's curves, so nothing is classified twice.
     """
     from lfmwatch.classify import classify_store
     from lfmwatch.feedback import blocked_ids, load_candidates, record_local_proposals
@@ -38,6 +57,7 @@ def replay_store(days: Sequence[Day], model: Any, lst: Any, config: Any, per_day
     from lfmwatch.store import open_store
 
     out: list[Proposal] = []
+    cands_by_day: list[list[dict[str, Any]]] = []
     totals = {"stored": 0, "classified": 0, "relevant": 0, "carried_over": 0}
     with tempfile.TemporaryDirectory(prefix="lfmwatch-backtest-", dir=workdir) as tmp:
         store = open_store(Path(tmp) / "state.db")
@@ -45,6 +65,7 @@ def replay_store(days: Sequence[Day], model: Any, lst: Any, config: Any, per_day
             for day, papers in days:
                 new, _ = upsert_papers(store, [_record(p, day) for p in papers], source="backtest")
                 counts = classify_store(store, model)
+                cands_by_day.append(_day_candidates(store, model.version, papers))
                 today = {str(p["id"]) for p in papers}
                 chosen, _ = select_papers(load_candidates(store, config, model.version), lst, blocked_ids(store),
                                           per_day, config.select.min_score)
@@ -56,4 +77,4 @@ def replay_store(days: Sequence[Day], model: Any, lst: Any, config: Any, per_day
                 totals["carried_over"] += sum(1 for c in chosen if str(c["id"]) not in today)
         finally:
             store.close()
-    return out, totals
+    return out, cands_by_day, totals

@@ -467,10 +467,10 @@ def backtest_from_files(
     }
     from lfmwatch.backtest_store import replay_store
 
-    def through_store() -> list[Any]:
-        proposals, totals = replay_store(days, model, lst, config, per_day)
+    def through_store() -> tuple[list[Any], list[list[dict[str, Any]]]]:
+        proposals, cands, totals = replay_store(days, model, lst, config, per_day)
         params["store_replay"] = totals
-        return proposals
+        return proposals, cands
 
     result = run_backtest(days, systems, select, label_rows, per_day=per_day, listed_ids=listed_ids,
                           review_every=review_every, retrain=retrain, params=params, reviewed=verdicts,
