@@ -4,8 +4,8 @@ Each replayed day the day's papers are stored (`papers.upsert_papers`), the new 
 (`classify.classify_store`), the candidates read back as `propose` reads them (`feedback.load_candidates`: every
 relevant prediction not yet proposed, so a paper held back by the daily cap waits for the next day, as in the daily
 run), chosen by `select.select_papers` against the list and the store's blocked papers, and recorded as proposed.
-Only the GitHub side is left out. The pure replay in `backtest.py` (one day's candidates at a time) stays for the
-budget curve and threshold sweep, where 30 selections a day must be cheap.
+Only the GitHub side is left out. The budget curve and threshold sweep select in memory (`backtest.select_days`,
+one day's candidates at a time, 30 selections a day) over the predictions this replay stored.
 """
 
 from __future__ import annotations
