@@ -39,11 +39,11 @@ def _rss_mb() -> float:
 
 def phase(args: argparse.Namespace) -> dict[str, float]:
     """Run one phase in this process and return its figures."""
-    from lfmwatch import backtest as bt
-    from lfmwatch import baselines as bl
     from lfmwatch.awesome import parse_list
+    from lfmwatch.backtest import baselines as bl
+    from lfmwatch.backtest import replay as bt
     from lfmwatch.config import Config
-    from lfmwatch.model import load_model
+    from lfmwatch.model.classifier import load_model
 
     config = Config()
     t0 = time.perf_counter()
@@ -74,7 +74,7 @@ def phase(args: argparse.Namespace) -> dict[str, float]:
             bt.budget_curve(days, cands, select, truth)
             out["curve_s"] = time.perf_counter() - t1
     elif args.phase == "store":
-        from lfmwatch.backtest_store import replay_store
+        from lfmwatch.backtest.store_replay import replay_store
 
         props, _, _ = replay_store(days, model, lst, config, args.per_day)
         out["store_s"] = time.perf_counter() - t0
@@ -96,11 +96,11 @@ def phase(args: argparse.Namespace) -> dict[str, float]:
 
 def train(args: argparse.Namespace, path: Path) -> float:
     """Train an lfmwatch model on data known before --from (not measured against the budget)."""
-    from lfmwatch import backtest as bt
-    from lfmwatch import baselines as bl
+    from lfmwatch.backtest import baselines as bl
+    from lfmwatch.backtest import replay as bt
     from lfmwatch.config import Config
-    from lfmwatch.model import save_model
-    from lfmwatch.training import fit_model
+    from lfmwatch.model.classifier import save_model
+    from lfmwatch.model.fit import fit_model
 
     t0 = time.perf_counter()
     until = bt.day_before(args.start)

@@ -61,7 +61,7 @@ def load_data(data: Path) -> dict[str, Any]:
 def build_split(d: dict[str, Any]) -> dict[str, Any]:
     """Training examples (pre-split) and the test set, without leakage."""
     from lfmwatch.config import Config
-    from lfmwatch.model_data import example, fill_texts, mark_stream, readme_entries
+    from lfmwatch.model.examples import example, fill_texts, mark_stream, readme_entries
 
     corpus_by_id = {p["id"]: p for p in d["corpus"]}
     test = [p for p in d["corpus"] if SPLIT <= (p["listed"] or "") <= END and ML.intersection(p["categories"] or ())]
@@ -146,9 +146,9 @@ def run_model(split: dict[str, Any], save: Path | None) -> dict[str, Any]:
     """Train lfmwatch's model on the split, evaluate it, measure speed."""
     import numpy as np
 
-    from lfmwatch.evaluate import cross_validate_sections
-    from lfmwatch.model import load_model, save_model
-    from lfmwatch.training import fit_model
+    from lfmwatch.model.classifier import load_model, save_model
+    from lfmwatch.model.evaluate import cross_validate_sections
+    from lfmwatch.model.fit import fit_model
 
     t0 = time.perf_counter()
     model = fit_model(split["examples"], sections=split["sections"], target_precision=0.9,

@@ -47,8 +47,8 @@ def main() -> int:
     if not args.corpus.is_file():
         print(f"corpus not found: {args.corpus}", file=sys.stderr)
         return 1
-    from lfmwatch.importer import import_jsonl
-    from lfmwatch.store import Store
+    from lfmwatch.ingest.importer import import_jsonl
+    from lfmwatch.store.db import Store
 
     n, base_s = baseline(args.corpus)
     print(f"baseline json parse : {n} lines in {base_s:.2f} s ({n / base_s:,.0f} lines/s), peak RSS {rss_mb():.0f} MB")
@@ -72,7 +72,7 @@ def main() -> int:
             print(f"  {second_s:.2f} s = {again.read / second_s:,.0f} papers/s, {second_s / base_s:.1f}x baseline")
         print(f"store size: {db.stat().st_size / 2**20:.0f} MB")
         if args.triggers:
-            import lfmwatch.importer as importer
+            import lfmwatch.ingest.importer as importer
 
             importer.BULK_MIN_PAPERS = 10**12
             with Store(Path(tmp) / "triggers.db") as store:

@@ -67,10 +67,10 @@ def main() -> int:
     ap.add_argument("--per-day", type=int, default=1500)
     ap.add_argument("--page-size", type=int, default=200)
     args = ap.parse_args()
-    from lfmwatch.arxiv_client import ArxivSource
+    from lfmwatch.adapters.arxiv import ArxivSource
     from lfmwatch.config import Config
-    from lfmwatch.poll import poll
-    from lfmwatch.store import Store
+    from lfmwatch.ingest.poll import poll
+    from lfmwatch.store.db import Store
 
     start = date(2025, 6, 1)
     parent, child = mp.Pipe()

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from lfmwatch.store import Store
+from lfmwatch.store.db import Store
 
 if TYPE_CHECKING:
     from fakes.github_fake import GitHubFake

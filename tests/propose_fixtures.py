@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 from fakes.github_fake import GitHubFake, fast_settings
+from lfmwatch.adapters.github import connect
 from lfmwatch.config import Config, config_from_dict
-from lfmwatch.github_client import connect
-from lfmwatch.store import Store, utcnow
+from lfmwatch.store.db import Store, utcnow
 
 REPO = "lfm/awesome"
 BRANCH = "lfmwatch/papers"

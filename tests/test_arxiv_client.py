@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from fakes.arxiv_emulator import ArxivEmulator, compile_query
-from lfmwatch.arxiv_client import ArxivSource, _retry_after
+from lfmwatch.adapters.arxiv import ArxivSource, _retry_after
 from lfmwatch.config import Config
 from lfmwatch.errors import NetworkError
 

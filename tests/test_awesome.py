@@ -359,7 +359,7 @@ def test_section_ending_in_an_unclosed_fence_is_refused_not_broken() -> None:
 
 
 def test_new_id_month() -> None:
-    from lfmwatch.awesome_ids import new_id_month
+    from lfmwatch.ids import new_id_month
 
     assert new_id_month("2405.01234") == (2024, 5) and new_id_month("0912.1234v3") == (2009, 12)
     for other in ("cs/0101001", "2413.01234", "2405.123", "arXiv:2405.01234", "2405.01234 "):

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lfmwatch.awesome import NewEntry, insert_entries, parse_list
-from lfmwatch.awesome_parse import clean_title
+from lfmwatch.awesome.parse import clean_title
 from lfmwatch.textsafe import one_line
 
 EXCLUDE = ["Table of Contents", "Citation", "Papers"]

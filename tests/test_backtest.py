@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from lfmwatch import backtest as bt
-from lfmwatch import baselines as bl
 from lfmwatch.awesome import parse_list
+from lfmwatch.backtest import baselines as bl
+from lfmwatch.backtest import replay as bt
 from lfmwatch.errors import InputError
 
 MERGE = "Model Reuse > Model Fusion > Weight Interpolation"

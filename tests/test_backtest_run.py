@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from lfmwatch import backtest as bt
-from lfmwatch import baselines as bl
+from lfmwatch.backtest import baselines as bl
+from lfmwatch.backtest import replay as bt
 from lfmwatch.cli import cli
 from lfmwatch.config import Config
 
@@ -103,7 +103,7 @@ def test_review_simulation_retrains_and_reports(tmp_path: Path) -> None:
     assert rv["metrics"]["system"] == "lfmwatch + review"
     assert len(rv["frozen"]) == len(rv["reviewed"]) == 2
     out = tmp_path / "report"
-    from lfmwatch.backtest_report import write_report
+    from lfmwatch.backtest.report import write_report
 
     paths = write_report(result, out)
     text = (out / "report.md").read_text(encoding="utf-8")
@@ -113,7 +113,7 @@ def test_review_simulation_retrains_and_reports(tmp_path: Path) -> None:
 
 def test_report_files_and_comparison_sentences(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    from lfmwatch.backtest_report import write_report
+    from lfmwatch.backtest.report import write_report
 
     result = run(tmp_path)
     paths = write_report(result, tmp_path / "out")
@@ -169,9 +169,9 @@ def test_shared_corpus_period_size(shared_data: Path) -> None:
 
 
 def test_configured_model_without_labels(tmp_path: Path) -> None:
-    from lfmwatch.backtest_report import write_report
-    from lfmwatch.model import save_model
-    from lfmwatch.training import fit_model
+    from lfmwatch.backtest.report import write_report
+    from lfmwatch.model.classifier import save_model
+    from lfmwatch.model.fit import fit_model
 
     corpus, labels = make_data(tmp_path)
     papers, _ = bl.load_corpus(corpus, ["cs.LG"])
@@ -189,8 +189,8 @@ def test_configured_model_without_labels(tmp_path: Path) -> None:
 
 def test_lfmwatch_replays_through_a_fresh_store_like_the_daily_run(tmp_path: Path) -> None:
     from lfmwatch.awesome import parse_list
-    from lfmwatch.backtest_store import replay_store
-    from lfmwatch.training import fit_model
+    from lfmwatch.backtest.store_replay import replay_store
+    from lfmwatch.model.fit import fit_model
 
     corpus, labels = make_data(tmp_path)
     config = Config()

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from lfmwatch import baselines as bl
+from lfmwatch.backtest import baselines as bl
 from lfmwatch.errors import ModelError
 
 MERGE = "Model Reuse > Model Fusion > Weight Interpolation"

@@ -18,8 +18,8 @@ import pytest
 from apscheduler.triggers.date import DateTrigger
 
 from lfmwatch.config import Config
-from lfmwatch.daemon import LAST_FIRE_KEY, Daemon, cron_trigger, first_fire_after, next_fire_times
-from lfmwatch.store import Store, open_store
+from lfmwatch.run.daemon import LAST_FIRE_KEY, Daemon, cron_trigger, first_fire_after, next_fire_times
+from lfmwatch.store.db import Store, open_store
 
 
 def soon(seconds: float = 0.2) -> DateTrigger:
@@ -227,7 +227,7 @@ def test_digest_job_sends_once_through_smtp(tmp_path: Path, monkeypatch: pytest.
     from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
 
     from lfmwatch.config import load_config
-    from lfmwatch.daemon import make_daemon
+    from lfmwatch.run.daemon import make_daemon
 
     (tmp_path / "lfmwatch.toml").write_text(
         '[digest]\nrecipients = ["reader@example.org"]\nsend_empty = true\nsmtp_security = "none"\n'

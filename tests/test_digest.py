@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lfmwatch.config import Config
-from lfmwatch.digest import (
+from lfmwatch.digest.content import (
     DigestPaper,
     build_digest,
     last_complete_week,
@@ -21,9 +21,9 @@ from lfmwatch.digest import (
     title_terms,
     week_bounds,
 )
-from lfmwatch.digest_render import build_message, inert, render_html, render_text
-from lfmwatch.papers import paper_from_record, upsert_papers
-from lfmwatch.store import open_store
+from lfmwatch.digest.render import build_message, inert, render_html, render_text
+from lfmwatch.store.db import open_store
+from lfmwatch.store.papers import paper_from_record, upsert_papers
 
 WEEK = "2025-W30"  # Mon 2025-07-21 .. Sun 2025-07-27
 FUSION = "Model Reuse > Model Fusion > Weight Interpolation"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from lfmwatch.papers import paper_from_record, upsert_papers
-from lfmwatch.store import open_store
+from lfmwatch.store.db import open_store
+from lfmwatch.store.papers import paper_from_record, upsert_papers
 
 pytestmark = pytest.mark.shared
 

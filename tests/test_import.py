@@ -11,9 +11,9 @@ import pytest
 
 from fakes.cli_run import run
 from lfmwatch.errors import InputError
-from lfmwatch.importer import BATCH, import_jsonl
-from lfmwatch.papers import get_papers
-from lfmwatch.store import Store
+from lfmwatch.ingest.importer import BATCH, import_jsonl
+from lfmwatch.store.db import Store
+from lfmwatch.store.papers import get_papers
 
 
 def rec(i: int, **kw: object) -> dict:
@@ -139,7 +139,7 @@ def test_import_shared_corpus_sample(shared_data: Path, tmp_path: Path) -> None:
 
 
 def test_bulk_import_defers_fts_and_rebuilds_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import lfmwatch.importer as importer
+    import lfmwatch.ingest.importer as importer
 
     monkeypatch.setattr(importer, "BULK_MIN_PAPERS", 1)
     path = write(tmp_path / "p.jsonl", LINES)
@@ -148,7 +148,7 @@ def test_bulk_import_defers_fts_and_rebuilds_it(tmp_path: Path, monkeypatch: pyt
         result = import_jsonl(store, path)
         assert result.new == 3
         assert {t.name for t in store.db.triggers} >= {"papers_ai", "papers_ad", "papers_au"}
-        from lfmwatch.papers import search_papers
+        from lfmwatch.store.papers import search_papers
 
         assert {p["id"] for p in search_papers(store, "distillation")} == {"2401.00001", "2501.00001", "2501.00002"}
         store.db.execute("INSERT INTO papers_fts(papers_fts) VALUES('integrity-check')")
@@ -161,7 +161,7 @@ def test_crash_inside_bulk_import_is_repaired_on_next_open(tmp_path: Path) -> No
     db = tmp_path / "s.db"
     script = (
         "import os, sys\n"
-        "from lfmwatch.store import Store\n"
+        "from lfmwatch.store.db import Store\n"
         "s = Store(sys.argv[1])\n"
         "with s.defer_fts():\n"
         "    s.db['papers'].insert({'id': '2401.00001', 'title': 'Distillation', 'abstract': 'x'})\n"
@@ -170,7 +170,7 @@ def test_crash_inside_bulk_import_is_repaired_on_next_open(tmp_path: Path) -> No
     proc = subprocess.run([sys.executable, "-c", script, str(db)], capture_output=True, text=True)
     assert proc.returncode == 9, proc.stderr
     with Store(db) as store:
-        from lfmwatch.papers import search_papers
+        from lfmwatch.store.papers import search_papers
 
         assert [p["id"] for p in search_papers(store, "distillation")] == ["2401.00001"]
         assert {t.name for t in store.db.triggers} >= {"papers_ai", "papers_ad", "papers_au"}

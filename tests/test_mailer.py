@@ -11,10 +11,10 @@ from click.testing import CliRunner
 
 from fakes.smtp_server import SmtpFake, self_signed_cert
 from lfmwatch.config import Config
+from lfmwatch.digest.send import send_digest
 from lfmwatch.errors import ConfigError, NetworkError
-from lfmwatch.mailer import send_digest
-from lfmwatch.papers import paper_from_record, upsert_papers
-from lfmwatch.store import open_store
+from lfmwatch.store.db import open_store
+from lfmwatch.store.papers import paper_from_record, upsert_papers
 
 WEEK = "2025-W30"
 
@@ -168,7 +168,7 @@ def test_partial_failure_then_resume_serves_only_the_rest(store, monkeypatch):
         _env(monkeypatch, smtp)
         config = _config(*recipients, bcc=False, max_retries=1)
         # a: ok; b: the server answers 451 to both of its attempts; c: ok.
-        from lfmwatch.mailer import SmtpSettings, SmtpTransport
+        from lfmwatch.digest.send import SmtpSettings, SmtpTransport
 
         real = SmtpTransport(SmtpSettings.from_env(config))
         orig_send = real.send

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from lfmwatch.errors import ModelError
-from lfmwatch.model_data import TrainingExample, example
+from lfmwatch.model.examples import TrainingExample, example
 
 SECTIONS = {
     "Model Reuse > Model Fusion > Weight Interpolation": "merging weights interpolation soup merged checkpoints averaging",
@@ -42,7 +42,7 @@ def tiny_examples(seed: int = 0, n_pos: int = 24, n_neg: int = 200) -> list[Trai
 
 @pytest.fixture(scope="module")
 def tiny_model():
-    from lfmwatch.training import FitOptions, fit_model
+    from lfmwatch.model.fit import FitOptions, fit_model
 
     opts = FitOptions(folds=2, min_df_keep=1, min_pos_df_keep=1, stream_prior=0.1)
     return fit_model(tiny_examples(), sections=[*SECTIONS, "Model Distillation > Noise Optimization"],
@@ -52,7 +52,7 @@ def tiny_model():
 def test_vectoriser_matches_sklearn_tfidf():
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from lfmwatch.features import fit_vocabulary
+    from lfmwatch.model.features import fit_vocabulary
 
     docs = [{"title": "", "abstract": t} for t in (
         "Learning from models: merging the weights of fine-tuned models",
@@ -95,7 +95,7 @@ def test_predict_fields_relevance_and_sections(tiny_model):
 
 
 def test_why_words_are_topical_never_generic(tiny_model):
-    from lfmwatch.model import FILLER_WORDS, GENERIC_WORDS
+    from lfmwatch.model.classifier import FILLER_WORDS, GENERIC_WORDS
 
     paper = {"id": "w", "title": "Using model merging: we introduce weight interpolation of merged checkpoints",
              "abstract": "Based on data from a study, we propose a novel approach using model soups and merging "
@@ -128,7 +128,7 @@ def test_threshold_override_and_card(tiny_model):
 
 
 def test_save_load_roundtrip(tiny_model, tmp_path):
-    from lfmwatch.model import card_path, load_model, save_model
+    from lfmwatch.model.classifier import card_path, load_model, save_model
 
     path = save_model(tiny_model, tmp_path / "models" / "m.npz")
     assert card_path(path).exists()
@@ -148,7 +148,7 @@ def test_save_load_roundtrip(tiny_model, tmp_path):
 
 
 def test_load_errors(tiny_model, tmp_path):
-    from lfmwatch.model import load_model, save_model
+    from lfmwatch.model.classifier import load_model, save_model
 
     with pytest.raises(ModelError) as missing:
         load_model(tmp_path / "nope.npz")
@@ -163,14 +163,14 @@ def test_load_errors(tiny_model, tmp_path):
             "vocab", "rel_coef", "rel_intercept", "calib_x", "calib_y", "areas", "area_coef", "area_intercept",
             "leaves", "leaf_coef", "leaf_intercept", "threshold", "sections", "leaf_min", "card")}), tmp_path / "old.npz")
     finally:
-        tiny_model.card["libraries"]["scikit-learn"] = __import__("lfmwatch.model").model.sklearn_version()
+        tiny_model.card["libraries"]["scikit-learn"] = __import__("lfmwatch.model.classifier").model.classifier.sklearn_version()
     with pytest.raises(ModelError) as old:
         load_model(other)
     assert "0.19.2" in str(old.value) and "lfmwatch train" in str(old.value)
 
 
 def test_classify_jsonl_reports_bad_lines(tiny_model, tmp_path):
-    from lfmwatch.classify import classify_jsonl
+    from lfmwatch.run.classify import classify_jsonl
 
     src = tmp_path / "in.jsonl"
     good = {"id": "2501.00001", "title": "merging weights soup", "abstract": "merged checkpoints averaging",
@@ -191,9 +191,9 @@ def test_classify_jsonl_reports_bad_lines(tiny_model, tmp_path):
 
 
 def test_classify_store_is_idempotent(tiny_model, tmp_path):
-    from lfmwatch.classify import classify_store
-    from lfmwatch.papers import upsert_papers
-    from lfmwatch.store import open_store
+    from lfmwatch.run.classify import classify_store
+    from lfmwatch.store.db import open_store
+    from lfmwatch.store.papers import upsert_papers
 
     store = open_store(tmp_path / "state.db")
     rng = random.Random(3)
@@ -210,7 +210,7 @@ def test_classify_store_is_idempotent(tiny_model, tmp_path):
 
 
 def test_readme_scan_sections_and_entries():
-    from lfmwatch.model_data import _scan_readme
+    from lfmwatch.model.examples import _scan_readme
 
     text = """# Title\n## Table of Contents\n- [x](#a)\n## Papers\n## Model Reuse\n### Model Fusion\n
 #### Weight Interpolation\n- [[arXiv](https://arxiv.org/abs/2203.05482)] Model soups\n<!-- - [[arXiv](https://arxiv.org/abs/2001.00001)] hidden -->

@@ -17,7 +17,7 @@ from fakes.arxiv_emulator import ArxivEmulator
 from lfmwatch.cli import cli
 from lfmwatch.config import Config, load_config
 from lfmwatch.errors import LockedError
-from lfmwatch.pipeline import (
+from lfmwatch.run.pipeline import (
     Adapters,
     RunReport,
     StageResult,
@@ -27,8 +27,8 @@ from lfmwatch.pipeline import (
     run_daily,
     run_digest,
 )
-from lfmwatch.runlog import markdown_summary, write_step_summary
-from lfmwatch.store import Store
+from lfmwatch.run.runlog import markdown_summary, write_step_summary
+from lfmwatch.store.db import Store
 
 
 def recent_papers(n: int = 6) -> list[dict[str, Any]]:
@@ -80,7 +80,7 @@ def test_cli_run_prints_paper_text_without_terminal_controls(monkeypatch: pytest
     # Titles come from arXiv or an imported corpus: an escape sequence or a newline must not reach the terminal.
     report = RunReport(status="ok", proposed=[{"id": "2611.00001", "section": "A > B\x1b[2J",
                                                "title": "Evil\x1b]8;;https://x.example\x07 title\nFAKE: line"}])
-    monkeypatch.setattr("lfmwatch.pipeline.run_daily", lambda *a, **k: report)
+    monkeypatch.setattr("lfmwatch.run.pipeline.run_daily", lambda *a, **k: report)
     result = CliRunner().invoke(cli, ["run"])
     assert result.exit_code == 0, result.output
     assert "\x1b" not in result.output and "\x07" not in result.output
@@ -219,7 +219,7 @@ def test_markdown_summary_escapes_the_error_in_the_headline() -> None:
 def test_terminal_progress_prints_stage_text_verbatim_not_as_rich_markup() -> None:
     import io
 
-    from lfmwatch.runlog import RunLog
+    from lfmwatch.run.runlog import RunLog
 
     # Error text comes from servers and papers: "[/x]" must not crash the run, "[link=...]" must not become a link.
     out = io.StringIO()
@@ -242,7 +242,7 @@ def test_progress_on_a_terminal_and_log_lines_elsewhere(caplog: pytest.LogCaptur
     import io
     import logging
 
-    from lfmwatch.runlog import RunLog
+    from lfmwatch.run.runlog import RunLog
 
     stream = io.StringIO()
     with RunLog(["poll", "classify"], stream=stream, interactive=True) as runlog:
@@ -259,7 +259,7 @@ def test_progress_on_a_terminal_and_log_lines_elsewhere(caplog: pytest.LogCaptur
 
 
 def test_status_text_rows_for_people(emu: ArxivEmulator) -> None:
-    from lfmwatch.status import collect_status, describe_pipeline_status
+    from lfmwatch.run.status import collect_status, describe_pipeline_status
 
     CliRunner().invoke(cli, ["run"])
     with Store(load_config().db_path) as store:
@@ -280,7 +280,7 @@ def test_run_json_report(emu: ArxivEmulator) -> None:
 def test_poll_progress_counts_papers_on_a_terminal(emu: ArxivEmulator, tmp_path: Path) -> None:
     import io
 
-    from lfmwatch.runlog import RunLog
+    from lfmwatch.run.runlog import RunLog
 
     ticks: list[int] = []
 
@@ -310,7 +310,7 @@ def test_a_run_killed_holding_the_lock_does_not_block_the_next(emu: ArxivEmulato
     # A process that dies (no cleanup at all) in the middle of a run, holding the run lock.
     code = (
         "import os, sys\n"
-        "from lfmwatch.store import Store\n"
+        "from lfmwatch.store.db import Store\n"
         f"s = Store({str(db)!r})\n"
         "cm = s.lock('run'); cm.__enter__(); s.start_run('run'); os._exit(9)\n"
     )

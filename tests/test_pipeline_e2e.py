@@ -17,8 +17,8 @@ from fakes.arxiv_emulator import ArxivEmulator
 from fakes.github_fake import GitHubFake
 from lfmwatch.cli import cli
 from lfmwatch.config import load_config
-from lfmwatch.pipeline import Adapters, run_daily
-from lfmwatch.store import Store
+from lfmwatch.run.pipeline import Adapters, run_daily
+from lfmwatch.store.db import Store
 
 REPO = "owner/list"
 TOKEN = "ghp_testtoken0000000000000000000000000000"
@@ -60,9 +60,9 @@ OTHER = ["protein folding", "galaxy survey", "traffic forecasting", "robot grasp
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model trained through the classifier's own training API on synthetic examples."""
-    from lfmwatch.model import save_model
-    from lfmwatch.model_data import example
-    from lfmwatch.training import fit_model
+    from lfmwatch.model.classifier import save_model
+    from lfmwatch.model.examples import example
+    from lfmwatch.model.fit import fit_model
 
     rng = random.Random(0)
     examples = []
@@ -180,7 +180,7 @@ def test_a_run_killed_at_pr_creation_converges_on_rerun(
     world: tuple[ArxivEmulator, GitHubFake], tmp_path: Path
 ) -> None:
     _, gh = world
-    from lfmwatch.github_client import GitHubSettings, connect
+    from lfmwatch.adapters.github import GitHubSettings, connect
 
     config = load_config()
     # No client retries: the injected failures must reach the bot, as a crash at that point would.
@@ -206,7 +206,7 @@ def test_a_run_killed_at_pr_creation_converges_on_rerun(
 
 def test_a_run_failing_before_propose_converges(world: tuple[ArxivEmulator, GitHubFake], tmp_path: Path) -> None:
     _, gh = world
-    from lfmwatch.github_client import GitHubSettings, connect
+    from lfmwatch.adapters.github import GitHubSettings, connect
 
     gh.fail_next("GET", rf"/repos/{REPO}$", 500, times=20)  # GitHub down for sync and select
     adapters = Adapters(github=lambda: connect(GitHubSettings(api_url=gh.url, token=TOKEN, retries=0)))
@@ -280,7 +280,7 @@ def test_daemon_runs_the_pipeline_on_a_near_immediate_trigger(
     from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
     from apscheduler.triggers.date import DateTrigger
 
-    from lfmwatch.daemon import make_daemon
+    from lfmwatch.run.daemon import make_daemon
 
     _, gh = world
     daemon = make_daemon(load_config())

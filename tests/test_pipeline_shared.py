@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from fakes.arxiv_emulator import ArxivEmulator
 from fakes.github_fake import GitHubFake
 from lfmwatch.cli import cli
-from lfmwatch.store import Store
+from lfmwatch.store.db import Store
 
 pytestmark = pytest.mark.shared
 
@@ -69,9 +69,9 @@ def shared_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def _train(shared: Path, negatives: list[dict[str, Any]], held_out: set[str], out: Path) -> None:
     from lfmwatch.awesome import parse_list
     from lfmwatch.config import Config
-    from lfmwatch.model import save_model
-    from lfmwatch.model_data import example, label_examples
-    from lfmwatch.training import FitOptions, fit_model
+    from lfmwatch.model.classifier import save_model
+    from lfmwatch.model.examples import example, label_examples
+    from lfmwatch.model.fit import FitOptions, fit_model
 
     examples = [e for e in label_examples(shared / "lfm-labels.jsonl") if e.id not in held_out and e.abstract]
     examples += [example(p["id"], p["title"], p["abstract"], None, "negative") for p in negatives[:1000]]

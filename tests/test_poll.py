@@ -16,9 +16,9 @@ import pytest
 from fakes.arxiv_emulator import ArxivEmulator
 from fakes.cli_run import run
 from lfmwatch.config import Config
-from lfmwatch.papers import get_papers
-from lfmwatch.poll import WATERMARK_KEY, build_query, plan_windows
-from lfmwatch.store import Store
+from lfmwatch.ingest.poll import WATERMARK_KEY, build_query, plan_windows
+from lfmwatch.store.db import Store
+from lfmwatch.store.papers import get_papers
 
 CATS = ["cs.LG", "cs.CL", "cs.CV", "cs.AI", "stat.ML"]  # the default configuration
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lfmwatch.prbody import FOOTER, MARKER, MAX_BODY, arxiv_link, render_pr_body, why_words
+from lfmwatch.pr.body import FOOTER, MARKER, MAX_BODY, arxiv_link, render_pr_body, why_words
 
 
 def test_body_groups_by_section_in_list_order() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from fakes.github_fake import GitHubFake
-from lfmwatch.propose import propose
-from lfmwatch.store import Store, utcnow
+from lfmwatch.pr.propose import propose
+from lfmwatch.store.db import Store, utcnow
 from lfmwatch.textsafe import md_inline
 from propose_fixtures import (
     BRANCH,
@@ -248,7 +248,7 @@ def test_hostile_titles_render_inert(gh: GitHubFake, store: Store) -> None:
 
 def test_caps_summaries_and_stranded_selection(gh: GitHubFake, store: Store) -> None:
     from lfmwatch.errors import GitHubError
-    from lfmwatch.propose import propose_to_github, select_for_pr
+    from lfmwatch.pr.propose import propose_to_github, select_for_pr
 
     cfg = make_config()
     cfg.select.max_per_run, cfg.select.max_per_pr = 2, 3

@@ -14,8 +14,8 @@ from lfmwatch.awesome import normalize_title, parse_list
 from lfmwatch.cli import cli
 from lfmwatch.config import Config
 from lfmwatch.errors import InputError
-from lfmwatch.propose import propose_local
-from lfmwatch.store import Store
+from lfmwatch.pr.propose import propose_local
+from lfmwatch.store.db import Store
 from propose_fixtures import AD, DAY1, DAY2, HOSTILE, README, REPO, TOKEN, make_fake, rendered_links, seed
 
 

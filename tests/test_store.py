@@ -14,8 +14,8 @@ import pytest
 import sqlite_utils
 
 from lfmwatch.errors import LockedError, StoreError
-from lfmwatch.papers import search_papers, upsert_papers
-from lfmwatch.store import Store, migrations
+from lfmwatch.store.db import Store, migrations
+from lfmwatch.store.papers import search_papers, upsert_papers
 
 ALL = [m.name for m in migrations._migrations]
 

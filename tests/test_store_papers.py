@@ -6,7 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lfmwatch.papers import (
+from lfmwatch.store.db import Store
+from lfmwatch.store.papers import (
     RecordError,
     fts_query,
     get_papers,
@@ -17,7 +18,6 @@ from lfmwatch.papers import (
     split_id,
     upsert_papers,
 )
-from lfmwatch.store import Store
 
 
 def _p(pid: str, version: int | None = 1, **kw: object) -> dict:

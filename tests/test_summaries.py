@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fakes.openai_fake import GOOD_ANSWER, OpenAIFake, answer, non_json, stall, status
+from lfmwatch.adapters.llm import get_summaries, make_client, pending_summary_ids, summarize_papers
 from lfmwatch.config import Config
 from lfmwatch.errors import ConfigError
-from lfmwatch.papers import paper_from_record, upsert_papers
-from lfmwatch.store import open_store
-from lfmwatch.summaries import get_summaries, make_client, pending_summary_ids, summarize_papers
+from lfmwatch.store.db import open_store
+from lfmwatch.store.papers import paper_from_record, upsert_papers
 
 ABSTRACT = ("We study how to combine several fine-tuned language models into a single model. Our method aligns "
             "parameters and interpolates weights, outperforming task arithmetic on eight benchmarks.")
@@ -220,7 +220,7 @@ def test_summarize_command_when_off():
                                     "http://e.vil", "www.x.org", "\n", "#", "`", "the", "of", "adapters", "é"]),
                   max_size=60).map(" ".join))
 def test_cleaned_summaries_are_always_inert(raw):
-    from lfmwatch.summary_clean import MAX_SUMMARY_CHARS, clean_summary
+    from lfmwatch.adapters.llm_clean import MAX_SUMMARY_CHARS, clean_summary
 
     out = clean_summary(raw, title="A title", abstract="An abstract.")
     assert out.ok == (out.reason is None)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from fakes.github_fake import GitHubFake
-from lfmwatch.feedback import acceptance_by_section, blocked_ids, feedback_labels, unignore_paper
-from lfmwatch.propose import propose
-from lfmwatch.store import Store
-from lfmwatch.sync import sync
+from lfmwatch.pr.propose import propose
+from lfmwatch.pr.sync import sync
+from lfmwatch.store.db import Store
+from lfmwatch.store.ledger import acceptance_by_section, blocked_ids, feedback_labels, unignore_paper
 from propose_fixtures import AD, DAY1, DAY2, FT, REPO, WI, make_config, seed, session_for
 
 BRANCH = "lfmwatch/papers"
@@ -154,7 +154,7 @@ def test_merged_pr_then_run_killed_between_commit_and_pr(gh: GitHubFake, store: 
 
 def test_commit_pushed_after_the_reset_decision_is_never_force_pushed_over(gh: GitHubFake, store: Store,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    import lfmwatch.propose as proposing
+    import lfmwatch.pr.propose as proposing
     from lfmwatch.errors import GitHubError
 
     cfg = make_config()

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from lfmwatch.awesome import NewEntry, parse_list, render_entry
-from lfmwatch.awesome_parse import clean_title
+from lfmwatch.awesome.parse import clean_title
 from lfmwatch.textsafe import ELLIPSIS, JOINER, html_text, md_inline, one_line
 
 HOSTILE = [

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lfmwatch.thresholds import reviewed_veto, stream_pu_threshold
-from lfmwatch.training import example
+from lfmwatch.model.fit import example
+from lfmwatch.model.thresholds import reviewed_veto, stream_pu_threshold
 
 
 def _stream(n: int = 20000, relevant_from: float = 0.9, label_rate: float = 0.2, seed: int = 0):
@@ -171,8 +171,8 @@ def _papers(seed: int = 0) -> list:
 
 
 def test_fit_model_uses_the_stream_rule_when_the_stream_has_labelled_papers() -> None:
-    from lfmwatch.model_data import mark_stream
-    from lfmwatch.training import FitOptions, fit_model
+    from lfmwatch.model.examples import mark_stream
+    from lfmwatch.model.fit import FitOptions, fit_model
 
     opts = FitOptions(folds=2, min_df_keep=1, min_pos_df_keep=1, stage2_negatives=0)
     rows = _papers()
@@ -191,8 +191,8 @@ def test_fit_model_uses_the_stream_rule_when_the_stream_has_labelled_papers() ->
 
 
 def test_rejected_proposals_raise_the_fitted_threshold_and_the_card_says_so() -> None:
-    from lfmwatch.model_data import mark_stream
-    from lfmwatch.training import FitOptions, fit_model
+    from lfmwatch.model.examples import mark_stream
+    from lfmwatch.model.fit import FitOptions, fit_model
 
     opts = FitOptions(folds=2, min_df_keep=1, min_pos_df_keep=1, stage2_negatives=0)
     rows = mark_stream(_papers(), {f"2401.{i:05d}" for i in range(30)})
@@ -209,7 +209,7 @@ def test_rejected_proposals_raise_the_fitted_threshold_and_the_card_says_so() ->
 
 
 def test_a_merged_proposal_counts_as_judged_not_as_an_independent_label() -> None:
-    from lfmwatch.training import _judged
+    from lfmwatch.model.fit import _judged
 
     rows = [example("a", "t", "x", "S", "list"), example("a", "t", "x", "S", "feedback_accepted"),  # merged proposal
             example("b", "t", "x", "S", "list"), example("b", "t", "x", None, "reviewed_neg"),  # listed, also reviewed

@@ -548,7 +548,7 @@ class _Handler(QuietHandler):
 
 def fast_settings(fake: GitHubFake, token: str, *, retries: int = 2) -> Any:
     """GitHubSettings for tests: the fake's URL, no throttling, small retries and backoff, short rate-limit wait."""
-    from lfmwatch.github_client import GitHubSettings
+    from lfmwatch.adapters.github import GitHubSettings
 
     return GitHubSettings(api_url=fake.url, token=token, timeout=10, retries=retries, backoff_factor=0.01,
                           max_rate_limit_wait=3, secondary_rate_wait=0.1, seconds_between_requests=0,

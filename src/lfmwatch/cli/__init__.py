@@ -15,7 +15,7 @@ from lfmwatch.errors import LfmwatchError
 
 if TYPE_CHECKING:
     from lfmwatch.config import Config
-    from lfmwatch.store import Store
+    from lfmwatch.store.db import Store
 
 
 @dataclass
@@ -40,7 +40,7 @@ class App:
     def store(self) -> Store:
         """The store at LFMWATCH_DB (default state.db), migrated."""
         if self._store is None:
-            from lfmwatch.store import open_store
+            from lfmwatch.store.db import open_store
 
             self._store = open_store(self.config.db_path)
         return self._store

@@ -38,8 +38,8 @@ def backtest(app: App, corpus: Path, start: str, end: str, labels: Path | None, 
              model_path: Path | None,
              report_dir: Path | None, seed: int) -> None:
     """Replay history day by day through the real classify -> select path and compare with two baselines."""
-    from lfmwatch.backtest_report import headline_table, write_report
-    from lfmwatch.baselines import backtest_from_files
+    from lfmwatch.backtest.baselines import backtest_from_files
+    from lfmwatch.backtest.report import headline_table, write_report
 
     result = backtest_from_files(
         app.config, corpus=corpus, start=start, end=end, labels=labels, per_day=per_day, train_until=train_until,

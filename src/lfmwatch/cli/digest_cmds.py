@@ -20,7 +20,7 @@ def _split_ids(values: tuple[str, ...]) -> list[str]:
 @pass_app
 def summarize_cmd(app: App, ids: tuple[str, ...], limit: int | None) -> None:
     """One-line LLM summaries for papers that will be shown (only when summaries.enabled)."""
-    from lfmwatch.summaries import pending_summary_ids, summarize_papers
+    from lfmwatch.adapters.llm import pending_summary_ids, summarize_papers
 
     config = app.config
     if not config.summaries.enabled:
@@ -39,7 +39,7 @@ def summarize_cmd(app: App, ids: tuple[str, ...], limit: int | None) -> None:
 
 
 def _week(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    from lfmwatch.digest import parse_week
+    from lfmwatch.digest.content import parse_week
 
     try:
         return parse_week(value) if value else None
@@ -56,8 +56,8 @@ def _week(ctx: click.Context, param: click.Parameter, value: str | None) -> str 
 @pass_app
 def digest_cmd(app: App, week: str | None, dry_run: bool, out_dir: Path | None) -> None:
     """Build the weekly digest and e-mail it (idempotent: a week is sent once)."""
-    from lfmwatch.digest import last_complete_week
-    from lfmwatch.mailer import send_digest
+    from lfmwatch.digest.content import last_complete_week
+    from lfmwatch.digest.send import send_digest
 
     result = send_digest(app.store, app.config, week or last_complete_week(), dry_run=dry_run, out_dir=out_dir)
     click.echo(result.line())

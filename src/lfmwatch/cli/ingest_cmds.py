@@ -34,8 +34,8 @@ DATE = _Date()
 @pass_app
 def poll_cmd(app: App, since: date | None, until: date | None) -> None:
     """Fetch new papers from arXiv into the store; without dates, catch up from the last successful poll."""
-    from lfmwatch.arxiv_client import ArxivSource
-    from lfmwatch.poll import poll
+    from lfmwatch.adapters.arxiv import ArxivSource
+    from lfmwatch.ingest.poll import poll
 
     result = poll(app.store, app.config, ArxivSource.from_config(app.config), since=since, until=until)
     click.echo(result.line())
@@ -48,7 +48,7 @@ def poll_cmd(app: App, since: date | None, until: date | None) -> None:
 @pass_app
 def import_cmd(app: App, file: Path) -> None:
     """Load papers from a JSONL(.gz) corpus (id, title, abstract, authors, categories, comment, listed)."""
-    from lfmwatch.importer import import_jsonl
+    from lfmwatch.ingest.importer import import_jsonl
 
     if sys.stderr.isatty():
         from rich.console import Console
@@ -71,7 +71,7 @@ def import_cmd(app: App, file: Path) -> None:
 @pass_app
 def search_cmd(app: App, query: tuple[str, ...], limit: int) -> None:
     """Full-text search of the stored papers' titles and abstracts (best first: id, date, title)."""
-    from lfmwatch.papers import search_papers
+    from lfmwatch.store.papers import search_papers
     from lfmwatch.textsafe import one_line
 
     text = " ".join(query)
@@ -115,7 +115,7 @@ def _plain(value: Any) -> str:
 @pass_app
 def status_cmd(app: App, as_json: bool) -> None:
     """Papers stored, last successful poll and its window, last error, recent runs."""
-    from lfmwatch.status import PIPELINE_KEYS, collect_status, describe_pipeline_status
+    from lfmwatch.run.status import PIPELINE_KEYS, collect_status, describe_pipeline_status
 
     info = collect_status(app.store, app.config)
     if as_json:

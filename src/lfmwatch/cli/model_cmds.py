@@ -33,8 +33,8 @@ def _data_options(fn):  # type: ignore[no-untyped-def]
 
 def _collect(app: App, readme: Path | None, labels: tuple[Path, ...], reviewed: Path | None, corpus: Path | None,
              texts: tuple[Path, ...], no_fetch: bool) -> tuple[list, dict]:  # type: ignore[type-arg]
-    from lfmwatch.model_data import collect_examples, iter_corpus
-    from lfmwatch.training import FitOptions
+    from lfmwatch.model.examples import collect_examples, iter_corpus
+    from lfmwatch.model.fit import FitOptions
 
     config = app.config
     # The store gives review feedback (and negatives without --corpus); do not create one just to read nothing.
@@ -73,8 +73,8 @@ def _command_line(name: str, params: dict) -> str:  # type: ignore[type-arg]
 def train_cmd(app: App, readme: Path | None, labels: tuple[Path, ...], reviewed: Path | None, corpus: Path | None,
               texts: tuple[Path, ...], no_fetch: bool, out: Path | None) -> None:
     """Fit the model from the list's entries, labels, reviews and store feedback; write it and its card."""
-    from lfmwatch.model import card_path, save_model
-    from lfmwatch.training import fit_model
+    from lfmwatch.model.classifier import card_path, save_model
+    from lfmwatch.model.fit import fit_model
 
     examples, info = _collect(app, readme, labels, reviewed, corpus, texts, no_fetch)
     command = _command_line("train", click.get_current_context().params)
@@ -101,7 +101,7 @@ def train_cmd(app: App, readme: Path | None, labels: tuple[Path, ...], reviewed:
 def evaluate_cmd(app: App, readme: Path | None, labels: tuple[Path, ...], reviewed: Path | None, corpus: Path | None,
                  texts: tuple[Path, ...], no_fetch: bool, folds: int, as_json: bool) -> None:
     """Cross-validated report: per-section precision/recall, confusion between sections, calibration."""
-    from lfmwatch.evaluate import evaluate_examples
+    from lfmwatch.model.evaluate import evaluate_examples
 
     examples, _ = _collect(app, readme, labels, reviewed, corpus, texts, no_fetch)
     report = evaluate_examples(examples, folds=folds, target_precision=app.config.model.target_precision)
@@ -138,8 +138,8 @@ def evaluate_cmd(app: App, readme: Path | None, labels: tuple[Path, ...], review
 @pass_app
 def classify_cmd(app: App, input_path: Path | None, output_path: Path | None, model_path: Path | None) -> None:
     """Classify the store's unclassified papers, or a JSONL file with --input (the store is not touched)."""
-    from lfmwatch.classify import classify_jsonl, classify_store
-    from lfmwatch.model import load_model
+    from lfmwatch.model.classifier import load_model
+    from lfmwatch.run.classify import classify_jsonl, classify_store
 
     config = app.config
     model = load_model(model_path or Path(config.model.path))

@@ -14,7 +14,7 @@ from lfmwatch.errors import InputError
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from lfmwatch.store import Store
+    from lfmwatch.store.db import Store
 
 
 @contextmanager
@@ -23,14 +23,14 @@ def _store(app: App, dry_run: bool) -> Iterator[Store]:
     if not dry_run:
         yield app.store
         return
-    from lfmwatch.pipeline import dry_run_store
+    from lfmwatch.run.pipeline import dry_run_store
 
     with dry_run_store(app.config.db_path) as store:
         yield store
 
 
 def _session(app: App) -> Any:
-    from lfmwatch.github_client import GitHubSettings, connect
+    from lfmwatch.adapters.github import GitHubSettings, connect
 
     return connect(GitHubSettings.from_config(app.config))
 
@@ -49,8 +49,7 @@ def _session(app: App) -> Any:
 def propose_cmd(app: App, dry_run: bool, readme: Path | None, out: Path | None, body: Path | None,
                 record: bool) -> None:
     """Open or update the bot's pull request; with --readme, edit a local file instead of GitHub."""
-    from lfmwatch import propose
-
+    from lfmwatch.pr import propose
     if readme is None and (out or body or record):
         raise click.UsageError("--out, --body and --record need --readme")
     with _store(app, dry_run) as store:
@@ -76,8 +75,7 @@ def propose_cmd(app: App, dry_run: bool, readme: Path | None, out: Path | None, 
 @pass_app
 def sync_cmd(app: App, dry_run: bool) -> None:
     """Read the outcome of the bot's pull requests into feedback labels."""
-    from lfmwatch import sync
-
+    from lfmwatch.pr import sync
     with _store(app, dry_run) as store:
         session = _session(app)
         try:
@@ -97,7 +95,7 @@ def sync_cmd(app: App, dry_run: bool) -> None:
 @pass_app
 def ignore_cmd(app: App, paper_id: str) -> None:
     """Never propose this arXiv paper (until `lfmwatch unignore ID`)."""
-    from lfmwatch.feedback import ignore_paper
+    from lfmwatch.store.ledger import ignore_paper
 
     ignore_paper(app.store, _norm(paper_id))
     click.echo(f"ignored {_norm(paper_id)}: it will not be proposed")
@@ -108,7 +106,7 @@ def ignore_cmd(app: App, paper_id: str) -> None:
 @pass_app
 def unignore_cmd(app: App, paper_id: str) -> None:
     """Allow a rejected or ignored paper to be proposed again."""
-    from lfmwatch.feedback import unignore_paper
+    from lfmwatch.store.ledger import unignore_paper
 
     pid = _norm(paper_id)
     if unignore_paper(app.store, pid):

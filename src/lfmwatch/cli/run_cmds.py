@@ -17,8 +17,8 @@ from lfmwatch.cli import App, pass_app
 @pass_app
 def run_cmd(app: App, dry_run: bool, as_json: bool) -> None:
     """The daily pipeline: poll → classify → sync → select → summarize → propose."""
-    from lfmwatch.pipeline import STAGES, RunFailed, dry_run_store, run_daily
-    from lfmwatch.runlog import RunLog, write_step_summary
+    from lfmwatch.run.pipeline import STAGES, RunFailed, dry_run_store, run_daily
+    from lfmwatch.run.runlog import RunLog, write_step_summary
     from lfmwatch.textsafe import one_line
 
     config = app.config
@@ -51,7 +51,7 @@ def run_cmd(app: App, dry_run: bool, as_json: bool) -> None:
 @click.pass_context
 def daemon_cmd(ctx: click.Context) -> None:
     """Run the daily pipeline and the weekly digest on the schedule in lfmwatch.toml until SIGTERM/SIGINT."""
-    from lfmwatch.daemon import configure_logging, make_daemon
+    from lfmwatch.run.daemon import configure_logging, make_daemon
 
     app: App = ctx.obj
     verbose = bool(ctx.parent and ctx.parent.params.get("verbose"))

@@ -1,0 +1,1 @@
+"""Adapters to the outside world: arXiv, GitHub, an OpenAI-compatible LLM, SMTP."""

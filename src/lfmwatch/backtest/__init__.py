@@ -1,0 +1,1 @@
+"""Replaying history through the real selection, against baselines, with a report."""

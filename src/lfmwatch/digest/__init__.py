@@ -1,0 +1,1 @@
+"""The weekly digest: its content, rendering and sending."""

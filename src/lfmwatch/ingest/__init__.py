@@ -1,0 +1,1 @@
+"""Getting papers into the store: arXiv polling and JSONL import."""

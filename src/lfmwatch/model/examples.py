@@ -1,0 +1,368 @@
+"""Training input: TrainingExample and the readers that build them (README, labels, reviews, feedback, negatives).
+
+Every source becomes a `TrainingExample(id, title, abstract, section, weight, kind)`, so review feedback from the
+store slots in beside the list's own entries and curated labels. Positive kinds say the paper belongs in the list;
+negative kinds say it does not (hard negatives) or that nobody labelled it (`negative`: most are irrelevant, a
+few are unlabelled positives, which the trainer handles knowingly).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import random
+import re
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lfmwatch.errors import InputError
+
+if TYPE_CHECKING:
+    from lfmwatch.config import Config
+    from lfmwatch.store.db import Store
+
+log = logging.getLogger(__name__)
+
+# kind -> (is positive, trains the leaf section, default weight)
+KINDS: dict[str, tuple[bool | None, bool, float]] = {
+    "list": (True, True, 1.0),  # an entry of the target README
+    "label": (True, True, 1.0),  # a curated label whose leaf section is exact
+    "label_top": (True, False, 1.0),  # a curated label where only the top-level area is certain
+    "reviewed_pos": (True, True, 1.0),  # a maintainer reviewed it and included it
+    "reviewed_neg": (False, False, 3.0),  # a maintainer reviewed it and excluded it: a hard negative
+    "feedback_accepted": (True, True, 2.0),  # merged by the maintainers in the proposed section
+    "feedback_moved": (True, True, 2.0),  # merged, but moved to another section (section = where it went)
+    "feedback_rejected": (False, False, 3.0),  # the maintainers closed it: a hard negative
+    "negative": (None, False, 1.0),  # unlabelled paper of the configured categories
+}
+POSITIVE_KINDS = frozenset(k for k, v in KINDS.items() if v[0] is True)
+HARD_NEGATIVE_KINDS = frozenset(k for k, v in KINDS.items() if v[0] is False)
+LEAF_KINDS = frozenset(k for k, v in KINDS.items() if v[1])
+#: Labels given independently of any model's scores (reviews and feedback judge papers a model picked; a merged
+#: proposal is both "list" and feedback, and counts as judged).
+RANDOM_LABEL_KINDS = frozenset({"list", "label", "label_top"})
+REVIEWED_KINDS = frozenset({"reviewed_pos", "reviewed_neg"})
+FEEDBACK_KINDS = frozenset({"feedback_accepted", "feedback_moved", "feedback_rejected"})
+#: Decisions on papers a model picked: reviews of hard cases and the maintainers' verdicts on proposals.
+JUDGED_KINDS = REVIEWED_KINDS | FEEDBACK_KINDS
+
+_ARXIV_LINK = re.compile(r"arxiv\.org/(?:abs|pdf)/(\d{4}\.\d{4,5})", re.IGNORECASE)
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+
+
+@dataclass(frozen=True)
+class TrainingExample:
+    """One training row; `section` is a heading path or None, `kind` one of KINDS."""
+
+    id: str
+    title: str
+    abstract: str
+    section: str | None
+    weight: float
+    kind: str
+    stream: bool = False  # the paper is part of the stream the unlabelled papers were drawn from
+
+    @property
+    def positive(self) -> bool:
+        """True when the paper belongs in the list."""
+        return self.kind in POSITIVE_KINDS
+
+
+def example(pid: str, title: str | None, abstract: str | None, section: str | None, kind: str,
+            weight: float | None = None, stream: bool | None = None) -> TrainingExample:
+    """A TrainingExample with the kind's default weight; unlabelled (`negative`) papers are stream papers."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown example kind {kind!r}")
+    return TrainingExample(pid, " ".join(str(title or "").split()), " ".join(str(abstract or "").split()),
+                           section, KINDS[kind][2] if weight is None else weight, kind,
+                           kind == "negative" if stream is None else stream)
+
+
+def mark_stream(examples: Iterable[TrainingExample], ids: Collection[str]) -> list[TrainingExample]:
+    """The examples with `stream` set for papers in `ids` (labelled papers found among the stream's papers)."""
+    return [replace(ex, stream=True) if ex.id in ids and not ex.stream else ex for ex in examples]
+
+
+# --- readers -----------------------------------------------------------------------------------------------
+
+
+def read_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed object or None when the line is not JSON) for each non-blank line; gzip is read too."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: file not found", "check the path")
+    try:
+        # gzip by its magic bytes, not its name; bytes in, so a line that is not UTF-8 is one bad line.
+        with open(p, "rb") as fh:
+            gz = fh.read(2) == b"\x1f\x8b"
+        opener: Callable[..., Any] = gzip.open if gz else open
+        with opener(p, "rb") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    yield n, json.loads(line)
+                except ValueError:
+                    yield n, None
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{p}: cannot read: {exc}", "check the file is JSONL (optionally gzip-compressed)") from exc
+
+
+def read_readme(path: str | Path) -> str:
+    """The list's README as text; InputError (with the path) when it cannot be read."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise InputError(f"{path}: cannot read the README: {reason}") from exc
+
+
+def readme_entries(text: str, exclude: Sequence[str] = ()) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """((arxiv_id, section, title) entries, all section paths) of an awesome-list README.
+
+    Uses the awesome-list engine (`lfmwatch.awesome.parse_list`) when it is installed; otherwise a small
+    heading/link scanner that understands enough of the LFM list (headings, `arxiv.org/abs|pdf` links).
+    """
+    try:
+        from lfmwatch import awesome  # type: ignore[attr-defined]
+
+        parsed = awesome.parse_list(text, exclude=list(exclude))
+        entries = [(e.arxiv_id, e.section, e.title) for e in parsed.entries if getattr(e, "arxiv_id", None)]
+        sections = [s.path for s in parsed.sections if not getattr(s, "excluded", False)]
+        return entries, sections
+    except (ImportError, AttributeError, TypeError):
+        return _scan_readme(text, exclude)
+
+
+def _scan_readme(text: str, exclude: Sequence[str]) -> tuple[list[tuple[str, str, str]], list[str]]:
+    text = re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)
+    stack: list[tuple[int, str]] = []
+    sections: list[str] = []
+    entries: list[tuple[str, str, str]] = []
+    seen_title = False
+    in_fence = False
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            in_fence = not in_fence
+            continue
+        m = None if in_fence else _HEADING.match(line)
+        if m:
+            level, name = len(m.group(1)), m.group(2).strip()
+            if level == 1 and not seen_title:
+                seen_title = True
+                continue
+            stack = [(lv, n) for lv, n in stack if lv < level]
+            stack.append((level, name))
+            if not any(n in exclude for _, n in stack):
+                sections.append(" > ".join(n for _, n in stack))
+            continue
+        if not stack or any(n in exclude for _, n in stack):
+            continue
+        link = _ARXIV_LINK.search(line)
+        if link and line.lstrip().startswith(("-", "*", "+")):
+            title = re.sub(r"\[\[.*?\]\(.*?\)\]|:\w+:|[*_`]", " ", line).strip(" -*+\t")
+            entries.append((link.group(1), " > ".join(n for _, n in stack), " ".join(title.split())))
+    return entries, sections
+
+
+def label_examples(path: str | Path) -> list[TrainingExample]:
+    """Examples from a label JSONL file (`id`, `section`, optional `title`, `abstract`, `precision`)."""
+    out = []
+    for n, obj in read_jsonl(path):
+        if not isinstance(obj, dict) or not obj.get("id") or not obj.get("section"):
+            log.warning("%s:%d: skipping a label without id and section", path, n)
+            continue
+        kind = "label_top" if obj.get("precision") == "top" else "label"
+        out.append(example(str(obj["id"]), obj.get("title"), obj.get("abstract"), str(obj["section"]), kind))
+    return out
+
+
+def reviewed_examples(path: str | Path) -> list[TrainingExample]:
+    """Examples from a reviewed JSONL file (`id`, `include`, `section`); text is filled in later."""
+    out = []
+    for n, obj in read_jsonl(path):
+        if not isinstance(obj, dict) or not obj.get("id") or not isinstance(obj.get("include"), bool):
+            log.warning("%s:%d: skipping a review without id and include", path, n)
+            continue
+        if obj["include"]:
+            out.append(example(str(obj["id"]), obj.get("title"), obj.get("abstract"), obj.get("section"),
+                               "reviewed_pos"))
+        else:
+            out.append(example(str(obj["id"]), obj.get("title"), obj.get("abstract"), None, "reviewed_neg"))
+    return out
+
+
+def feedback_examples(store: Store) -> list[TrainingExample]:
+    """Examples from the store's feedback table: accepted/moved -> positives in `section`, rejected -> negatives."""
+    kinds = {"accepted": "feedback_accepted", "moved": "feedback_moved", "rejected": "feedback_rejected"}
+    latest: dict[str, dict[str, Any]] = {}
+    # The last decision about a paper wins (a rejected paper may be proposed and accepted later).
+    for row in store.db.execute(
+        "SELECT paper_id, label, section FROM feedback ORDER BY created, id"
+    ).fetchall():
+        if row[1] in kinds:
+            latest[row[0]] = {"label": row[1], "section": row[2]}
+    return [example(pid, None, None, d["section"] if d["label"] != "rejected" else None, kinds[d["label"]])
+            for pid, d in latest.items()]
+
+
+def iter_corpus(path: str | Path, categories: Sequence[str] | None = None,
+                listed_before: str | None = None) -> Iterator[dict[str, Any]]:
+    """Papers of a JSONL(.gz) corpus with id/title/abstract, optionally in `categories` and listed before a day."""
+    cats = set(categories or ())
+    for _, obj in read_jsonl(path):
+        if not isinstance(obj, dict) or not obj.get("id") or not obj.get("title"):
+            continue
+        if cats and not cats.intersection(obj.get("categories") or ()):
+            continue
+        if listed_before and (obj.get("listed") or "") >= listed_before:
+            continue
+        yield obj
+
+
+def fill_texts(examples: list[TrainingExample], known: Mapping[str, Mapping[str, Any]],
+               fetch: Callable[[list[str]], Iterable[Mapping[str, Any]]] | None = None) -> tuple[list[TrainingExample], dict[str, int]]:
+    """Give examples the best known title/abstract: own text, then `known` papers, then `fetch(ids)`.
+
+    Returns the examples (those still without a title dropped) and counts of where text came from.
+    """
+    best: dict[str, tuple[str, str]] = {}
+    for ex in examples:
+        title, abstract = best.get(ex.id, ("", ""))
+        best[ex.id] = (ex.title or title, abstract if len(abstract) >= len(ex.abstract) else ex.abstract)
+    for pid, (title, abstract) in list(best.items()):
+        paper = known.get(pid)
+        if paper and not abstract:
+            best[pid] = (title or str(paper.get("title") or ""), str(paper.get("abstract") or ""))
+    counts = {"fetched": 0, "title_only": 0, "dropped": 0}
+    missing = [pid for pid, (_, abstract) in best.items() if not abstract]
+    if missing and fetch is not None:
+        for paper in fetch(missing):
+            pid = str(paper.get("id"))
+            if pid in best and paper.get("abstract"):
+                best[pid] = (best[pid][0] or str(paper.get("title") or ""), str(paper["abstract"]))
+                counts["fetched"] += 1
+    out = []
+    for ex in examples:
+        title, abstract = best[ex.id]
+        if not title:
+            counts["dropped"] += 1
+            continue
+        if not abstract:
+            counts["title_only"] += 1
+        out.append(replace(ex, title=title, abstract=abstract))
+    return out, counts
+
+
+def collect_examples(
+    config: Config,
+    *,
+    store: Store | None = None,
+    readme: str | Path | None = None,
+    labels: Sequence[str | Path] = (),
+    reviewed: str | Path | None = None,
+    corpus: str | Path | None = None,
+    fetch_missing: bool = True,
+    listed_before: str | None = None,
+    exclude_ids: Iterable[str] = (),
+    known_texts: Mapping[str, Mapping[str, Any]] | None = None,
+    max_unlabelled: int | None = None,
+) -> tuple[list[TrainingExample], dict[str, Any]]:
+    """All training examples from the given sources plus store feedback and negatives; returns (examples, info).
+
+    Negatives come from the corpus when given, else from the store's papers; only papers in
+    `config.arxiv.categories` (and listed before `listed_before`, when set) are used; `exclude_ids` are never used.
+    `known_texts` (id -> paper) supplies titles/abstracts before the store or the arXiv API are asked.
+    `max_unlabelled` keeps a seeded uniform sample of that many unlabelled papers (reservoir: bounded memory).
+    """
+    excluded = set(exclude_ids)
+    info: dict[str, Any] = {"sources": {}}
+    examples: list[TrainingExample] = []
+    sections: list[str] = []
+    if readme is not None:
+        entries, sections = readme_entries(read_readme(readme), config.target.exclude_sections)
+        examples += [example(pid, title, None, section, "list") for pid, section, title in entries]
+        info["sources"]["readme"] = {"path": str(readme), "entries": len(entries)}
+    for path in labels:
+        rows = label_examples(path)
+        examples += rows
+        info["sources"].setdefault("labels", []).append({"path": str(path), "rows": len(rows)})
+    if reviewed is not None:
+        rows = reviewed_examples(reviewed)
+        examples += rows
+        info["sources"]["reviewed"] = {"path": str(reviewed), "rows": len(rows)}
+    if store is not None:
+        rows = feedback_examples(store)
+        examples += rows
+        info["sources"]["feedback"] = {"rows": len(rows)}
+    examples = [ex for ex in examples if ex.id not in excluded]
+    labelled = {ex.id for ex in examples}
+    # Text for labelled papers and the pool of negatives, in one pass over the corpus or the store.
+    known: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (known_texts or {}).items() if k in labelled}
+    negatives: list[TrainingExample] = []
+    seen_unlabelled = 0
+    rng = random.Random(0)
+    cats = config.arxiv.categories
+    if corpus is not None:
+        pool: Iterable[Mapping[str, Any]] = iter_corpus(corpus)
+    elif store is not None:
+        from lfmwatch.store.papers import iter_papers
+
+        pool = iter_papers(store)
+    else:
+        pool = ()
+    stream_ids: set[str] = set()
+    for paper in pool:
+        pid = str(paper["id"])
+        in_stream = not (cats and not set(cats).intersection(paper.get("categories") or ())) and not (
+            listed_before and (paper.get("listed") or "") >= listed_before)
+        if pid in labelled:
+            if paper.get("abstract") or pid not in known:
+                known[pid] = dict(paper)
+            if in_stream:
+                stream_ids.add(pid)  # a labelled paper of the stream: what the threshold's PU estimate needs
+            continue
+        if pid in excluded or not in_stream:
+            continue
+        seen_unlabelled += 1
+        item = example(pid, paper.get("title"), paper.get("abstract"), None, "negative")
+        if max_unlabelled is None or len(negatives) < max_unlabelled:
+            negatives.append(item)
+        else:
+            j = rng.randrange(seen_unlabelled)
+            if j < max_unlabelled:
+                negatives[j] = item
+    if store is not None and corpus is not None:
+        from lfmwatch.store.papers import get_papers
+
+        known.update({k: v for k, v in get_papers(store, labelled - set(known)).items()})
+    fetch = _arxiv_fetcher(config) if fetch_missing else None
+    examples, counts = fill_texts(mark_stream(examples, stream_ids), known, fetch)
+    info["text"] = counts
+    info["stream_labelled"] = len(stream_ids)
+    info["negatives"] = len(negatives)
+    info["unlabelled_seen"] = seen_unlabelled
+    info["sections"] = sections
+    return examples + negatives, info
+
+
+def _arxiv_fetcher(config: Config) -> Callable[[list[str]], Iterable[Mapping[str, Any]]] | None:
+    """fetch(ids) through the arXiv API, or None when the client is unavailable; failures degrade to title-only."""
+    try:
+        from lfmwatch.adapters.arxiv import ArxivSource
+    except ImportError:  # pragma: no cover - the client ships with the package
+        return None
+
+    def fetch(ids: list[str]) -> Iterable[Mapping[str, Any]]:
+        from lfmwatch.errors import LfmwatchError
+
+        try:
+            return ArxivSource.from_config(config).fetch_ids(ids)
+        except LfmwatchError as exc:
+            log.warning("could not fetch %d abstracts from arXiv (%s); training on their titles only", len(ids), exc)
+            return []
+
+    return fetch

@@ -1,0 +1,1 @@
+"""The run: the daily pipeline, its report and log, the daemon, status."""

@@ -1,0 +1,132 @@
+"""Applying a model: to the store's unclassified papers, or to a JSONL file of papers (no store)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from lfmwatch.errors import InputError
+
+if TYPE_CHECKING:
+    from lfmwatch.model.classifier import LfmModel
+    from lfmwatch.store.db import Store
+
+PREDICTION_FIELDS = ("relevant", "score", "section", "section_score", "sections", "why")
+
+
+def classify_store(store: Store, model: LfmModel, *, threshold: float | None = None, batch: int = 2000) -> dict[str, Any]:
+    """Predict every paper that has no prediction for `model.version`; returns counts (classified, relevant)."""
+    from lfmwatch.store.db import utcnow
+
+    conn = store.db.conn
+    sql = (
+        "SELECT p.id, p.title, p.abstract FROM papers p LEFT JOIN predictions r "
+        "ON r.paper_id = p.id AND r.model_version = ? WHERE r.paper_id IS NULL ORDER BY p.id"
+    )
+    # Read all pending ids first: inserting while a SELECT cursor is open on the same table is fragile.
+    pending = conn.execute(sql, [model.version]).fetchall()
+    classified = relevant = 0
+    for start in range(0, len(pending), batch):
+        rows = pending[start : start + batch]
+        papers = [{"id": r[0], "title": r[1] or "", "abstract": r[2] or ""} for r in rows]
+        preds = model.predict(papers, threshold=threshold)
+        now = utcnow()
+        values = [
+            (
+                paper["id"], model.version, int(p["relevant"]), p["score"], p["section"], p["section_score"],
+                json.dumps(p["sections"], ensure_ascii=False), json.dumps(p["why"], ensure_ascii=False), now,
+            )
+            for paper, p in zip(papers, preds, strict=True)
+        ]
+        with store.db.atomic():
+            conn.executemany(
+                "INSERT OR IGNORE INTO predictions (paper_id, model_version, relevant, score, section, "
+                "section_score, sections, why, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+        classified += len(values)
+        relevant += sum(v[2] for v in values)
+    return {"classified": classified, "relevant": relevant, "model_version": model.version}
+
+
+def _read_lines(src: IO[str]) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """(line number, record or None, error or None) per non-blank line."""
+    for n, line in enumerate(src, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            yield n, None, f"not JSON ({exc.msg})"
+            continue
+        if not isinstance(obj, dict):
+            yield n, None, "not a JSON object"
+            continue
+        missing = [k for k in ("id", "title", "abstract") if not isinstance(obj.get(k), str) or not obj[k].strip()]
+        if missing:
+            yield n, None, f"missing or empty {', '.join(missing)}"
+            continue
+        yield n, obj, None
+
+
+def classify_jsonl(
+    model: LfmModel, src_path: str | Path, dst: str | Path | IO[str] | None, *, threshold: float | None = None,
+    batch: int = 5000,
+) -> tuple[int, list[tuple[int, str]]]:
+    """Write each valid input object plus the prediction fields to `dst` (path, stream or None = stdout).
+
+    Returns (papers written, [(line number, problem)] for lines that were skipped). `.gz` input is read too.
+    """
+    import gzip
+
+    src = Path(src_path)
+    if not src.exists():
+        raise InputError(f"{src}: input file not found", "check the --input path")
+    bad: list[tuple[int, str]] = []
+    written = 0
+    opener = gzip.open if src.suffix == ".gz" else open
+    close_out = False
+    if dst is None:
+        out: IO[str] = sys.stdout
+    elif isinstance(dst, str | Path):
+        try:
+            out = open(dst, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise InputError(f"{dst}: cannot write: {exc.strerror or exc}", "check the --output path") from exc
+        close_out = True
+    else:
+        out = dst
+    try:
+        with opener(src, "rt", encoding="utf-8", errors="replace") as fh:
+            chunk: list[dict[str, Any]] = []
+            for n, obj, err in _read_lines(fh):
+                if err is not None:
+                    bad.append((n, err))
+                    continue
+                assert obj is not None
+                chunk.append(obj)
+                if len(chunk) >= batch:
+                    written += _write(model, chunk, out, threshold)
+                    chunk = []
+            if chunk:
+                written += _write(model, chunk, out, threshold)
+    except OSError as exc:
+        raise InputError(f"{src}: cannot read: {exc}", "check the file is JSONL") from exc
+    finally:
+        if close_out:
+            out.close()
+    return written, bad
+
+
+def _write(model: LfmModel, papers: list[dict[str, Any]], out: IO[str], threshold: float | None) -> int:
+    preds = model.predict(papers, threshold=threshold)
+    lines = []
+    for paper, pred in zip(papers, preds, strict=True):
+        row = {k: v for k, v in paper.items() if k not in PREDICTION_FIELDS}
+        row.update(pred)
+        lines.append(json.dumps(row, ensure_ascii=False))
+    out.write("\n".join(lines) + "\n")
+    return len(lines)

@@ -1,0 +1,1 @@
+"""The store: state.db, its migrations, and every SQL statement lfmwatch runs."""
