@@ -209,12 +209,12 @@ def test_classify_store_is_idempotent(tiny_model, tmp_path):
     store.close()
 
 
-def test_readme_scan_sections_and_entries():
-    from lfmwatch.model.examples import _scan_readme
+def test_readme_entries_from_the_engine():
+    from lfmwatch.model.examples import readme_entries
 
     text = """# Title\n## Table of Contents\n- [x](#a)\n## Papers\n## Model Reuse\n### Model Fusion\n
 #### Weight Interpolation\n- [[arXiv](https://arxiv.org/abs/2203.05482)] Model soups\n<!-- - [[arXiv](https://arxiv.org/abs/2001.00001)] hidden -->
 ## Citation\n- [[arXiv](https://arxiv.org/abs/2111.11111)] cite us\n"""
-    entries, sections = _scan_readme(text, ["Table of Contents", "Citation", "Papers"])
+    entries, sections = readme_entries(text, ["Table of Contents", "Citation", "Papers"])
     assert entries == [("2203.05482", "Model Reuse > Model Fusion > Weight Interpolation", "Model soups")]
     assert sections == ["Model Reuse", "Model Reuse > Model Fusion", "Model Reuse > Model Fusion > Weight Interpolation"]

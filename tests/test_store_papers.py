@@ -32,7 +32,8 @@ def _p(pid: str, version: int | None = 1, **kw: object) -> dict:
     ("2501.01234v3", ("2501.01234", 3)),
     ("http://arxiv.org/abs/2501.01234v2", ("2501.01234", 2)),
     ("https://arxiv.org/abs/cs/0112017v1", ("cs/0112017", 1)),
-    ("math.AP/0601001", ("math.AP/0601001", None)),
+    ("math.AP/0601001", ("math/0601001", None)),
+    ("https://arxiv.org/pdf/math.AP/0601001v3", ("math/0601001", 3)),
 ])
 def test_split_id(raw: str, expected: tuple) -> None:
     assert split_id(raw) == expected

@@ -1,4 +1,9 @@
-"""arXiv identifiers and title normalisation for the awesome-list engine (pure, stdlib only)."""
+"""The one arXiv-id parser, and title normalisation (pure, stdlib only).
+
+Canonical form of an id: new-style `YYMM.NNNNN` (4 or 5 digits), old-style `archive/YYMMNNN` with the archive in
+lower case, never a version. An old-style id's subject class (`math.AP/0601001`) is dropped, as arXiv itself does in
+its preferred external form (`arXiv:math/0601001`) and in the API's entry ids, so every spelling of a paper is one key.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from collections.abc import Iterator
 _NEW_ID = r"(?P<new>\d{2}(?:0[1-9]|1[0-2])\.\d{4,5})"
 _OLD_ID = r"(?P<old>(?P<archive>[a-z]+(?:-[a-z]+)?)(?:\.[A-Za-z]{2})?/(?P<num>\d{2}(?:0[1-9]|1[0-2])\d{3}))"
 _ID = rf"(?:{_NEW_ID}|{_OLD_ID})(?!\d)"
-_VERSION = r"(?:v\d+)?"
+_VERSION = r"(?:v(?P<version>\d+))?"
 
 _URL_RE = re.compile(
     rf"(?:https?://)?(?:www\.|export\.|browse\.)?arxiv\.org/(?:abs|pdf|html|ps|format)/{_ID}{_VERSION}"
@@ -32,19 +37,46 @@ def _id_from_match(m: re.Match[str]) -> str:
     return f"{m.group('archive').lower()}/{m.group('num')}"
 
 
-def normalize_arxiv_id(text: str) -> str | None:
-    """Return the version-less arXiv id of a bare id or an abs/pdf/html URL, or None when it is not one."""
+def parse_arxiv_id(text: str) -> tuple[str, int | None] | None:
+    """(canonical id, version or None) of a bare id, `arXiv:ID` or an arxiv.org abs/pdf/html URL; None otherwise."""
     if not isinstance(text, str):
         return None
     s = text.strip().strip("<>").strip()
     for rx in (_URL_RE, _BARE_RE):
         m = rx.fullmatch(s)
         if m:
-            return _id_from_match(m)
+            version = m.group("version")
+            return _id_from_match(m), int(version) if version else None
     return None
 
 
-_NEW_ID_RE = re.compile(rf"{_NEW_ID}{_VERSION}")
+def normalize_arxiv_id(text: str) -> str | None:
+    """Return the version-less canonical arXiv id of a bare id or an abs/pdf/html URL, or None when it is not one."""
+    parsed = parse_arxiv_id(text)
+    return parsed[0] if parsed else None
+
+
+def paper_key(text: str) -> str:
+    """The key a paper is stored and compared under: its canonical arXiv id, else the trimmed text itself."""
+    return normalize_arxiv_id(text) or text.strip()
+
+
+_EXACT_RE = re.compile(rf"{_ID}{_VERSION}", re.IGNORECASE)
+
+
+def exact_arxiv_id(text: str) -> str | None:
+    """The canonical id of a text that is exactly an arXiv id (no prefix, URL or spaces), else None."""
+    m = _EXACT_RE.fullmatch(text) if isinstance(text, str) else None
+    return _id_from_match(m) if m else None
+
+
+def arxiv_abs_url(text: str) -> str | None:
+    """The abstract page of a text that is exactly an arXiv id, built from the parsed id (never from free text)."""
+    arxiv_id = exact_arxiv_id(text)
+    return f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else None
+
+
+_NEW_ID_RE = re.compile(rf"{_NEW_ID}(?:v\d+)?")
 
 
 def new_id_month(arxiv_id: str) -> tuple[int, int] | None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from lfmwatch.awesome import AwesomeList, normalize_arxiv_id, normalize_title
+from lfmwatch.awesome import AwesomeList
+from lfmwatch.ids import normalize_title, paper_key
 
 #: Every reason a candidate can be skipped; `select_papers` always reports all of them (0 when unused).
 SKIP_REASONS = ("in_list", "blocked", "below_floor", "no_section", "duplicate_title", "over_cap")
@@ -22,7 +23,7 @@ def section_path(section: Any) -> str | None:
 def paper_id(candidate: dict[str, Any]) -> str:
     """The normalised arXiv id of a candidate (its raw id when it does not parse as one)."""
     raw = str(candidate.get("id") or candidate.get("paper_id") or "")
-    return normalize_arxiv_id(raw) or raw
+    return paper_key(raw)
 
 
 def select_papers(
@@ -44,7 +45,7 @@ def select_papers(
     list_ids = {e.arxiv_id for e in lst.entries if e.arxiv_id} | set(getattr(lst, "arxiv_lines", {}) or {})
     list_titles = {normalize_title(e.title) for e in lst.entries if e.title}
     list_titles.discard("")
-    blocked = {normalize_arxiv_id(b) or b for b in blocked_ids}
+    blocked = {paper_key(b) for b in blocked_ids}
 
     def order(c: dict[str, Any]) -> tuple[float, str]:
         return (-float(c.get("score") or 0.0), paper_id(c))

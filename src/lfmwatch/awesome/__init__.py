@@ -1,7 +1,6 @@
 """The awesome-list engine (pure: text in, text out): parse a README's sections and entries, insert new ones.
 
-This module is the public import point; the work lives in awesome_ids, awesome_parse, awesome_style and
-awesome_edit.
+This module is the public import point; the work lives in parse, document, style and edit (ids: lfmwatch.ids).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import click
 
 from lfmwatch.cli import App, pass_app
 from lfmwatch.errors import InputError
+from lfmwatch.ids import paper_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -97,8 +98,8 @@ def ignore_cmd(app: App, paper_id: str) -> None:
     """Never propose this arXiv paper (until `lfmwatch unignore ID`)."""
     from lfmwatch.store.ledger import ignore_paper
 
-    ignore_paper(app.store, _norm(paper_id))
-    click.echo(f"ignored {_norm(paper_id)}: it will not be proposed")
+    ignore_paper(app.store, paper_key(paper_id))
+    click.echo(f"ignored {paper_key(paper_id)}: it will not be proposed")
 
 
 @click.command("unignore")
@@ -108,17 +109,13 @@ def unignore_cmd(app: App, paper_id: str) -> None:
     """Allow a rejected or ignored paper to be proposed again."""
     from lfmwatch.store.ledger import unignore_paper
 
-    pid = _norm(paper_id)
+    pid = paper_key(paper_id)
     if unignore_paper(app.store, pid):
         click.echo(f"unignored {pid}: it may be proposed again")
     else:
         click.echo(f"{pid} was neither rejected nor ignored: nothing to do")
 
 
-def _norm(paper_id: str) -> str:
-    from lfmwatch.awesome import normalize_arxiv_id
-
-    return normalize_arxiv_id(paper_id) or paper_id.strip()
 
 
 def register(group: click.Group) -> None:

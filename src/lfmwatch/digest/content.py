@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from lfmwatch.ids import arxiv_abs_url
+
 if TYPE_CHECKING:
     from lfmwatch.config import Config
     from lfmwatch.store.db import Store
 
 _WEEK = re.compile(r"^(\d{4})-?W(\d{1,2})$", re.I)
-_ARXIV_ID = re.compile(r"^(?:\d{4}\.\d{4,5}|[a-z\-]+(?:\.[A-Z]{2})?/\d{7})$")
 UNFILED = "Unfiled"
 HISTORY_WEEKS = 4
 
@@ -76,7 +77,7 @@ class DigestPaper:
     @property
     def url(self) -> str | None:
         """The arXiv abstract page, only for well-formed arXiv ids (never a URL built from free text)."""
-        return f"https://arxiv.org/abs/{self.id}" if _ARXIV_ID.fullmatch(self.id) else None
+        return arxiv_abs_url(self.id)
 
     @property
     def author_line(self) -> str:
@@ -121,7 +122,7 @@ class GainedEntry:
     @property
     def url(self) -> str | None:
         """The arXiv abstract page for well-formed ids."""
-        return f"https://arxiv.org/abs/{self.id}" if _ARXIV_ID.fullmatch(self.id) else None
+        return arxiv_abs_url(self.id)
 
 
 @dataclass(frozen=True)

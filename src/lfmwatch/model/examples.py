@@ -12,12 +12,12 @@ import gzip
 import json
 import logging
 import random
-import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lfmwatch.awesome.parse import parse_list
 from lfmwatch.errors import InputError
 
 if TYPE_CHECKING:
@@ -49,8 +49,6 @@ FEEDBACK_KINDS = frozenset({"feedback_accepted", "feedback_moved", "feedback_rej
 #: Decisions on papers a model picked: reviews of hard cases and the maintainers' verdicts on proposals.
 JUDGED_KINDS = REVIEWED_KINDS | FEEDBACK_KINDS
 
-_ARXIV_LINK = re.compile(r"arxiv\.org/(?:abs|pdf)/(\d{4}\.\d{4,5})", re.IGNORECASE)
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 
 
 @dataclass(frozen=True)
@@ -121,50 +119,11 @@ def read_readme(path: str | Path) -> str:
 
 
 def readme_entries(text: str, exclude: Sequence[str] = ()) -> tuple[list[tuple[str, str, str]], list[str]]:
-    """((arxiv_id, section, title) entries, all section paths) of an awesome-list README.
-
-    Uses the awesome-list engine (`lfmwatch.awesome.parse_list`) when it is installed; otherwise a small
-    heading/link scanner that understands enough of the LFM list (headings, `arxiv.org/abs|pdf` links).
-    """
-    try:
-        from lfmwatch import awesome  # type: ignore[attr-defined]
-
-        parsed = awesome.parse_list(text, exclude=list(exclude))
-        entries = [(e.arxiv_id, e.section, e.title) for e in parsed.entries if getattr(e, "arxiv_id", None)]
-        sections = [s.path for s in parsed.sections if not getattr(s, "excluded", False)]
-        return entries, sections
-    except (ImportError, AttributeError, TypeError):
-        return _scan_readme(text, exclude)
-
-
-def _scan_readme(text: str, exclude: Sequence[str]) -> tuple[list[tuple[str, str, str]], list[str]]:
-    text = re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)
-    stack: list[tuple[int, str]] = []
-    sections: list[str] = []
-    entries: list[tuple[str, str, str]] = []
-    seen_title = False
-    in_fence = False
-    for line in text.splitlines():
-        if line.lstrip().startswith("```"):
-            in_fence = not in_fence
-            continue
-        m = None if in_fence else _HEADING.match(line)
-        if m:
-            level, name = len(m.group(1)), m.group(2).strip()
-            if level == 1 and not seen_title:
-                seen_title = True
-                continue
-            stack = [(lv, n) for lv, n in stack if lv < level]
-            stack.append((level, name))
-            if not any(n in exclude for _, n in stack):
-                sections.append(" > ".join(n for _, n in stack))
-            continue
-        if not stack or any(n in exclude for _, n in stack):
-            continue
-        link = _ARXIV_LINK.search(line)
-        if link and line.lstrip().startswith(("-", "*", "+")):
-            title = re.sub(r"\[\[.*?\]\(.*?\)\]|:\w+:|[*_`]", " ", line).strip(" -*+\t")
-            entries.append((link.group(1), " > ".join(n for _, n in stack), " ".join(title.split())))
+    """((arxiv_id, section, title) entries, section paths) of a README's paper sections, read by the engine."""
+    parsed = parse_list(text, exclude=list(exclude))
+    sections = parsed.paper_sections()
+    wanted = set(sections)
+    entries = [(e.arxiv_id, e.section, e.title) for e in parsed.entries if e.arxiv_id and e.section in wanted]
     return entries, sections
 
 

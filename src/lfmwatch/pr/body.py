@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from lfmwatch.ids import exact_arxiv_id
 from lfmwatch.textsafe import md_inline
 
 #: Hidden marker that identifies the bot's pull request body (also survives a reviewer editing the text).
 MARKER = "<!-- lfmwatch:rolling-pr -->"
-
-# New-style (2401.01234) and old-style (hep-th/9901001) arXiv ids; anything else gets no link.
-_ARXIV_ID = re.compile(r"^(?:\d{4}\.\d{4,5}|[a-z][a-z.-]+/\d{7})$", re.IGNORECASE)
 
 FOOTER = """\
 ---
@@ -42,8 +39,9 @@ def why_words(why: Any) -> list[str]:
 
 def arxiv_link(paper_id: str) -> str:
     """A Markdown link to the paper's abstract page, or the escaped id when it is not an arXiv id."""
-    if _ARXIV_ID.match(paper_id or ""):
-        return f"[arXiv:{paper_id}](https://arxiv.org/abs/{paper_id})"
+    arxiv_id = exact_arxiv_id(paper_id or "")
+    if arxiv_id:
+        return f"[arXiv:{arxiv_id}](https://arxiv.org/abs/{arxiv_id})"
     return md_inline(paper_id or "?")
 
 

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lfmwatch.errors import GitHubError, InputError
+from lfmwatch.ids import paper_key
 from lfmwatch.select import SKIP_REASONS, section_path, select_papers
 from lfmwatch.store.db import Store
 from lfmwatch.store.ledger import (
@@ -162,7 +163,7 @@ def propose_local(
     chosen, skipped = select_papers(load_candidates(store, config, model_version), lst, blocked_ids(store),
                                     config.select.max_per_run, config.select.min_score)
     res = insert_entries(text, _new_entries(chosen), exclude=exclude)
-    inserted = {_norm(n.arxiv_id) for n in res.inserted}
+    inserted = {paper_key(n.arxiv_id) for n in res.inserted}
     papers = [dict(p) for p in chosen if p["id"] in inserted]
     result = ProposeResult(status="dry-run" if dry_run else "local", skipped=skipped,
                            refused=[(n.arxiv_id, reason) for n, reason in res.refused],
@@ -187,12 +188,6 @@ def propose_local(
     if record:
         record_local_proposals(store, papers)
     return result
-
-
-def _norm(pid: str) -> str:
-    from lfmwatch.awesome import normalize_arxiv_id
-
-    return normalize_arxiv_id(pid) or pid
 
 
 def _nothing_reason(skipped: dict[str, int], refused: int = 0) -> str:
@@ -456,7 +451,7 @@ def _attempt(store: Store, config: Config, session: GitHubSession, selected: Seq
     state = _read_state(session, config, allow_merge=not dry_run)
     chosen, counts = _select(store, config, state, selected)
     res = insert_entries(state.work_text, _new_entries(chosen), exclude=exclude)
-    inserted = {_norm(n.arxiv_id) for n in res.inserted}
+    inserted = {paper_key(n.arxiv_id) for n in res.inserted}
     added_now = [p for p in chosen if p["id"] in inserted]
     new_text = res.text
     new_list = parse_list(new_text, exclude=exclude)

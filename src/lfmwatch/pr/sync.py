@@ -177,7 +177,7 @@ def resolve_section(name: str, sections: list[str]) -> str | None:
 def _commands(store: Store, target: GitHubRepo, pr: PullInfo, sections: list[str], result: SyncResult,
               outcome: dict[str, Any], dry_run: bool) -> dict[str, str]:
     """Apply the trusted comment commands; returns paper id -> section of its latest `move` command."""
-    from lfmwatch.awesome import normalize_arxiv_id
+    from lfmwatch.ids import normalize_arxiv_id
 
     moves: dict[str, str] = {}
     for c in target.comments(pr.number):

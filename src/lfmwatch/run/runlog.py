@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from lfmwatch.ids import exact_arxiv_id
+
 if TYPE_CHECKING:
     from lfmwatch.run.pipeline import RunReport, StageResult
 
 log = logging.getLogger("lfmwatch.run")
-_ARXIV_ID = re.compile(r"^\d{4}\.\d{4,5}$")
 
 
 class RunLog:
@@ -114,7 +114,8 @@ def markdown_summary(report: RunReport) -> str:
         for p in report.proposed:
             section = p.get("section") or "?"
             pid = str(p.get("id"))
-            link = f"[{pid}](https://arxiv.org/abs/{pid})" if _ARXIV_ID.fullmatch(pid) else f"`{_cell(pid)}`"
+            aid = exact_arxiv_id(pid)
+            link = f"[{aid}](https://arxiv.org/abs/{aid})" if aid else f"`{_cell(pid)}`"
             lines.append(f"- {link} {_cell(str(p.get('title') or ''))} → {_cell(section)}")
     if report.pr_url:
         lines += ["", f"Pull request: {report.pr_url}"]

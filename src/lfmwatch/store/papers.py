@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
+from lfmwatch.ids import parse_arxiv_id
+
 if TYPE_CHECKING:
     from lfmwatch.store.db import Store
 
@@ -23,8 +25,6 @@ _JSON_COLUMNS = ("authors", "categories")
 # Columns a later record may overwrite; `first_seen` and `listed` describe this store's history and are kept.
 _MERGE_COLUMNS = tuple(c for c in COLUMNS if c not in ("id", "first_seen", "listed"))
 
-# New-style ids (2501.01234) and old-style ids (cs/0112017, math.AP/0601001), with an optional version suffix.
-_ID_RE = re.compile(r"^(?P<id>\d{4}\.\d{4,5}|[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})(?:v(?P<v>\d+))?$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 BATCH = 500  # rows per SQL statement batch: well under SQLite's variable limit, big enough to amortise
 
@@ -37,15 +37,11 @@ class RecordError(ValueError):
 
 
 def split_id(raw: str) -> tuple[str, int | None]:
-    """Split 'http://arxiv.org/abs/2501.01234v2' or '2501.01234v2' into ('2501.01234', 2)."""
-    text = raw.strip()
-    for prefix in ("http://arxiv.org/abs/", "https://arxiv.org/abs/", "arXiv:", "arxiv:"):
-        if text.startswith(prefix):
-            text = text[len(prefix):]
-    m = _ID_RE.match(text)
-    if not m:
+    """Split 'http://arxiv.org/abs/2501.01234v2' or '2501.01234v2' into ('2501.01234', 2) (see lfmwatch.ids)."""
+    parsed = parse_arxiv_id(raw)
+    if parsed is None:
         raise RecordError(f"not an arXiv id: {raw!r}")
-    return m.group("id"), int(m.group("v")) if m.group("v") else None
+    return parsed
 
 
 def clean_text(value: Any) -> str:
