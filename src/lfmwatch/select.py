@@ -7,17 +7,10 @@ from typing import Any
 
 from lfmwatch.awesome import AwesomeList
 from lfmwatch.ids import normalize_title, paper_key
+from lfmwatch.records import section_path
 
 #: Every reason a candidate can be skipped; `select_papers` always reports all of them (0 when unused).
 SKIP_REASONS = ("in_list", "blocked", "below_floor", "no_section", "duplicate_title", "over_cap")
-
-
-def section_path(section: Any) -> str | None:
-    """The path of a section given as a path string or a Section object."""
-    # AwesomeList exposes sections as objects with `.path`; tolerate plain strings too.
-    if section is None or isinstance(section, str):
-        return section
-    return getattr(section, "path", None)
 
 
 def paper_id(candidate: dict[str, Any]) -> str:

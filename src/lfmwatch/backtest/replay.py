@@ -16,6 +16,7 @@ from statistics import median
 from typing import Any, Protocol
 
 from lfmwatch.ids import new_id_month
+from lfmwatch.records import SEP, area_of
 
 BUDGETS = tuple(range(1, 21))  # daily budgets of the precision/recall curve
 PAPER_FIELDS = ("id", "title", "abstract", "categories")
@@ -82,11 +83,6 @@ def day_before(day: str) -> str:
     return (date.fromisoformat(day) - timedelta(days=1)).isoformat()
 
 
-def area_of(section: str | None) -> str:
-    """Top-level area of a section path."""
-    return (section or "").split(" > ")[0]
-
-
 # --- selection ------------------------------------------------------------------------------------------------
 
 
@@ -95,7 +91,7 @@ def sections_markdown(sections: Iterable[str], title: str = "Backtest") -> str:
     lines = [f"# {title}", ""]
     done: set[tuple[str, ...]] = set()
     for path in sorted(set(sections)):
-        parts = tuple(path.split(" > "))
+        parts = tuple(path.split(SEP))
         for depth in range(1, len(parts) + 1):
             if parts[:depth] not in done:
                 done.add(parts[:depth])

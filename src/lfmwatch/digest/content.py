@@ -15,13 +15,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from lfmwatch.ids import arxiv_abs_url
+from lfmwatch.records import UNFILED, split_section
 
 if TYPE_CHECKING:
     from lfmwatch.config import Config
     from lfmwatch.store.db import Store
 
 _WEEK = re.compile(r"^(\d{4})-?W(\d{1,2})$", re.I)
-UNFILED = "Unfiled"
 HISTORY_WEEKS = 4
 
 
@@ -185,14 +185,6 @@ def _authors(value: Any) -> tuple[str, ...]:
     if isinstance(value, list | tuple):
         return tuple(str(a) for a in value if a)
     return ()
-
-
-def split_section(path: str | None) -> tuple[str, str]:
-    """(top-level area, the rest of the path) of a section path joined with ' > '."""
-    parts = [p.strip() for p in (path or "").split(" > ") if p.strip()]
-    if not parts:
-        return UNFILED, UNFILED
-    return parts[0], (" > ".join(parts[1:]) or parts[0])
 
 
 def assemble_digest(rows: WeekRows, *, max_papers: int = 60, rising_k: int = 5) -> Digest:

@@ -20,6 +20,7 @@ from typing import Any
 
 from lfmwatch.errors import ModelError
 from lfmwatch.model.features import Vocabulary
+from lfmwatch.records import Prediction, area_among, parent_section
 
 FORMAT = "lfmwatch-model/1"
 _WORD = re.compile(r"\w+")  # words as written (one-letter words too: "network a editor" is no phrase)
@@ -75,12 +76,6 @@ def _minor(v: str) -> str:
     return ".".join(v.split(".")[:2])
 
 
-def parent_section(path: str) -> str | None:
-    """`A > B > C` -> `A > B`; a top-level heading has no parent."""
-    parts = path.split(" > ")
-    return " > ".join(parts[:-1]) if len(parts) > 1 else None
-
-
 @dataclass
 class LfmModel:
     """A fitted model: relevance weights + calibration, area and leaf weights, threshold and card."""
@@ -111,7 +106,7 @@ class LfmModel:
         # model uses the same rounded weights as a loaded one, so both predict alike.
         for name in ("rel_coef", "area_coef", "leaf_coef"):
             setattr(self, name, np.asarray(getattr(self, name)).astype(np.float16).astype(np.float32))
-        self._leaf_area = np.array([self.areas.index(_area_of(leaf, self.areas)) for leaf in self.leaves])
+        self._leaf_area = np.array([self.areas.index(area_among(leaf, self.areas)) for leaf in self.leaves])
         # Parent heading of each leaf (index into _parents, -1 for a top-level heading) and which leaves each
         # parent holds, for the fall-back to the parent when the leaf is unclear.
         parents = [parent_section(leaf) for leaf in self.leaves]
@@ -166,7 +161,7 @@ class LfmModel:
                 pl[:, cols] = _softmax(zl[:, cols]) * pa[:, [a]]
         return pa, pl
 
-    def predict(self, papers: Sequence[Mapping[str, Any]], threshold: float | None = None) -> list[dict[str, Any]]:
+    def predict(self, papers: Sequence[Mapping[str, Any]], threshold: float | None = None) -> list[Prediction]:
         """DESIGN.md prediction fields for each paper: relevant, score, section, section_score, sections, why."""
         if not papers:
             return []
@@ -181,7 +176,7 @@ class LfmModel:
             if was_enabled:
                 gc.enable()
 
-    def _predict(self, papers: Sequence[Mapping[str, Any]], threshold: float | None) -> list[dict[str, Any]]:
+    def _predict(self, papers: Sequence[Mapping[str, Any]], threshold: float | None) -> list[Prediction]:
         import numpy as np
 
         thr = self.threshold if threshold is None or threshold < 0 else threshold
@@ -220,7 +215,7 @@ class LfmModel:
 
     @staticmethod
     def _rows(relevant: Any, score: Any, sections: list[str], sec_scores: list[float], pairs: list[list[Any]],
-              k: int, why: list[list[str]]) -> list[dict[str, Any]]:
+              k: int, why: list[list[str]]) -> list[Prediction]:
         import numpy as np
 
         return [
@@ -363,13 +358,6 @@ def _prefer_phrases(cand: Sequence[str], text: str | None = None) -> list[str]:
     in_phrase = {w for t in cand if " " in t for w in t.split()}
     out = [t for t in cand if " " in t or t not in in_phrase]
     return out[:WHY_WORDS]
-
-
-def _area_of(leaf: str, areas: Sequence[str]) -> str:
-    for area in areas:
-        if leaf == area or leaf.startswith(area + " > "):
-            return area
-    raise ValueError(f"leaf section {leaf!r} is under no known area")
 
 
 def _softmax(z: Any) -> Any:

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from lfmwatch.model.examples import TrainingExample
-from lfmwatch.model.fit import FitOptions, area_of, fit_sections, section_training_sets
+from lfmwatch.model.fit import FitOptions, fit_sections, section_training_sets
+from lfmwatch.records import area_of
 
 
 def _section_only_model(vocab: Any, parts: dict[str, Any], leaf_min: float) -> Any:

@@ -46,9 +46,10 @@ from lfmwatch.model.thresholds import (  # re-exported: older callers import the
     unlabelled_fp_share,
     with_kinds,
 )
+from lfmwatch.records import area_of
 from lfmwatch.store.db import utcnow
 
-__all__ = ["FitOptions", "TrainingExample", "area_of", "calibration_curve", "choose_threshold", "collect_examples",
+__all__ = ["FitOptions", "TrainingExample", "calibration_curve", "choose_threshold", "collect_examples",
            "example", "fit_model", "reviewed_threshold", "stream_pu_threshold", "unlabelled_fp_share"]
 
 log = logging.getLogger(__name__)
@@ -77,11 +78,6 @@ class FitOptions:
     stream_prior: float = 0.01  # share of relevant papers in the stream, for the calibrated probability
     leaf_min: float = 0.4
     seed: int = 0
-
-
-def area_of(section: str) -> str:
-    """Top-level area of a section path."""
-    return section.split(" > ")[0]
 
 
 def _dedupe(examples: Sequence[TrainingExample]) -> tuple[list[TrainingExample], Any, Any]:

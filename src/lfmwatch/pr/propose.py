@@ -43,7 +43,8 @@ from typing import TYPE_CHECKING, Any
 
 from lfmwatch.errors import GitHubError, InputError
 from lfmwatch.ids import paper_key
-from lfmwatch.select import SKIP_REASONS, section_path, select_papers
+from lfmwatch.records import section_path
+from lfmwatch.select import SKIP_REASONS, select_papers
 from lfmwatch.store.db import Store
 from lfmwatch.store.ledger import (
     blocked_ids,

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lfmwatch.select import section_path
+from lfmwatch.records import resolve_section, section_path
 from lfmwatch.store.db import Store, utcnow
 from lfmwatch.store.ledger import record_feedback, set_proposal_status
 
@@ -160,18 +160,6 @@ def _closed(store: Store, pr: PullInfo, result: SyncResult, outcome: dict[str, A
     for row in _proposals(store, pr.number):
         if row["status"] in ("proposed", "selected"):
             _decide(store, row, "rejected", None, f"pr#{pr.number}", result, outcome, dry_run)
-
-
-def resolve_section(name: str, sections: list[str]) -> str | None:
-    """A section path from a command argument: an exact path, or a heading that ends exactly one path."""
-    name = " > ".join(part.strip() for part in name.strip().strip("`'\"").split(">"))
-    if name in sections:
-        return name
-    lowered = {s.lower(): s for s in sections}
-    if name.lower() in lowered:
-        return lowered[name.lower()]
-    tails = [s for s in sections if s.lower().endswith(" > " + name.lower()) or s.lower() == name.lower()]
-    return tails[0] if len(tails) == 1 else None
 
 
 def _commands(store: Store, target: GitHubRepo, pr: PullInfo, sections: list[str], result: SyncResult,

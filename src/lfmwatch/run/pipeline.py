@@ -34,7 +34,12 @@ from lfmwatch.errors import LfmwatchError
 from lfmwatch.store.db import utcnow
 
 if TYPE_CHECKING:
+    from openai import OpenAI
+
+    from lfmwatch.adapters.github import GitHubSession
     from lfmwatch.config import Config
+    from lfmwatch.ingest.poll import PaperSource
+    from lfmwatch.model.classifier import LfmModel
     from lfmwatch.run.runlog import RunLog
     from lfmwatch.store.db import Store
 
@@ -47,10 +52,10 @@ STAGES = ("poll", "classify", "sync", "select", "summarize", "propose")
 class Adapters:
     """The outside world, injectable: tests point these at the loopback fakes."""
 
-    source: Any = None  # a PaperSource (lfmwatch.ingest.poll); default ArxivSource.from_config(config)
-    github: Callable[[], Any] | None = None  # returns a GitHubSession; default from GITHUB_API_URL/GITHUB_TOKEN
-    llm: Any = None  # an openai.OpenAI-like client; default built by lfmwatch.adapters.llm from the environment
-    model: Any = None  # an LfmModel; default load_model(config.model.path)
+    source: PaperSource | None = None  # default ArxivSource.from_config(config)
+    github: Callable[[], GitHubSession] | None = None  # default from GITHUB_API_URL/GITHUB_TOKEN
+    llm: OpenAI | None = None  # an OpenAI-compatible client; default built by lfmwatch.adapters.llm from the env
+    model: LfmModel | None = None  # default load_model(config.model.path)
     today: Callable[[], date] | None = None  # the run's calendar day (reasons about weekdays)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from lfmwatch.store.db import Store, utcnow
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from lfmwatch.adapters.github import PullInfo
     from lfmwatch.awesome import Entry
     from lfmwatch.config import Config
+    from lfmwatch.records import Candidate
 
 BLOCKING_STATUSES = ("proposed", "accepted", "moved", "rejected", "ignored")
 NEGATIVE_LABELS = ("rejected", "ignored")
@@ -161,7 +162,7 @@ def current_model_version(store: Store, config: Config) -> str | None:
     return row[0] if row else None
 
 
-def load_candidates(store: Store, config: Config, model_version: str | None = None) -> list[dict[str, Any]]:
+def load_candidates(store: Store, config: Config, model_version: str | None = None) -> list[Candidate]:
     """Relevant predictions of the model (at its threshold, or model.threshold when set) merged into papers."""
     version = model_version or current_model_version(store, config)
     if version is None:
@@ -174,7 +175,7 @@ def load_candidates(store: Store, config: Config, model_version: str | None = No
         f"FROM predictions pr JOIN papers p ON p.id = pr.paper_id WHERE pr.model_version = ? AND {cond}",
         args,
     )
-    out = []
+    out: list[Candidate] = []
     for r in rows:
         for key in ("authors", "categories", "sections", "why"):
             if isinstance(r.get(key), str):
@@ -183,7 +184,7 @@ def load_candidates(store: Store, config: Config, model_version: str | None = No
                 except ValueError:
                     pass
         r["relevant"] = 1
-        out.append(r)
+        out.append(cast("Candidate", r))
     return out
 
 
