@@ -17,6 +17,7 @@ Usage::
         gh.add_token("ro", "reader", push=False)                # a token that can read but not push
         gh.fail_next("POST", r"/pulls$", 502, times=2)          # inject failures for the next matching requests
         gh.fail_next("GET", r"/contents/", 403, rate_limit=True, reset_in=3600)
+        gh.kill_at_write(3, "after", kill=lambda: os.kill(proc.pid, signal.SIGKILL))  # a crash at the 3rd write
 
 Git objects live in one store shared by every repository (like a GitHub fork network), so forks
 (`gh.fork("owner/list", "bot/list")`) see upstream commits. Shapes follow GitHub's published examples
@@ -34,6 +35,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
@@ -112,6 +114,10 @@ class GitHubFake(GitObjects):
         self.tokens: dict[str, Token] = {}
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status) of every request
+        self.writes = 0  # write requests (POST/PUT/PATCH/DELETE under /repos) served or attempted
+        self.write_log: list[tuple[str, str]] = []  # (method, path) of every write, in order
+        self._kill: tuple[int, str, Callable[[], None]] | None = None
+        self.killed: tuple[int, str, str, str] | None = None  # (n, when, method, path) once the hook fired
         self._ids = itertools.count(1000)
         self._gen = itertools.count(1)
         self._http = LoopbackHTTPServer()
@@ -260,6 +266,15 @@ class GitHubFake(GitObjects):
                                  message or default))
 
     # pull internals --------------------------------------------------------------------------------------
+    def kill_at_write(self, n: int, when: str, kill: Callable[[], None]) -> None:
+        """Call `kill` at the `n`-th write request (1-based): `before` it is applied or `after` it is applied.
+
+        Meant to SIGKILL a client process at that exact point: its request never gets an answer (before: the
+        write did not happen; after: it happened, the client never learns). The hook fires once.
+        """
+        assert when in ("before", "after")
+        self._kill = (n, when, kill)
+
     def _pull_head_sha(self, p: Pull) -> str:
         if p.frozen_head_sha:
             return p.frozen_head_sha
@@ -344,8 +359,26 @@ class GitHubFake(GitObjects):
                     raise HTTPError(403, "Resource not accessible by integration")
                 if name in _PULL_WRITES and not token.pulls:
                     raise HTTPError(403, "Resource not accessible by integration")
+                if method != "GET":
+                    return self._write(name, method, path, (repo, r, mm, query, body, token))
                 return getattr(self, "_h_" + name)(repo, r, mm, query, body, token)
         raise HTTPError(404, "Not Found")
+
+    def _write(self, name: str, method: str, path: str, args: tuple[Any, ...]) -> tuple[int, Any, dict[str, str]]:
+        """A write request, through the kill hook (see kill_at_write)."""
+        self.writes += 1
+        self.write_log.append((method, path))
+        hook = self._kill
+        if hook is not None and hook[0] == self.writes:
+            self._kill = None
+            self.killed = (hook[0], hook[1], method, path)
+            if hook[1] == "before":
+                hook[2]()
+                raise HTTPError(502, "client killed before this write")
+        out = getattr(self, "_h_" + name)(*args)
+        if hook is not None and hook[0] == self.writes and hook[1] == "after":
+            hook[2]()
+        return out
 
     def _h_repo(self, repo, r, m, q, body, token):
         return 200, self._repo_json(r, token), {}

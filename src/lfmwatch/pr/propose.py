@@ -376,10 +376,16 @@ def _limit(config: Config, in_pr: int) -> int:
 
 
 def select_for_pr(
-    store: Store, config: Config, session: GitHubSession, *, model_version: str | None = None
+    store: Store, config: Config, session: GitHubSession, *, model_version: str | None = None,
+    on_branch: set[str] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """The papers the next propose would add (read-only on GitHub and the store) and the skip counts."""
+    """The papers the next propose would add (read-only on GitHub and the store) and the skip counts.
+
+    `on_branch`, when given, receives the ids of the papers already on the bot branch (they reached GitHub).
+    """
     state = _read_state(session, config, allow_merge=False)
+    if on_branch is not None:
+        on_branch.update(e.arxiv_id for e in _added_entries(state.work_list, state.base_list))
     chosen, counts = _select(store, config, state, load_candidates(store, config, model_version))
     if state.plan == "reuse":
         # A run died between its commit and opening the PR: hand its papers on, so that the caller's propose
@@ -489,6 +495,8 @@ def _attempt(store: Store, config: Config, session: GitHubSession, selected: Seq
                 if state.open_pr.body != result.body:
                     state.target.update_pull(state.open_pr.number, body=result.body)
                 record_proposed(store, in_pr, state.open_pr, t.repo, t.branch, state.work_sha)
+                if set(t.labels) - set(state.open_pr.labels):  # a run died between opening and labelling
+                    _label(state, state.open_pr, list(t.labels), result)
         return result
     result.diff = unified_diff(state.base_text if state.plan in ("create", "reset", "fast-forward") else state.work_text,
                                new_text, t.readme)

@@ -335,17 +335,21 @@ def _stage_sync(ctx: _Context, result: StageResult) -> None:
 
 def _stage_select(ctx: _Context, result: StageResult) -> None:
     from lfmwatch.pr import propose
-    chosen, counts = propose.select_for_pr(ctx.store, ctx.config, ctx.github_session())
+    from lfmwatch.store.ledger import proposed_on
+
+    on_branch: set[str] = set()
+    chosen, counts = propose.select_for_pr(ctx.store, ctx.config, ctx.github_session(), on_branch=on_branch)
     # select.max_per_run is spent per calendar day (UTC): a second run the same day, or a rerun after a
-    # crash, must not propose the next batch of a backlog; it changes nothing.
+    # crash, must not propose the next batch of a backlog. Only papers that reached GitHub count: picks
+    # recorded by a run that died (or was refused) before its commit are picked again and finish the job.
     today = (ctx.adapters.today or (lambda: datetime.now(UTC).date()))().isoformat()
-    (done_today,) = ctx.store.db.execute(
-        "SELECT COUNT(*) FROM proposals WHERE substr(COALESCE(selected_at, proposed_at), 1, 10) = ?", [today]
-    ).fetchone()
+    done_today = proposed_on(ctx.store, today, on_branch)
     budget = max(0, ctx.config.select.max_per_run - done_today)
-    if len(chosen) > budget:
-        counts["over_daily_cap"] = len(chosen) - budget
-        chosen = chosen[:budget]
+    stranded = [c for c in chosen if c["id"] in on_branch]  # on GitHub already: counted in done_today
+    fresh = [c for c in chosen if c["id"] not in on_branch]
+    if len(fresh) > budget:
+        counts["over_daily_cap"] = len(fresh) - budget
+    chosen = stranded + fresh[:budget]
     ctx.selected = chosen
     result.counts = {"selected": len(chosen), **counts, "proposed_today": done_today}
 

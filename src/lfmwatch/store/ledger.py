@@ -206,6 +206,22 @@ def paper_info(store: Store, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     return info
 
 
+def proposed_on(store: Store, day: str, on_branch: set[str] | frozenset[str] = frozenset()) -> int:
+    """Papers that reached GitHub on `day` (YYYY-MM-DD): what the daily cap counts.
+
+    A `selected` row is an intent that may never have reached GitHub (a run killed before its commit, a refused
+    write): it counts only when the paper is on the bot branch already (`on_branch`), so a rerun the same day
+    finishes the job instead of finding the day's cap spent.
+    """
+    reached = store.db.execute(
+        "SELECT paper_id FROM proposals WHERE status NOT IN ('selected', 'unignored') "
+        "AND substr(COALESCE(proposed_at, selected_at), 1, 10) = ?", [day]).fetchall()
+    pending = store.db.execute(
+        "SELECT paper_id FROM proposals WHERE status = 'selected' AND substr(selected_at, 1, 10) = ?",
+        [day]).fetchall()
+    return len({r[0] for r in reached} | ({r[0] for r in pending} & set(on_branch)))
+
+
 def record_intent(store: Store, chosen: Sequence[dict[str, Any]], run_id: int | None) -> None:
     """Proposal rows with status `selected` (not blocking) before anything is written to GitHub."""
     now = utcnow()
