@@ -157,16 +157,133 @@ def test_load_errors(tiny_model, tmp_path):
     junk.write_bytes(b"not a zip")
     with pytest.raises(ModelError, match="retrain"):
         load_model(junk)
+    # A model made by any other scikit-learn loads: prediction is NumPy only.
     tiny_model.card["libraries"] = {**tiny_model.card["libraries"], "scikit-learn": "0.19.2"}
     try:
-        other = save_model(type(tiny_model)(**{k: getattr(tiny_model, k) for k in (
-            "vocab", "rel_coef", "rel_intercept", "calib_x", "calib_y", "areas", "area_coef", "area_intercept",
-            "leaves", "leaf_coef", "leaf_intercept", "threshold", "sections", "leaf_min", "card")}), tmp_path / "old.npz")
+        other = save_model(_copy(tiny_model), tmp_path / "old.npz")
     finally:
         tiny_model.card["libraries"]["scikit-learn"] = __import__("lfmwatch.model.classifier").model.classifier.sklearn_version()
-    with pytest.raises(ModelError) as old:
-        load_model(other)
-    assert "0.19.2" in str(old.value) and "lfmwatch train" in str(old.value)
+    assert load_model(other).threshold == tiny_model.threshold
+
+
+def _copy(model, **changes):
+    keys = ("vocab", "rel_coef", "rel_intercept", "calib_x", "calib_y", "areas", "area_coef", "area_intercept",
+            "leaves", "leaf_coef", "leaf_intercept", "threshold", "sections", "leaf_min", "card")
+    return type(model)(**{k: changes.get(k, getattr(model, k)) for k in keys})
+
+
+def _rewrite_npz(src, dst, **replace):
+    """Copy a model file, replacing some of its arrays (raw bytes for a hand-made member)."""
+    import io
+    import zipfile
+
+    import numpy as np
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            name = info.filename[:-4]
+            if name in replace:
+                value = replace[name]
+                if not isinstance(value, bytes):
+                    buf = io.BytesIO()
+                    np.lib.format.write_array(buf, value)
+                    value = buf.getvalue()
+                zout.writestr(info.filename, value)
+            else:
+                zout.writestr(info.filename, zin.read(info))
+
+
+def test_unknown_format_version_is_refused_with_advice(tiny_model, tmp_path):
+    import numpy as np
+
+    from lfmwatch.model.classifier import load_model, save_model
+
+    path = save_model(tiny_model, tmp_path / "m.npz")
+    with np.load(path) as data:
+        meta = json.loads(data["meta_json"].tobytes())
+    meta["format"] = "lfmwatch-model/9"
+    _rewrite_npz(path, tmp_path / "new.npz", meta_json=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    with pytest.raises(ModelError) as exc:
+        load_model(tmp_path / "new.npz")
+    assert "lfmwatch-model/9" in str(exc.value) and "pip install -U lfmwatch" in str(exc.value)
+
+
+def test_card_of_another_model_is_an_error(tiny_model, tmp_path):
+    from lfmwatch.model.classifier import card_path, load_model, save_model
+
+    old = save_model(tiny_model, tmp_path / "old" / "m.npz")
+    new = save_model(_copy(tiny_model, threshold=tiny_model.threshold / 2), tmp_path / "new" / "m.npz")
+    card_path(new).write_text(card_path(old).read_text())  # a retrained .npz beside the old card
+    with pytest.raises(ModelError) as exc:
+        load_model(new)
+    text = str(exc.value)
+    assert tiny_model.version in text and "different trainings" in text and "git checkout models/" in text
+    card_path(new).unlink()  # no card at all: the weights are their own identity
+    assert load_model(new).version != tiny_model.version
+
+
+def test_non_finite_weights_are_refused(tiny_model, tmp_path):
+    import numpy as np
+
+    from lfmwatch.model.classifier import load_model, save_model
+
+    path = save_model(tiny_model, tmp_path / "m.npz")
+    with np.load(path) as data:
+        coef = data["rel_coef"].copy()
+    coef.flat[0] = np.nan
+    _rewrite_npz(path, tmp_path / "nan.npz", rel_coef=coef)
+    with pytest.raises(ModelError, match="NaN or infinite weights .*rel_coef"):
+        load_model(tmp_path / "nan.npz")
+
+
+def test_decompression_bomb_is_refused_before_reading(tiny_model, tmp_path, monkeypatch):
+    import numpy as np
+
+    from lfmwatch.model import classifier
+    from lfmwatch.model.classifier import load_model, save_model
+
+    path = save_model(tiny_model, tmp_path / "m.npz")
+    # An .npy header that claims a terabyte array over a few bytes of data.
+    header = {"descr": "<f8", "fortran_order": False, "shape": (2**37,)}
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, header)
+    _rewrite_npz(path, tmp_path / "liar.npz", idf=buf.getvalue() + b"\0" * 64)
+    with pytest.raises(ModelError, match="claims"):
+        load_model(tmp_path / "liar.npz")
+    # Members that really unpack to more than the limit (set low here: the real one is 512 MB).
+    monkeypatch.setattr(classifier, "MAX_MODEL_BYTES", 4096)
+    with pytest.raises(ModelError, match="over the 0 MB limit|unpack to"):
+        load_model(path)
+
+
+def test_model_loads_and_predicts_without_scikit_learn(tiny_model, tmp_path):
+    """Loading and prediction import no scikit-learn, so any installed version (or none) serves the model."""
+    import subprocess
+    import sys
+
+    from lfmwatch.model.classifier import save_model
+
+    path = save_model(tiny_model, tmp_path / "m.npz")
+    code = (
+        "import sys, json\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'sklearn' or name.startswith('sklearn.'):\n"
+        "            raise ImportError('scikit-learn is blocked in this test')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from lfmwatch.model.classifier import load_model\n"
+        "m = load_model(sys.argv[1])\n"
+        "p = m.predict([{'id': 'x', 'title': 'merging weights soup', 'abstract': 'merged checkpoints averaging'}])\n"
+        "assert not any(k.startswith('sklearn') for k in sys.modules)\n"
+        "print(json.dumps(p[0]['section']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    expected = tiny_model.predict([{"id": "x", "title": "merging weights soup",
+                                    "abstract": "merged checkpoints averaging"}])[0]["section"]
+    assert json.loads(proc.stdout) == expected
 
 
 def test_classify_jsonl_reports_bad_lines(tiny_model, tmp_path):

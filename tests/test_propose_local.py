@@ -95,6 +95,8 @@ def test_local_record_blocks_github_mode(tmp_path: Path) -> None:
 def test_cli_local_dry_run_changes_nothing(tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
     readme.write_text(README, encoding="utf-8")
+    # The seeded predictions come from model "m1", whose file is not here (no card: the newest predictions count).
+    (tmp_path / "lfmwatch.toml").write_text('[model]\npath = "m1.npz"\n', encoding="utf-8")
     with db(tmp_path) as store:
         seed(store, DAY1)
     before = digest(tmp_path / "state.db")
@@ -108,7 +110,7 @@ def test_cli_local_dry_run_changes_nothing(tmp_path: Path) -> None:
 
 
 def test_cli_github_propose_sync_ignore(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "lfmwatch.toml").write_text(f'[target]\nrepo = "{REPO}"\n', encoding="utf-8")
+    (tmp_path / "lfmwatch.toml").write_text(f'[target]\nrepo = "{REPO}"\n[model]\npath = "m1.npz"\n', encoding="utf-8")
     with db(tmp_path) as store:
         seed(store, DAY1)
     runner = CliRunner()

@@ -12,6 +12,8 @@ from typing import Any, get_args, get_origin, get_type_hints
 from lfmwatch.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "lfmwatch.toml"
+DEFAULT_MODEL_PATH = "models/lfm-model.npz"
+PACKAGED_MODEL = "the default model packaged with lfmwatch"  # Config.model_origin when that one is used
 
 
 @dataclass
@@ -51,7 +53,7 @@ class ArxivConfig:
 class ModelConfig:
     """The classifier."""
 
-    path: str = "models/lfm-model.npz"
+    path: str = DEFAULT_MODEL_PATH
     target_precision: float = 0.9
     threshold: float = -1.0  # < 0: use the threshold stored in the model
 
@@ -117,6 +119,7 @@ class Config:
     digest: DigestConfig = field(default_factory=DigestConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     source: Path | None = None
+    model_origin: str = ""  # where model.path came from (locate_model), shown by `lfmwatch status`
 
     # Values that only ever come from the environment (secrets and endpoints).
     @property
@@ -161,7 +164,7 @@ def load_config(path: str | Path | None = None) -> Config:
     if not file.exists():
         if explicit:
             raise ConfigError(f"{file}: configuration file not found", "create one with `lfmwatch init`")
-        return Config()
+        return locate_model(Config())
     try:
         raw = tomllib.loads(file.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -172,6 +175,43 @@ def load_config(path: str | Path | None = None) -> Config:
         raise ConfigError(f"{file}: invalid TOML: {exc}") from exc
     config = config_from_dict(raw, file)
     config.source = file
+    return locate_model(config, file if isinstance(raw.get("model"), dict) and "path" in raw["model"] else None)
+
+
+def packaged_model_path() -> Path | None:
+    """The default model installed with the package (models/ shipped as `lfmwatch._default_model`), if any."""
+    from importlib.util import find_spec
+
+    try:
+        spec = find_spec("lfmwatch._default_model")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / Path(DEFAULT_MODEL_PATH).name
+    return path if path.exists() else None
+
+
+def locate_model(config: Config, set_by: Path | None = None) -> Config:
+    """Resolve `model.path` and record where it came from (config.model_origin).
+
+    A path set in a config file is relative to that file's directory. Without one, `models/lfm-model.npz` in the
+    working directory is used when present, else the model packaged with lfmwatch.
+    """
+    path = Path(config.model.path)
+    if set_by is not None:
+        if not path.is_absolute():
+            path = Path(os.path.normpath(set_by.parent / path))
+        config.model.path, config.model_origin = str(path), f"model.path in {set_by}"
+        return config
+    if path.exists():
+        config.model_origin = f"{config.model.path} in the working directory"
+        return config
+    packaged = packaged_model_path()
+    if packaged is not None:
+        config.model.path, config.model_origin = str(packaged), PACKAGED_MODEL
+    else:
+        config.model_origin = f"{config.model.path} (missing)"
     return config
 
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from lfmwatch.cli import App, pass_app
+
+if TYPE_CHECKING:
+    from lfmwatch.config import Config
 
 _path = click.Path(dir_okay=False, path_type=Path)
 _existing = click.Path(dir_okay=False, exists=True, path_type=Path)
@@ -84,13 +88,20 @@ def train_cmd(app: App, readme: Path | None, labels: tuple[Path, ...], reviewed:
                     "unlabelled_seen": info.get("unlabelled_seen")},
         unlabelled_seen=info.get("unlabelled_seen"),
     )
-    path = save_model(model, out or Path(app.config.model.path))
+    path = save_model(model, out or _train_out(app.config))
     d = model.card["data"]
     click.echo(
         f"wrote {path} (version {model.version}, card {card_path(path)}): {d['positives']} positive and "
         f"{d['negatives_used']} negative papers, threshold {model.threshold:.3f} ({model.card.get('threshold_rule')}), "
         f"{len(model.card['unpredictable_sections'])} unpredictable sections"
     )
+
+
+def _train_out(config: Config) -> Path:
+    """Where `train` writes without --out: model.path, except never over the packaged model (models/ instead)."""
+    from lfmwatch.config import DEFAULT_MODEL_PATH, PACKAGED_MODEL
+
+    return Path(DEFAULT_MODEL_PATH if config.model_origin == PACKAGED_MODEL else config.model.path)
 
 
 @click.command("evaluate")

@@ -91,15 +91,19 @@ def model_card(config: Config) -> dict[str, Any] | None:
         path = card_path(model_path)
     except ImportError:  # the classifier is not installed: the card still sits beside the model file
         path = model_path.with_name(model_path.stem + ".card.json")
+    origin = config.model_origin or config.model.path
     if not Path(path).exists():
-        return {"path": str(path), "error": "no model card: train one with `lfmwatch train`"}
+        return {"path": str(path), "origin": origin, "error": "no model card: train one with `lfmwatch train`"}
     try:
         card = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        return {"path": str(path), "error": f"unreadable model card: {exc}"}
+        return {"path": str(path), "origin": origin, "error": f"unreadable model card: {exc}"}
     data = card.get("data") or {}
     return {
         "path": str(path),
+        "model_path": str(model_path),
+        "origin": origin,
+        "version": card.get("version"),
         "created": card.get("created"),
         "command": card.get("command"),
         "data_hash": data.get("hash"),
@@ -166,7 +170,8 @@ def describe_pipeline_status(info: dict[str, Any]) -> list[tuple[str, str]]:
     if model.get("error"):
         rows.append(("model", model["error"]))
     else:
-        rows.append(("model", f"trained {model.get('created')} on {model.get('papers')} papers "
+        rows.append(("model", f"{model.get('version')} from {model.get('origin')} ({model.get('model_path')}), "
+                              f"trained {model.get('created')} on {model.get('papers')} papers "
                               f"({model.get('positives')} positive), threshold {model.get('threshold')}, "
                               f"data {str(model.get('data_hash') or '')[:12]}"))
     sched = info.get("schedule") or {}
