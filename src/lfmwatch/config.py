@@ -148,6 +148,7 @@ SECTIONS: dict[str, type] = {
     "schedule": ScheduleConfig,
 }
 
+_GIT_BRANCH = re.compile(r"[A-Za-z0-9._][A-Za-z0-9._/-]*")
 _CRON_FIELD = re.compile(r"^[\w*/,\-?#LW]+$")
 
 
@@ -293,6 +294,13 @@ def _validate(config: Config, file: Path | str) -> None:
         raise ConfigError(f"{file}: target.repo must look like owner/name, got {config.target.repo!r}")
     if config.target.fork and not re.fullmatch(r"[\w.-]+/[\w.-]+", config.target.fork):
         raise ConfigError(f"{file}: target.fork must look like owner/name, got {config.target.fork!r}")
+    branch = config.target.branch
+    if not branch.strip() or not _GIT_BRANCH.fullmatch(branch) or ".." in branch or branch.endswith((".lock", "/")):
+        raise ConfigError(f"{file}: target.branch must be a branch name of its own for the bot, got {branch!r}",
+                          'e.g. target.branch = "lfmwatch/papers"')
+    if branch == config.target.base_branch:
+        raise ConfigError(f"{file}: target.branch = {branch!r} is the base branch: lfmwatch would commit straight to it",
+                          'give the bot a branch of its own, e.g. target.branch = "lfmwatch/papers"')
     if config.digest.smtp_security not in ("starttls", "tls", "none"):
         raise ConfigError(f"{file}: digest.smtp_security must be starttls, tls or none")
     if not 0.0 < config.model.target_precision <= 1.0:

@@ -104,6 +104,7 @@ class Comparison:
     merge_base_sha: str
     files: tuple[str, ...] = ()
     authors: tuple[str, ...] = ()
+    messages: tuple[str, ...] = ()  # the head side's commit messages, oldest first
 
 
 def _iso(value: Any) -> str | None:
@@ -397,6 +398,7 @@ class GitHubRepo:
                 merge_base_sha=str(c.merge_base_commit.sha),
                 files=tuple(f.filename for f in c.files),
                 authors=tuple(authors),
+                messages=tuple(str(commit.commit.message or "") for commit in c.commits),
             )
 
         return self._call(f"compare {base}...{head}", run)

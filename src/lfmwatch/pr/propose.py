@@ -225,6 +225,8 @@ class _State:
     notes: list[str] = field(default_factory=list)
     closed_pr: PullInfo | None = None  # plan "reset": the closed bot PR whose head the branch still is
     closed_entries: list[Any] = field(default_factory=list)  # that PR's papers (entries not in base)
+    unfiled: list[Any] = field(default_factory=list)  # the PR's entries whose section vanished from the base README
+    renamed: dict[str, str] = field(default_factory=dict)  # old section path -> its new path, when evident
 
     @property
     def head_spec(self) -> str:
@@ -259,6 +261,7 @@ def _read_state(session: GitHubSession, config: Config, *, allow_merge: bool) ->
     exclude = tuple(t.exclude_sections)
     target, head = _repos(session, config)
     base = t.base_branch or target.default_branch
+    _check_branch(t.branch, base, target, head)
     base_sha = target.branch_sha(base)
     if base_sha is None:
         raise GitHubError(f"base branch {base!r} not found on {target.full_name}", "fix target.base_branch")
@@ -295,6 +298,22 @@ def _read_state(session: GitHubSession, config: Config, *, allow_merge: bool) ->
     return state
 
 
+BOT_COMMIT_PREFIX = "lfmwatch:"  # every commit message the bot writes starts with it (see _write_branch)
+
+
+def _check_branch(branch: str, base: str, target: GitHubRepo, head: GitHubRepo) -> None:
+    """Refuse, before any write, a bot branch that is the base branch or the push repository's default branch."""
+    from lfmwatch.errors import ConfigError
+
+    if not branch.strip():
+        raise ConfigError("target.branch is empty", 'set target.branch to the bot\'s own branch, e.g. "lfmwatch/papers"')
+    taken = {base: f"the base branch of {target.full_name}", head.default_branch: f"the default branch of "
+             f"{head.full_name}"}
+    if branch in taken:
+        raise ConfigError(f"target.branch = {branch!r} is {taken[branch]}: lfmwatch would commit straight to it",
+                          'give the bot a branch of its own, e.g. target.branch = "lfmwatch/papers"')
+
+
 def _fresh_start(head: GitHubRepo, target: GitHubRepo, spec: str, base_sha: str, branch_sha: str,
                  branch: str) -> tuple[str, str]:
     """No open PR but the branch exists: reset it to base (when that loses nothing) or reuse it."""
@@ -315,6 +334,15 @@ def _fresh_start(head: GitHubRepo, target: GitHubRepo, spec: str, base_sha: str,
                 "that are not in the base branch; lfmwatch will not overwrite them",
                 f"open a PR from {branch} yourself or delete the branch, then rerun lfmwatch propose",
             )
+    if not closed and not any(m.startswith(BOT_COMMIT_PREFIX) for m in cmp.messages):
+        # No bot PR ever came from it and no commit on it is the bot's: somebody else's branch.
+        from lfmwatch.errors import ConfigError
+
+        raise ConfigError(
+            f"branch {branch} on {head.full_name} exists with {cmp.ahead_by} commit(s) that lfmwatch did not write "
+            "and no lfmwatch pull request: it is not the bot's branch",
+            "set target.branch to a branch lfmwatch owns (it creates it), or delete that branch",
+        )
     return "reuse", branch_sha
 
 
@@ -343,6 +371,10 @@ def _load_work(state: _State, config: Config, *, allow_merge: bool) -> None:
     pure = set(cmp.files) <= {t.readme} and insert_entries(mb_text, entries, exclude=exclude).text == state.work_text
     if pure:
         res = insert_entries(state.base_text, entries, exclude=exclude)
+        known = set(state.base_list.paper_sections())
+        state.unfiled = [n for n, _ in res.refused if n.section not in known]
+        if state.unfiled:
+            state.renamed = renamed_sections(mb_list, state.base_list)
         state.work_text = res.text
         state.work_list = parse_list(res.text, exclude=exclude)
         state.reapply = True
@@ -369,6 +401,64 @@ def _load_work(state: _State, config: Config, *, allow_merge: bool) -> None:
         state.work_text, state.work_blob = f.text, f.sha
         state.work_list = parse_list(f.text, exclude=exclude)
         state.notes.append(f"merged {state.base} into {state.branch}")
+
+
+def renamed_sections(old: AwesomeList, new: AwesomeList) -> dict[str, str]:
+    """Sections of `old` missing from `new` whose new path is evident: old path -> new path.
+
+    Evident means: the old section's entries all sit in one new section now (a renamed heading or parent), or
+    it is the only section gone under its parent while exactly one new one appeared there (an empty one renamed).
+    """
+    old_paths, new_paths = set(old.paper_sections()), set(new.paper_sections())
+    gone, came = old_paths - new_paths, new_paths - old_paths
+    where = {e.arxiv_id: section_path(e.section) for e in new.entries if e.arxiv_id}
+    out: dict[str, str] = {}
+    for g in sorted(gone):
+        homes = {where[e.arxiv_id] for e in old.entries
+                 if e.arxiv_id in where and section_path(e.section) == g}
+        if len(homes) == 1 and (home := homes.pop()) in came:
+            out[g] = str(home)
+    for g in sorted(gone - set(out)):
+        parent = g.rpartition(" > ")[0]
+        siblings_gone = [x for x in gone - set(out) if x.rpartition(" > ")[0] == parent]
+        fresh = [c for c in came if c.rpartition(" > ")[0] == parent and c not in out.values()]
+        if len(siblings_gone) == 1 and len(fresh) == 1:
+            out[g] = fresh[0]
+    return out
+
+
+def _refile(store: Store, state: _State, exclude: tuple[str, ...], *, dry_run: bool) -> list[str]:
+    """Re-file the PR's papers whose section vanished upstream: to the renamed heading when the move is evident,
+    else to the best other section of their stored prediction; papers with neither leave the PR (status
+    `unfiled`, never a rejection). Returns one line per paper for the run summary."""
+    from lfmwatch.awesome import NewEntry, insert_entries, parse_list
+    from lfmwatch.store.ledger import predicted_sections, refile_proposals
+
+    if not state.unfiled:
+        return []
+    known = set(state.work_list.paper_sections())
+    ranked = predicted_sections(store, [n.arxiv_id for n in state.unfiled])
+    moves = []
+    for n in state.unfiled:
+        target = state.renamed.get(n.section) or next(
+            (s for s in ranked.get(n.arxiv_id, []) if s in known and s != n.section), None)
+        if target:
+            moves.append(NewEntry(target, n.arxiv_id, n.title))
+    res = insert_entries(state.work_text, moves, exclude=exclude)
+    state.work_text = res.text
+    state.work_list = parse_list(res.text, exclude=exclude)
+    old = {n.arxiv_id: n.section for n in state.unfiled}
+    moved = [(m.arxiv_id, m.section) for m in res.inserted]
+    out = [n.arxiv_id for n in state.unfiled if n.arxiv_id not in {m[0] for m in moved}]
+    if not dry_run:
+        refile_proposals(store, moved, out)
+    lines = [f"{pid}: section {old[pid]!r} vanished from the base README, re-filed under {new!r}"
+             for pid, new in moved]
+    lines += [f"{pid}: section {old[pid]!r} vanished from the base README and no other section fits: "
+              "kept out of the PR (not rejected); file it by hand or retrain" for pid in out]
+    for line in lines:
+        log.warning("%s", line)
+    return lines
 
 
 def _limit(config: Config, in_pr: int) -> int:
@@ -456,6 +546,7 @@ def _attempt(store: Store, config: Config, session: GitHubSession, selected: Seq
     t = config.target
     exclude = tuple(t.exclude_sections)
     state = _read_state(session, config, allow_merge=not dry_run)
+    refiled = _refile(store, state, exclude, dry_run=dry_run)
     chosen, counts = _select(store, config, state, selected)
     res = insert_entries(state.work_text, _new_entries(chosen), exclude=exclude)
     inserted = {paper_key(n.arxiv_id) for n in res.inserted}
@@ -464,7 +555,7 @@ def _attempt(store: Store, config: Config, session: GitHubSession, selected: Seq
     new_list = parse_list(new_text, exclude=exclude)
     in_pr = _added_entries(new_list, state.base_list)
     result = ProposeResult(skipped=counts, refused=[(n.arxiv_id, r) for n, r in res.refused],
-                           proposed=[p["id"] for p in added_now])
+                           proposed=[p["id"] for p in added_now], errors=list(refiled))
     if not dry_run and state.closed_pr is not None and state.closed_entries:
         # Papers of the closed PR the store lost: recorded in it, so that sync rejects them (known ones keep theirs).
         known = {e.arxiv_id for e in state.closed_entries if store.db["proposals"].count_where(
@@ -546,7 +637,7 @@ def _write_branch(state: _State, new_text: str, added: Sequence[dict[str, Any]],
     """Create/reset the branch when needed, then commit the README on top of what we read."""
     ids = ", ".join(p["id"] for p in added[:12]) + (", ..." if len(added) > 12 else "")
     # Only ids in the message: titles are untrusted and GitHub renders @mentions in commit messages.
-    message = f"lfmwatch: add {len(added)} paper(s) to {readme}" + (f"\n\narXiv: {ids}" if ids else "")
+    message = f"{BOT_COMMIT_PREFIX} add {len(added)} paper(s) to {readme}" + (f"\n\narXiv: {ids}" if ids else "")
     if state.plan == "create":
         state.head.create_branch(state.branch, state.base_sha)
     elif state.plan == "fast-forward" and state.branch_sha != state.base_sha:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from lfmwatch.records import resolve_section, section_path
 from lfmwatch.store.db import Store, utcnow
-from lfmwatch.store.ledger import record_feedback, set_proposal_status
+from lfmwatch.store.ledger import record_feedback, refile_proposals, set_proposal_status
 
 if TYPE_CHECKING:
     from lfmwatch.adapters.github import GitHubRepo, GitHubSession, PullInfo
@@ -139,11 +139,21 @@ def _merged(store: Store, config: Config, target: GitHubRepo, pr: PullInfo, resu
         result.errors.append(f"PR #{pr.number}: {t.readme} not found at {ref}")
         return
     lst = parse_list(f.text, exclude=tuple(t.exclude_sections))
+    sections = set(lst.paper_sections())
     for row in _proposals(store, pr.number):
         if row["status"] not in ("proposed", "selected", "ignored"):
             continue
         e = lst.find(arxiv_id=row["paper_id"]) or (lst.find(title=row["title"]) if row.get("title") else None)
-        if e is None:
+        if e is None and row["section"] and row["section"] not in sections:
+            # Its section is gone from the merged list (renamed or removed upstream): that says nothing about
+            # the paper, so it is no rejection (a hard negative for training); it is reported and set free.
+            _bump(result.counts, "unfiled")
+            _bump(outcome, "unfiled")
+            result.errors.append(f"PR #{pr.number}: {row['paper_id']} not in the merged list and its section "
+                                 f"{row['section']!r} is gone: not counted as rejected")
+            if not dry_run:
+                refile_proposals(store, [], [row["paper_id"]])
+        elif e is None:
             _decide(store, row, "rejected", None, f"pr#{pr.number}", result, outcome, dry_run)
         else:
             where = section_path(e.section)

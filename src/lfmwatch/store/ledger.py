@@ -228,7 +228,7 @@ def record_intent(store: Store, chosen: Sequence[dict[str, Any]], run_id: int | 
     with store.db.atomic():
         for p in chosen:
             row = store.db.execute("SELECT status FROM proposals WHERE paper_id = ?", [p["id"]]).fetchone()
-            if row is not None and row[0] not in ("selected", "unignored"):
+            if row is not None and row[0] not in ("selected", "unignored", "unfiled"):
                 continue
             why = p.get("why")
             store.db["proposals"].upsert(
@@ -237,6 +237,33 @@ def record_intent(store: Store, chosen: Sequence[dict[str, Any]], run_id: int | 
                  "status": "selected", "run_id": run_id, "selected_at": now, "pr_number": None},
                 pk="paper_id",
             )
+
+
+def predicted_sections(store: Store, ids: Sequence[str]) -> dict[str, list[str]]:
+    """paper_id -> the section paths of its newest prediction, best first (the `sections` list, then `section`)."""
+    out: dict[str, list[str]] = {}
+    for pid in ids:
+        row = store.db.execute("SELECT section, sections FROM predictions WHERE paper_id = ? "
+                               "ORDER BY created DESC, rowid DESC LIMIT 1", [pid]).fetchone()
+        if row is None:
+            continue
+        try:
+            ranked = [str(s[0]) for s in json.loads(row[1] or "[]") if isinstance(s, list | tuple) and s]
+        except (ValueError, TypeError):
+            ranked = []
+        out[pid] = list(dict.fromkeys([*([row[0]] if row[0] else []), *ranked]))
+    return out
+
+
+def refile_proposals(store: Store, moved: Sequence[tuple[str, str]], unfiled: Sequence[str]) -> None:
+    """Papers of the PR whose section vanished from the list: `moved` (id, new section) get their new section;
+    `unfiled` ids left the PR (status `unfiled`, no PR number): never counted as rejected, free to come back."""
+    with store.db.atomic():
+        for pid, section in moved:
+            store.db.execute("UPDATE proposals SET section = ? WHERE paper_id = ?", [section, pid])
+        for pid in unfiled:
+            store.db.execute("UPDATE proposals SET status = 'unfiled', pr_number = NULL WHERE paper_id = ? "
+                             "AND status IN ('selected', 'proposed')", [pid])
 
 
 def record_local_proposals(store: Store, chosen: Sequence[dict[str, Any]], proposed_at: str | None = None) -> None:
@@ -264,7 +291,7 @@ def record_proposed(store: Store, entries: Sequence[Entry], pr: PullInfo | None,
                 # record it so it is never proposed a second time.
                 store.db["proposals"].insert({"paper_id": e.arxiv_id, "section": e.section, "status": "proposed",
                                               "pr_number": pr.number if pr else None, "proposed_at": now})
-            elif row[0] in ("selected", "unignored", "proposed"):
+            elif row[0] in ("selected", "unignored", "unfiled", "proposed"):
                 store.db["proposals"].update(e.arxiv_id, {"status": "proposed", "pr_number": pr.number if pr else None,
                                                           "proposed_at": now})
         if pr is not None:
