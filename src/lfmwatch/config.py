@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -148,6 +149,31 @@ SECTIONS: dict[str, type] = {
     "schedule": ScheduleConfig,
 }
 
+_ARXIV_CATEGORY = re.compile(r"[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?")
+# Numeric keys: the closed range where each means something (NaN and inf are refused when read).
+_RANGES: dict[str, tuple[float, float]] = {
+    "arxiv.delay_seconds": (0, 600),
+    "arxiv.page_size": (1, 2000),
+    "arxiv.timeout_seconds": (0.1, 3600),
+    "arxiv.max_retries": (0, 20),
+    "arxiv.backoff_seconds": (0, 3600),
+    "arxiv.overlap_days": (0, 366),
+    "arxiv.window_days": (1, 366),
+    "arxiv.first_poll_days": (1, 3660),
+    "arxiv.max_window_results": (1, 100000),
+    "select.max_per_run": (0, 10000),
+    "select.max_per_pr": (0, 10000),
+    "select.min_score": (0, 1),
+    "summaries.max_papers": (0, 10000),
+    "summaries.max_tokens": (1, 10**9),
+    "summaries.timeout_seconds": (0.1, 3600),
+    "summaries.max_retries": (0, 20),
+    "digest.timeout_seconds": (0.1, 3600),
+    "digest.max_retries": (0, 20),
+    "digest.backoff_seconds": (0, 3600),
+    "digest.max_papers": (1, 10000),
+    "schedule.misfire_grace_hours": (0, 24 * 366),
+}
 _GIT_BRANCH = re.compile(r"[A-Za-z0-9._][A-Za-z0-9._/-]*")
 _CRON_FIELD = re.compile(r"^[\w*/,\-?#LW]+$")
 
@@ -251,6 +277,8 @@ def _coerce(value: Any, hint: Any, dotted: str, file: Path | str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{file}: {dotted} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{file}: {dotted} must be a finite number, got {value!r}")
         return float(value)
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -305,20 +333,35 @@ def _validate(config: Config, file: Path | str) -> None:
         raise ConfigError(f"{file}: digest.smtp_security must be starttls, tls or none")
     if not 0.0 < config.model.target_precision <= 1.0:
         raise ConfigError(f"{file}: model.target_precision must be in (0, 1]")
-    for name, value in (
-        ("arxiv.delay_seconds", config.arxiv.delay_seconds),
-        ("arxiv.timeout_seconds", config.arxiv.timeout_seconds),
-        ("arxiv.max_retries", config.arxiv.max_retries),
-        ("arxiv.overlap_days", config.arxiv.overlap_days),
-        ("select.max_per_run", config.select.max_per_run),
-        ("select.max_per_pr", config.select.max_per_pr),
-    ):
-        if value < 0:
-            raise ConfigError(f"{file}: {name} must not be negative")
-    if config.arxiv.page_size < 1 or config.arxiv.window_days < 1:
-        raise ConfigError(f"{file}: arxiv.page_size and arxiv.window_days must be at least 1")
+    for dotted, (low, high) in _RANGES.items():
+        section, key = dotted.split(".")
+        value = getattr(getattr(config, section), key)
+        if not low <= value <= high:
+            raise ConfigError(f"{file}: {dotted} must be between {low:g} and {high:g}, got {value!r}")
+    if not -1.0 <= config.model.threshold <= 1.0:
+        raise ConfigError(f"{file}: model.threshold must be in [0, 1] (or negative: the model's own threshold)")
     if not config.arxiv.categories:
         raise ConfigError(f"{file}: arxiv.categories must not be empty")
+    for cat in config.arxiv.categories:
+        if not _ARXIV_CATEGORY.fullmatch(cat):
+            raise ConfigError(f"{file}: arxiv.categories: {cat!r} is not an arXiv category",
+                              "categories look like cs.LG, stat.ML, hep-th or cond-mat.stat-mech")
+    if not _balanced(config.arxiv.extra_query):
+        raise ConfigError(f"{file}: arxiv.extra_query has unbalanced parentheses or quotes: {config.arxiv.extra_query!r}",
+                          "it is AND-ed to the categories inside parentheses; it cannot close them")
+
+
+def _balanced(query: str) -> bool:
+    """Parentheses never close more than they opened (outside quotes) and quotes are paired."""
+    depth, quoted = 0, False
+    for ch in query:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in "()":
+            depth += 1 if ch == "(" else -1
+            if depth < 0:
+                return False
+    return depth == 0 and not quoted
 
 
 def render_default_config() -> str:
