@@ -219,7 +219,8 @@ def test_first_fire_after_is_strictly_after() -> None:
 
 def test_next_fire_times_from_config() -> None:
     times = next_fire_times(Config(), datetime(2026, 1, 1, 12, 0, tzinfo=UTC))  # Thursday noon
-    assert times == {"run": "2026-01-02T06:17:00+00:00", "digest": "2026-01-05T07:41:00+00:00"}
+    assert times == {"run": "2026-01-02T06:17:00+00:00", "digest": "2026-01-05T07:41:00+00:00",
+                     "retrain": "2026-01-04T05:23:00+00:00"}
 
 
 def test_digest_job_sends_once_through_smtp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -95,7 +95,7 @@ def test_status_json_reports_the_runs(emu: ArxivEmulator) -> None:
     (run,) = info["daily_runs"]
     assert run["status"] == "failed" and run["counts"]["poll"]["new"] == 6
     assert info["papers"] == 6
-    assert set(info["schedule"]["next"]) == {"run", "digest"}
+    assert set(info["schedule"]["next"]) == {"run", "digest", "retrain"}
     assert info["model"]["error"].startswith("no model card")
 
 

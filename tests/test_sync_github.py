@@ -52,13 +52,13 @@ def test_merge_with_removed_and_moved_entries(gh: GitHubFake, store: Store) -> N
     assert len(gh.pulls(REPO, "open")) == 1
 
 
-def test_closed_pr_rejects_all_and_never_again(gh: GitHubFake, store: Store) -> None:
+def test_closed_pr_decides_all_and_never_again(gh: GitHubFake, store: Store) -> None:
     cfg = make_config()
     seed(store, DAY1)
     propose(store, cfg, session_for(gh))
     gh.close_pull(REPO, 1)
     res = sync(store, cfg, session_for(gh))
-    assert res.counts["rejected"] == 3
+    assert res.counts["closed"] == 3 and res.counts["rejected"] == 0
     assert set(statuses(store).values()) == {"rejected"}
     assert {p for p in blocked_ids(store)} >= {p[0] for p in DAY1}
     again = propose(store, cfg, session_for(gh))
@@ -188,7 +188,7 @@ def test_pr_opened_then_labels_fail_still_records_its_papers(gh: GitHubFake, sto
     assert set(statuses(store).values()) == {"proposed"}  # the PR exists: its papers are recorded in it
     gh.faults.clear()
     gh.close_pull(REPO, 1)  # rejected before the next run could repair anything
-    assert sync(store, cfg, session_for(gh)).counts["rejected"] == 3
+    assert sync(store, cfg, session_for(gh)).counts["closed"] == 3
     again = propose(store, cfg, session_for(gh))
     assert again.status == "nothing" and len(gh.pulls(REPO)) == 1
 
@@ -201,7 +201,7 @@ def test_pr_rows_lost_from_the_store_are_found_again_with_a_fork_configured(gh: 
     store.db["pull_requests"].delete_where()  # e.g. a run whose state.db was not committed back
     gh.close_pull(REPO, 1)
     res = sync(store, cfg, session_for(gh))
-    assert res.counts["rejected"] == 3 and set(statuses(store).values()) == {"rejected"}
+    assert res.counts["closed"] == 3 and set(statuses(store).values()) == {"rejected"}
 
 
 def test_closed_pr_papers_the_store_lost_are_not_proposed_again(gh: GitHubFake, store: Store) -> None:
@@ -216,6 +216,6 @@ def test_closed_pr_papers_the_store_lost_are_not_proposed_again(gh: GitHubFake, 
     assert nxt.created_pr and nxt.pr_number == 2 and sorted(nxt.proposed) == ["2501.00004", "2501.00005"]
     assert all(p[0] not in gh.file(REPO, "README.md", BRANCH) for p in DAY1)
     res = sync(store, cfg, session_for(gh))
-    assert res.counts["rejected"] == 3
+    assert res.counts["closed"] == 3
     assert {pid: st for pid, st in statuses(store).items() if pid in {p[0] for p in DAY1}} == {
         p[0]: "rejected" for p in DAY1}

@@ -15,7 +15,7 @@ yaml = pytest.importorskip("yaml")
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
 ALL = sorted(WORKFLOWS.glob("*.yml"))
-SCHEDULED = ("lfmwatch.yml", "digest.yml", "keepalive.yml")
+SCHEDULED = ("lfmwatch.yml", "digest.yml", "keepalive.yml", "retrain.yml")
 SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 
 
@@ -47,7 +47,8 @@ def test_permissions_and_concurrency(path: Path) -> None:
             if level == "write":
                 # Write access only where a step needs it: pushing state back or re-enabling workflows.
                 assert (scope, path.name) in {
-                    ("contents", "lfmwatch.yml"), ("contents", "digest.yml"), ("actions", "keepalive.yml")
+                    ("contents", "lfmwatch.yml"), ("contents", "digest.yml"), ("actions", "keepalive.yml"),
+                    ("contents", "retrain.yml"),
                 }, f"{path.name}:{name} asks for {scope}: write"
         assert job.get("timeout-minutes"), f"{path.name}:{name} needs a timeout"
 
@@ -142,3 +143,15 @@ def test_keepalive_reenables_the_scheduled_workflows() -> None:
     # Monthly is well inside GitHub's 60 days of inactivity.
     (cron,) = [s["cron"] for s in wf["on"]["schedule"]]
     assert cron.split()[2:4] == ["1", "*"]
+
+
+def test_weekly_retrain_runs_the_gated_train_and_commits_models() -> None:
+    wf = load(WORKFLOWS / "retrain.yml")
+    (cron,) = [s["cron"] for s in wf["on"]["schedule"]]
+    assert cron.split()[2:4] == ["*", "*"] and cron.split()[4] not in ("*",), "weekly"
+    runs = "\n".join(s.get("run", "") for s in steps(wf))
+    assert re.search(r'^\s*lfmwatch train "\$\{args\[@\]\}"\s*$', runs, re.M)  # no data arguments: the gated retrain
+    assert "git add -f models" in runs and "git diff --cached --quiet" in runs
+    env = {k: v for s in steps(wf) for k, v in s.get("env", {}).items()}
+    assert env["GITHUB_TOKEN"] == "${{ secrets.LFMWATCH_GITHUB_TOKEN }}"
+    assert wf["concurrency"]["group"] == load(WORKFLOWS / "lfmwatch.yml")["concurrency"]["group"]

@@ -57,6 +57,8 @@ class ModelConfig:
     path: str = DEFAULT_MODEL_PATH
     target_precision: float = 0.9
     threshold: float = -1.0  # < 0: use the threshold stored in the model
+    bundle: str = "models/lfm-bundle.jsonl.gz"  # texts, labels, reviews and unlabelled papers for retraining
+    stream_sample: int = 5000  # newest stored papers used as unlabelled examples when retraining
 
 
 @dataclass
@@ -104,6 +106,7 @@ class ScheduleConfig:
 
     run_cron: str = "17 6 * * *"
     digest_cron: str = "41 7 * * mon"
+    retrain_cron: str = "23 5 * * sun"
     timezone: str = "UTC"
     misfire_grace_hours: float = 12.0
 
@@ -306,7 +309,7 @@ def validate_cron(expr: str) -> None:
 
 
 def _validate(config: Config, file: Path | str) -> None:
-    for key in ("run_cron", "digest_cron"):
+    for key in ("run_cron", "digest_cron", "retrain_cron"):
         expr = getattr(config.schedule, key)
         try:
             validate_cron(expr)
@@ -429,6 +432,8 @@ _KEY_DOCS = {
     "model.path": "the fitted model; its JSON card sits beside it",
     "model.target_precision": "precision the relevance threshold is chosen for at training",
     "model.threshold": "override of the model's threshold (negative: use the model's)",
+    "model.bundle": "training bundle read by `lfmwatch train` without data arguments (`lfmwatch bundle` builds it)",
+    "model.stream_sample": "newest stored papers of the configured categories used as unlabelled papers when retraining",
     "select.max_per_run": "papers proposed per run at most",
     "select.max_per_pr": "papers in one open pull request at most",
     "select.min_score": "extra floor on the relevance score",
@@ -452,6 +457,7 @@ _KEY_DOCS = {
     "digest.max_papers": "papers shown in one digest at most",
     "schedule.run_cron": "cron of the daily run in `lfmwatch daemon`",
     "schedule.digest_cron": "cron of the weekly digest in `lfmwatch daemon`",
+    "schedule.retrain_cron": "cron of the gated retrain (`lfmwatch train`) in `lfmwatch daemon`",
     "schedule.timezone": "time zone of the cron expressions",
     "schedule.misfire_grace_hours": "a job missed while the daemon was down still runs (once) within this many hours",
 }

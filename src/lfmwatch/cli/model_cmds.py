@@ -48,10 +48,20 @@ def _collect(app: App, readme: Path | None, labels: tuple[Path, ...], reviewed: 
         for paper in iter_corpus(path):
             if paper.get("abstract"):
                 extra.setdefault(str(paper["id"]), paper)
+    bundle = Path(config.model.bundle)
+    if bundle.is_file():
+        # The committed bundle knows the abstracts of the list's papers, labels and reviews: entries it knows
+        # do not fall back to their titles.
+        from lfmwatch.model.bundle import read_bundle
+
+        for pid, text in read_bundle(bundle).texts.items():
+            extra.setdefault(pid, {"id": pid, **text})
     examples, info = collect_examples(
         config, store=store, readme=readme, labels=labels, reviewed=reviewed, corpus=corpus,
         fetch_missing=not no_fetch, known_texts=extra, max_unlabelled=FitOptions().max_unlabelled,
     )
+    if readme is not None:
+        info["sources"]["readme"]["without_abstract"] = sum(1 for e in examples if e.kind == "list" and not e.abstract)
     return examples, info
 
 
@@ -73,35 +83,87 @@ def _command_line(name: str, params: dict) -> str:  # type: ignore[type-arg]
 @click.command("train")
 @_data_options
 @click.option("--out", type=_path, default=None, help="Model file to write (default: model.path).")
+@click.option("--force", is_flag=True, help="Install the retrained model even when the quality gate refuses it.")
+@click.option("--dry-run", is_flag=True, help="Retrain and gate, print the verdict; write no model and no record.")
 @pass_app
 def train_cmd(app: App, readme: Path | None, labels: tuple[Path, ...], reviewed: Path | None, corpus: Path | None,
-              texts: tuple[Path, ...], no_fetch: bool, out: Path | None) -> None:
-    """Fit the model from the list's entries, labels, reviews and store feedback; write it and its card."""
+              texts: tuple[Path, ...], no_fetch: bool, out: Path | None, force: bool, dry_run: bool) -> None:
+    """Fit the model and write it with its card.
+
+    Without data arguments (deployment): from the list's README on GitHub, the feedback in state.db, the newest
+    stored papers and the bundle beside the model; the new model replaces the current one only when the quality
+    gate accepts it (--force overrides). With data arguments (development): from those files, written directly.
+    """
     from lfmwatch.model.classifier import card_path, save_model
     from lfmwatch.model.fit import fit_model
 
-    examples, info = _collect(app, readme, labels, reviewed, corpus, texts, no_fetch)
     command = _command_line("train", click.get_current_context().params)
+    if readme is None and not labels and reviewed is None and corpus is None and not texts:
+        _retrain(app, out, no_fetch=no_fetch, force=force, dry_run=dry_run, command=command)
+        return
+    examples, info = _collect(app, readme, labels, reviewed, corpus, texts, no_fetch)
     model = fit_model(
         examples, sections=info.get("sections", []), target_precision=app.config.model.target_precision,
         command=command, extra_card={"sources": info.get("sources", {}), "text_sources": info.get("text", {}),
                     "unlabelled_seen": info.get("unlabelled_seen")},
         unlabelled_seen=info.get("unlabelled_seen"),
     )
-    path = save_model(model, out or _train_out(app.config))
     d = model.card["data"]
+    if dry_run:
+        click.echo(f"dry run: would write {out or _train_out(app.config)} (threshold {model.threshold:.3f}, "
+                   f"{d['positives']} positive papers)")
+        return
+    path = save_model(model, out or _train_out(app.config))
     click.echo(
         f"wrote {path} (version {model.version}, card {card_path(path)}): {d['positives']} positive and "
         f"{d['negatives_used']} negative papers, threshold {model.threshold:.3f} ({model.card.get('threshold_rule')}), "
         f"{len(model.card['unpredictable_sections'])} unpredictable sections"
     )
+    rd = (info.get("sources") or {}).get("readme")
+    if rd:
+        click.echo(f"README: {rd['entries']} entries with an arXiv id, {rd['without_abstract']} without an abstract "
+                   "(trained on their titles)")
+
+
+def _retrain(app: App, out: Path | None, *, no_fetch: bool, force: bool, dry_run: bool, command: str) -> None:
+    """The gated retrain of `lfmwatch train` without data arguments."""
+    from lfmwatch.run.retrain import run_retrain
+
+    outcome = run_retrain(app.store, app.config, out=out, force=force, dry_run=dry_run, fetch_missing=not no_fetch,
+                          command=command, echo=click.echo)
+    click.echo(("dry run: " if dry_run else "") + outcome.line())
+    if outcome.path is not None:
+        click.echo(f"wrote {outcome.path} (version {outcome.summary['challenger_version']})")
+
+
+@click.command("bundle")
+@click.option("--data", "data", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              default=Path("../shared/data"), show_default=True, help="The shared data directory.")
+@click.option("--out", type=_path, default=None, help="Bundle to write (default: model.bundle).")
+@click.option("--unlabelled", type=click.IntRange(0, 100000), default=None,
+              help="Unlabelled corpus papers to sample (default 6000).")
+@click.option("--dry-run", is_flag=True, help="Build and print the counts; write nothing.")
+@pass_app
+def bundle_cmd(app: App, data: Path, out: Path | None, unlabelled: int | None, dry_run: bool) -> None:
+    """Build the compact training bundle that `lfmwatch train` (no data arguments) reads beside the model."""
+    from lfmwatch.model.bundle import DEFAULT_UNLABELLED, build_bundle, write_bundle
+
+    n = DEFAULT_UNLABELLED if unlabelled is None else unlabelled
+    rows, card = build_bundle(data, app.config.arxiv.categories, unlabelled=n)
+    counts = ", ".join(f"{v} {k}" for k, v in card["counts"].items())
+    if dry_run:
+        click.echo(f"dry run: bundle of {counts}; nothing written")
+        return
+    target = out or Path(app.config.model.bundle)
+    full = write_bundle(rows, card, target, _command_line("bundle", click.get_current_context().params))
+    click.echo(f"wrote {target} ({full['bytes'] / 1e6:.2f} MB, sha256 {full['sha256'][:16]}): {counts}")
 
 
 def _train_out(config: Config) -> Path:
     """Where `train` writes without --out: model.path, except never over the packaged model (models/ instead)."""
-    from lfmwatch.config import DEFAULT_MODEL_PATH, PACKAGED_MODEL
+    from lfmwatch.run.retrain import train_out
 
-    return Path(DEFAULT_MODEL_PATH if config.model_origin == PACKAGED_MODEL else config.model.path)
+    return train_out(config)
 
 
 @click.command("evaluate")
@@ -173,5 +235,6 @@ def classify_cmd(app: App, input_path: Path | None, output_path: Path | None, mo
 def register(group: click.Group) -> None:
     """Add this module's commands to the top-level group."""
     group.add_command(train_cmd)
+    group.add_command(bundle_cmd)
     group.add_command(evaluate_cmd)
     group.add_command(classify_cmd)

@@ -40,6 +40,8 @@ def run_cmd(app: App, dry_run: bool, as_json: bool) -> None:
             # Untrusted text: one line, no control or escape sequences on the terminal.
             click.echo("\t".join(one_line(str(v)) for v in
                                  (paper.get("id"), paper.get("section") or "?", paper.get("title") or "")))
+        if report.retrain:
+            click.echo(f"model retrained since the last run: {one_line(report.retrain)}")
         click.echo(report.line())
     if report.status == "failed":
         raise RunFailed(f"the run stopped in {report.failed_stage()}: {report.error}", report.hint or None)

@@ -35,7 +35,8 @@ KINDS: dict[str, tuple[bool | None, bool, float]] = {
     "reviewed_neg": (False, False, 3.0),  # a maintainer reviewed it and excluded it: a hard negative
     "feedback_accepted": (True, True, 2.0),  # merged by the maintainers in the proposed section
     "feedback_moved": (True, True, 2.0),  # merged, but moved to another section (section = where it went)
-    "feedback_rejected": (False, False, 3.0),  # the maintainers closed it: a hard negative
+    "feedback_rejected": (False, False, 3.0),  # a reviewer removed its line or ignored it: a hard negative
+    "feedback_closed": (None, False, 1.0),  # only in a PR closed as a whole: a weak negative, like an unlabelled paper
     "negative": (None, False, 1.0),  # unlabelled paper of the configured categories
 }
 POSITIVE_KINDS = frozenset(k for k, v in KINDS.items() if v[0] is True)
@@ -155,17 +156,34 @@ def reviewed_examples(path: str | Path) -> list[TrainingExample]:
 
 
 def feedback_examples(store: Store) -> list[TrainingExample]:
-    """Examples from the store's feedback table: accepted/moved -> positives in `section`, rejected -> negatives."""
-    kinds = {"accepted": "feedback_accepted", "moved": "feedback_moved", "rejected": "feedback_rejected"}
-    latest: dict[str, dict[str, Any]] = {}
-    # The last decision about a paper wins (a rejected paper may be proposed and accepted later).
-    for row in store.db.execute(
-        "SELECT paper_id, label, section FROM feedback ORDER BY created, id"
-    ).fetchall():
-        if row[1] in kinds:
-            latest[row[0]] = {"label": row[1], "section": row[2]}
-    return [example(pid, None, None, d["section"] if d["label"] != "rejected" else None, kinds[d["label"]])
-            for pid, d in latest.items()]
+    """Examples from the store's feedback, with the weights of the README's rules ("How the bot learns").
+
+    - accepted (a merge that kept the line where the bot put it) -> positive in that section;
+    - moved (the line ended in another section, or a `/lfmwatch move`) -> positive in the new section;
+    - rejected (a reviewer removed the line) and ignored (`/lfmwatch ignore`, `lfmwatch ignore`) -> hard negative;
+    - closed (the paper was only in a pull request closed as a whole; also a legacy `rejected` row of a closed
+      pull request) -> weak negative (`feedback_closed`, weighted like an unlabelled paper), unless the paper was
+      also rejected line by line;
+    - unignored clears what came before; otherwise the newest decision about a paper wins.
+    """
+    from lfmwatch.store.training import feedback_outcomes
+
+    latest: dict[str, tuple[str, str | None]] = {}
+    for row in feedback_outcomes(store):
+        pid, label = row["paper_id"], row["label"]
+        if label == "unignored":
+            latest.pop(pid, None)
+            continue
+        if label == "rejected" and row["pr_state"] == "closed":
+            label = "closed"  # recorded before closed PRs got their own label: the whole PR was rejected
+        if label == "closed" and latest.get(pid, ("",))[0] in ("rejected", "ignored"):
+            continue  # a line-by-line rejection is not softened by closing the whole PR afterwards
+        if label in ("accepted", "moved", "rejected", "ignored", "closed"):
+            latest[pid] = (label, row["section"])
+    kinds = {"accepted": "feedback_accepted", "moved": "feedback_moved", "rejected": "feedback_rejected",
+             "ignored": "feedback_rejected", "closed": "feedback_closed"}
+    return [example(pid, None, None, section if label in ("accepted", "moved") else None, kinds[label])
+            for pid, (label, section) in latest.items()]
 
 
 def iter_corpus(path: str | Path, categories: Sequence[str] | None = None,

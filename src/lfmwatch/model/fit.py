@@ -388,6 +388,10 @@ def fit_model(
         "unpredictable_sections": unpredictable,
         "train_seconds": None,
     }
+    # Out-of-fold probabilities of the judged papers: what the quality gate (model/gate.py) compares on.
+    judged_any = with_kinds(examples, papers, JUDGED_KINDS)
+    card["oof_judged"] = {"ids": [p.id for p, j in zip(papers, judged_any, strict=True) if j],
+                          "prob": [round(float(x), 5) for x, j in zip(prob_all, judged_any, strict=True) if j]}
     if extra_card:
         card.update(extra_card)
     model = LfmModel(

@@ -4,7 +4,9 @@ For every bot PR not yet synced as final:
 - merged: the README at the merge commit is the truth. A paper of the PR still in it is `accepted` in the section
   where it ended up, or `moved` when that differs from the section the bot proposed (a corrected label); a paper
   no longer in it was removed by a reviewer: `rejected`.
-- closed without merging: every paper of the PR is `rejected`.
+- closed without merging: every paper of the PR is decided and never proposed again; a line a reviewer removed
+  from the branch before closing is `rejected`, the others are `closed` (a weak negative for training: closing
+  a whole PR says less about each paper than removing its line).
 - open: the README on the PR's head tells what reviewers changed so far (reported, not recorded: they may still
   change their mind).
 Comment commands, on any bot PR, one per line: `/lfmwatch ignore ARXIV_ID` and `/lfmwatch move ARXIV_ID SECTION`
@@ -67,7 +69,7 @@ def sync(store: Store, config: Config, session: GitHubSession, *, dry_run: bool 
     target = session.repo(t.repo)
     # propose pushes to the target itself when it may, to the fork only when it may not: look under both heads.
     head_owners = dict.fromkeys([target.owner, *([t.fork.split("/")[0]] if t.fork else [])])
-    result = SyncResult(counts=dict.fromkeys(("accepted", "moved", "rejected", "ignored", "commands",
+    result = SyncResult(counts=dict.fromkeys(("accepted", "moved", "rejected", "closed", "ignored", "commands",
                                               "unauthorized", "unknown"), 0))
     # Discover the bot's PRs on GitHub too (the store may have lost a row, or a run died before recording it).
     known = {r["number"]: r for r in store.db.query("SELECT * FROM pull_requests")}
@@ -91,7 +93,7 @@ def sync(store: Store, config: Config, session: GitHubSession, *, dry_run: bool 
         if pr.merged:
             _merged(store, config, target, pr, result, outcome, dry_run, moves)
         elif pr.state == "closed":
-            _closed(store, pr, result, outcome, dry_run)
+            _closed(store, config, target, pr, result, outcome, dry_run)
         else:
             result.pending.append(_open_report(store, config, target, pr))
         if not dry_run:
@@ -118,14 +120,14 @@ def _proposals(store: Store, number: int) -> list[dict[str, Any]]:
 
 
 def _decide(store: Store, row: dict[str, Any], label: str, section: str | None, source: str,
-            result: SyncResult, outcome: dict[str, Any], dry_run: bool) -> None:
+            result: SyncResult, outcome: dict[str, Any], dry_run: bool, status: str | None = None) -> None:
     _bump(result.counts, label)
     _bump(outcome, label)
     if dry_run:
         return
     with store.db.atomic():
         record_feedback(store, row["paper_id"], label, source, section=section, proposed_section=row["section"])
-        set_proposal_status(store, row["paper_id"], label)
+        set_proposal_status(store, row["paper_id"], status or label)
 
 
 def _merged(store: Store, config: Config, target: GitHubRepo, pr: PullInfo, result: SyncResult,
@@ -166,10 +168,22 @@ def _merged(store: Store, config: Config, target: GitHubRepo, pr: PullInfo, resu
             _decide(store, row, label, where, f"pr#{pr.number}", result, outcome, dry_run)
 
 
-def _closed(store: Store, pr: PullInfo, result: SyncResult, outcome: dict[str, Any], dry_run: bool) -> None:
+def _closed(store: Store, config: Config, target: GitHubRepo, pr: PullInfo, result: SyncResult,
+            outcome: dict[str, Any], dry_run: bool) -> None:
+    """A PR closed without merging: its papers are decided (never proposed again). A line a reviewer removed from
+    the branch before closing is a rejection; the rest is `closed`, a weak negative for training."""
+    from lfmwatch.awesome import parse_list
+
+    t = config.target
+    f = target.read_file(t.readme, pr.head_sha) if pr.head_sha else None
+    lst = parse_list(f.text, exclude=tuple(t.exclude_sections)) if f is not None else None
     for row in _proposals(store, pr.number):
         if row["status"] in ("proposed", "selected"):
-            _decide(store, row, "rejected", None, f"pr#{pr.number}", result, outcome, dry_run)
+            if lst is not None and lst.find(arxiv_id=row["paper_id"]) is None:
+                # Its own source: a `rejected` row under plain `pr#N` of a closed PR is the old whole-PR rejection.
+                _decide(store, row, "rejected", None, f"pr#{pr.number}/removed", result, outcome, dry_run)
+            else:
+                _decide(store, row, "closed", None, f"pr#{pr.number}", result, outcome, dry_run, status="rejected")
 
 
 def _commands(store: Store, target: GitHubRepo, pr: PullInfo, sections: list[str], result: SyncResult,

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("lfmwatch.run.daemon")
 
 LAST_FIRE_KEY = "daemon.last_fire.{job}"
-JOB_IDS = ("run", "digest")
+JOB_IDS = ("run", "digest", "retrain")
 _DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # index = standard cron day number
 
 
@@ -87,9 +87,10 @@ def cron_trigger(expr: str, timezone: str) -> BaseTrigger:
 
 
 def schedule_triggers(config: Config) -> dict[str, BaseTrigger]:
-    """The daemon's triggers from `config.schedule`: {"run": ..., "digest": ...}."""
+    """The daemon's triggers from `config.schedule`: {"run": ..., "digest": ..., "retrain": ...}."""
     s = config.schedule
-    return {"run": cron_trigger(s.run_cron, s.timezone), "digest": cron_trigger(s.digest_cron, s.timezone)}
+    return {"run": cron_trigger(s.run_cron, s.timezone), "digest": cron_trigger(s.digest_cron, s.timezone),
+            "retrain": cron_trigger(s.retrain_cron, s.timezone)}
 
 
 def next_fire_times(config: Config, now: datetime | None = None) -> dict[str, str | None]:
@@ -220,8 +221,9 @@ class Daemon:
         restore = self._install_signals() if install_signals else None
         try:
             scheduler.add_listener(lambda _e: self._started(), _started_mask())
-            log.info("daemon started (pid %d): run %r, digest %r, %s", os.getpid(), self.config.schedule.run_cron,
-                     self.config.schedule.digest_cron, self.config.schedule.timezone)
+            log.info("daemon started (pid %d): run %r, digest %r, retrain %r, %s", os.getpid(),
+                     self.config.schedule.run_cron, self.config.schedule.digest_cron, self.config.schedule.retrain_cron,
+                     self.config.schedule.timezone)
             scheduler.start()
         finally:
             if restore is not None:
@@ -326,4 +328,15 @@ def make_daemon(config: Config, adapters_factory: Callable[[], Any] | None = Non
 
         return run_digest(store, config)
 
-    return Daemon(config, lambda: open_store(config.db_path), {"run": run_job, "digest": digest_job})
+    def retrain_job(store: Store, stop: threading.Event) -> Any:
+        from lfmwatch.run.retrain import run_retrain
+
+        # The gated retrain: a refused model leaves the current one in place (the reason is in `status`).
+        adapters = adapters_factory() if adapters_factory is not None else None
+        session = adapters.github() if adapters is not None and adapters.github is not None else None
+        outcome = run_retrain(store, config, session=session)
+        log.info("retrain: %s", outcome.line())
+        return outcome
+
+    return Daemon(config, lambda: open_store(config.db_path),
+                  {"run": run_job, "digest": digest_job, "retrain": retrain_job})

@@ -102,6 +102,7 @@ class RunReport:
     hint: str = ""
     pr_body: str = ""  # dry run: the body the PR would get
     diff: str = ""  # dry run: the README change
+    retrain: str = ""  # a retrain since the previous run: its verdict and what it changed (one line)
 
     def stage(self, name: str) -> StageResult | None:
         """The result of stage `name`, if it ran."""
@@ -317,6 +318,17 @@ def _stage_classify(ctx: _Context, result: StageResult) -> None:
     threshold = ctx.config.model.threshold if ctx.config.model.threshold >= 0 else None
     counts = classify_store(ctx.store, model, threshold=threshold)
     result.counts = dict(counts)
+    ctx.report.retrain = _retrain_since_last_run(ctx.store, ctx.report.run_id)
+
+
+def _retrain_since_last_run(store: Store, run_id: int | None) -> str:
+    """The line of a retrain recorded after the previous daily run started ("" when none)."""
+    from lfmwatch.run.retrain import summary_line
+    from lfmwatch.store.training import last_train_run
+
+    previous = next((r for r in store.last_runs("run", limit=2) if r["id"] != run_id), None)
+    run = last_train_run(store, after=previous["started"] if previous else None)
+    return f"{run.get('finished')}: {summary_line(run['summary'])}" if run else ""
 
 
 def _stage_sync(ctx: _Context, result: StageResult) -> None:

@@ -119,6 +119,8 @@ def markdown_summary(report: RunReport) -> str:
             lines.append(f"- {link} {_cell(str(p.get('title') or ''))} → {_cell(section)}")
     if report.pr_url:
         lines += ["", f"Pull request: {report.pr_url}"]
+    if report.retrain:
+        lines += ["", "### Model retrained since the last run", "", _cell(report.retrain)]
     errors = [(s.name, e) for s in report.stages for e in s.errors]
     if errors or report.error:
         lines += ["", "### Errors", ""]

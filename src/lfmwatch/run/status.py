@@ -125,6 +125,7 @@ def schedule_status(store: Store, config: Config) -> dict[str, Any]:
     return {
         "run_cron": config.schedule.run_cron,
         "digest_cron": config.schedule.digest_cron,
+        "retrain_cron": config.schedule.retrain_cron,
         "timezone": config.schedule.timezone,
         "next": next_fire_times(config),
         "last_fired": {job: store.get_state(LAST_FIRE_KEY.format(job=job)) for job in JOB_IDS},
@@ -139,11 +140,26 @@ def pipeline_status(store: Store, config: Config) -> dict[str, Any]:
         "proposals": dict(store.db.execute("SELECT status, COUNT(*) FROM proposals GROUP BY status").fetchall()),
         "acceptance": review_acceptance(store),
         "model": model_card(config),
+        "retrain": last_retrain(store),
         "schedule": schedule_status(store, config),
     }
 
 
-PIPELINE_KEYS = ("daily_runs", "open_pr", "proposals", "acceptance", "model", "schedule")
+def last_retrain(store: Store) -> dict[str, Any] | None:
+    """The last gated retrain: when, its verdict and why, both models' figures, what it changed."""
+    from lfmwatch.run.retrain import summary_line
+    from lfmwatch.store.training import last_train_run
+
+    run = last_train_run(store)
+    if run is None:
+        return None
+    s = run["summary"]
+    return {"finished": run.get("finished"), "verdict": s.get("verdict"), "reasons": s.get("reasons"),
+            "line": summary_line(s), "champion": s.get("champion"), "challenger": s.get("challenger"),
+            "threshold": s.get("threshold"), "effect": s.get("effect")}
+
+
+PIPELINE_KEYS = ("daily_runs", "open_pr", "proposals", "acceptance", "model", "retrain", "schedule")
 
 
 def describe_pipeline_status(info: dict[str, Any]) -> list[tuple[str, str]]:
@@ -174,8 +190,11 @@ def describe_pipeline_status(info: dict[str, Any]) -> list[tuple[str, str]]:
                               f"trained {model.get('created')} on {model.get('papers')} papers "
                               f"({model.get('positives')} positive), threshold {model.get('threshold')}, "
                               f"data {str(model.get('data_hash') or '')[:12]}"))
+    rt = info.get("retrain")
+    rows.append(("last retrain", f"{rt.get('finished')}: {rt['line']}" if rt else "none recorded yet"))
     sched = info.get("schedule") or {}
     nxt = sched.get("next") or {}
     rows.append(("next run", f"{nxt.get('run')} ({sched.get('run_cron')} {sched.get('timezone')})"))
     rows.append(("next digest", f"{nxt.get('digest')} ({sched.get('digest_cron')} {sched.get('timezone')})"))
+    rows.append(("next retrain", f"{nxt.get('retrain')} ({sched.get('retrain_cron')} {sched.get('timezone')})"))
     return rows

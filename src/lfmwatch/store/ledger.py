@@ -4,7 +4,7 @@ Rules (documented here because propose, sync, status and train all rely on them)
 - A feedback row is unique per (source, paper_id): `pr#N` for the outcome of pull request N, `comment#ID` for a
   reviewer's command, `cli@TIMESTAMP` for `lfmwatch ignore/unignore`. Recording the same outcome twice is a no-op.
 - A paper's *effective* label is its newest row (by id) after its newest `unignored` row; `unignored` itself
-  clears the label. `feedback_labels` returns effective labels, `blocked_ids` blocks `rejected`/`ignored` ones.
+  clears the label. `feedback_labels` returns effective labels, `blocked_ids` blocks `rejected`/`ignored`/`closed` ones.
 - A paper is blocked from being proposed while its proposal is proposed/accepted/moved/rejected/ignored, or its
   effective label is rejected/ignored. `selected` (intent recorded, not yet on GitHub) and `unignored` are not
   blocked, which is what makes an interrupted propose resumable and an un-ignore effective.
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from lfmwatch.records import Candidate
 
 BLOCKING_STATUSES = ("proposed", "accepted", "moved", "rejected", "ignored")
-NEGATIVE_LABELS = ("rejected", "ignored")
+NEGATIVE_LABELS = ("rejected", "ignored", "closed")  # closed: in a pull request closed as a whole
 
 
 def record_feedback(
