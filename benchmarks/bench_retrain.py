@@ -33,7 +33,6 @@ def main() -> None:
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "tests"))
     from fakes.github_fake import GitHubFake
-
     from lfmwatch.config import config_from_dict
     from lfmwatch.run.retrain import run_retrain
     from lfmwatch.store.db import Store

@@ -132,7 +132,7 @@ def test_cli_github_propose_sync_ignore(tmp_path: Path, monkeypatch: pytest.Monk
         assert "updated: 1 new paper(s) in PR #1" in third.output, third.output
         gh.close_pull(REPO, 1)
         synced = runner.invoke(cli, ["sync"])
-        assert synced.exit_code == 0 and "rejected 4" in synced.output, synced.output
+        assert synced.exit_code == 0 and "closed 4" in synced.output, synced.output
         assert "unignored 2501.00004" in runner.invoke(cli, ["unignore", "2501.00004"]).output
         assert "neither rejected nor ignored" in runner.invoke(cli, ["unignore", "2501.99999"]).output
         fourth = runner.invoke(cli, ["propose"])
