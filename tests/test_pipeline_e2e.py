@@ -350,3 +350,62 @@ def test_missing_token_stops_the_run_with_what_to_do(
     result = CliRunner().invoke(cli, ["run"])
     assert result.exit_code == 1
     assert "GITHUB_TOKEN is not set" in result.output and "export GITHUB_TOKEN" in result.output
+
+
+def test_a_compacted_store_still_syncs_proposes_and_sends_the_digest(
+    world: tuple[ArxivEmulator, GitHubFake], tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fakes.smtp_server import SmtpFake
+    from lfmwatch.model.classifier import load_model
+    from lfmwatch.run.classify import classify_store
+    from lfmwatch.store.ledger import blocked_ids
+    from lfmwatch.store.papers import upsert_papers
+    from lfmwatch.store.retention import RetentionPolicy, compact
+
+    emu, gh = world
+    assert CliRunner().invoke(cli, ["run"]).exit_code == 0  # PR #1 with the three EXPECTED papers
+    assert CliRunner().invoke(cli, ["ignore", "2611.00105"]).exit_code == 0  # an off-topic paper, ignored
+    old = datetime.now(UTC).date() - timedelta(days=20)
+    with Store(tmp_path / "state.db") as store:  # three weeks of older stream, classified, mostly irrelevant
+        upsert_papers(store, [{"id": f"2610.{i:05d}", "title": f"Deep learning for {OTHER[i % 8]} {i}",
+                               "abstract": f"We address {OTHER[i % 8]} with networks.", "categories": ["cs.CV"],
+                               "listed": str(old - timedelta(days=i % 7))} for i in range(300)], "arxiv")
+        classify_store(store, load_model(tiny_model))
+        blocked = blocked_ids(store)
+        report = compact(store, RetentionPolicy(window_days=3, sample_size=5))
+        assert report.papers_dropped >= 290
+        kept = {r[0] for r in store.db.execute("SELECT id FROM papers")}
+        assert EXPECTED | {"2611.00105"} <= kept and blocked_ids(store) == blocked
+
+    # Sync: the reviewers drop one line and merge; propose: a new day's paper goes into a new PR.
+    gh.remove_line(REPO, "lfmwatch/papers", "2611.00012")
+    gh.merge_pull(REPO, 1)
+    emu.add_papers(_day_two_papers())
+    result = CliRunner().invoke(cli, ["run"])
+    assert result.exit_code == 0, result.output
+    assert "proposed 1 paper(s) in PR #2" in result.output
+    with Store(tmp_path / "state.db") as store:
+        rows = dict(store.db.execute("SELECT paper_id, status FROM proposals").fetchall())
+        assert store.db.execute("SELECT 1 FROM papers WHERE id = '2611.00021'").fetchone()
+        assert store.last_runs("run")[0]["counts"]["compact"]["status"] == "ok"  # the run compacted at its end
+    assert rows["2611.00012"] == "rejected" and rows["2611.00011"] == "accepted" and rows["2611.00021"] == "proposed"
+    assert "2611.00105" not in (gh.file(REPO, "README.md", "lfmwatch/papers") or "")
+
+    # The digest of the week still finds the week's relevant papers.
+    week = "{}-W{:02d}".format(*(datetime.now(UTC).date() - timedelta(days=1)).isocalendar()[:2])
+    with open(tmp_path / "lfmwatch.toml", "a", encoding="utf-8") as fh:
+        fh.write('[digest]\nrecipients = ["reader@example.org"]\nsmtp_security = "none"\nmax_retries = 1\n')
+    with SmtpFake() as smtp:
+        monkeypatch.setenv("LFMWATCH_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("LFMWATCH_SMTP_PORT", str(smtp.port))
+        sent = CliRunner().invoke(cli, ["digest", "--week", week])
+        assert sent.exit_code == 0, sent.output
+        assert len(smtp.messages) == 1
+        import email
+        import email.policy
+
+        msg = email.message_from_bytes(smtp.messages[0].data, policy=email.policy.default)
+        body = msg.get_body(("plain",)).get_content()
+    # The new paper and the accepted one; the rejected one (2611.00012) is not shown.
+    assert "Weight averaging for model merging at scale" in body and "Merging fine-tuned models by weight" in body
+    assert "Task arithmetic for model merging" not in body

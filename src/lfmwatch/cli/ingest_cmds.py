@@ -115,7 +115,7 @@ def _plain(value: Any) -> str:
 @pass_app
 def status_cmd(app: App, as_json: bool) -> None:
     """Papers stored, last successful poll and its window, last error, recent runs."""
-    from lfmwatch.run.status import PIPELINE_KEYS, collect_status, describe_pipeline_status
+    from lfmwatch.run.status import PIPELINE_KEYS, collect_status, describe_pipeline_status, describe_store
 
     info = collect_status(app.store, app.config)
     if as_json:
@@ -123,8 +123,10 @@ def status_cmd(app: App, as_json: bool) -> None:
         return
     runs = info.get("runs") or []
     # The pipeline's keys have their own wording (status.describe_pipeline_status); the rest is generic.
-    rows = [(k.replace("_", " "), _plain(v)) for k, v in info.items() if k != "runs" and k not in PIPELINE_KEYS]
+    rows = [(k.replace("_", " "), _plain(v)) for k, v in info.items()
+            if k not in ("runs", "store") and k not in PIPELINE_KEYS]
     rows += describe_pipeline_status(info)
+    rows.append(("store", describe_store(info["store"])))
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.markup import escape
@@ -149,7 +151,20 @@ def status_cmd(app: App, as_json: bool) -> None:
         click.echo(f"run {r.get('kind')}: {_run_line(r)}")
 
 
+@click.command("compact")
+@click.option("--dry-run", is_flag=True, help="Say what would be dropped; change nothing.")
+@pass_app
+def compact_cmd(app: App, dry_run: bool) -> None:
+    """Apply the store's retention: drop the bulk of the stream no longer needed, then VACUUM (see README)."""
+    from lfmwatch.run.status import describe_compaction
+    from lfmwatch.store.retention import RetentionPolicy, compact
+
+    with app.store.lock("run"):  # not while a run is writing
+        report = compact(app.store, RetentionPolicy.from_config(app.config), dry_run=dry_run)
+    click.echo(describe_compaction(report))
+
+
 def register(group: click.Group) -> None:
     """Add this module's commands to the top-level group."""
-    for command in (poll_cmd, import_cmd, search_cmd, status_cmd):
+    for command in (poll_cmd, import_cmd, search_cmd, status_cmd, compact_cmd):
         group.add_command(command)

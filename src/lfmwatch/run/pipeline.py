@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lfmwatch.run")
 
-STAGES = ("poll", "classify", "sync", "select", "summarize", "propose")
+STAGES = ("poll", "classify", "sync", "select", "summarize", "propose", "compact")
 
 
 @dataclass
@@ -417,6 +417,17 @@ def _stage_propose(ctx: _Context, result: StageResult) -> None:
     result.errors.extend(outcome.errors)
 
 
+def _stage_compact(ctx: _Context, result: StageResult) -> None:
+    """Retention at the end of the day: the committed state.db stays small (lfmwatch.store.retention)."""
+    if ctx.dry_run:
+        result.status, result.note = "skipped", "dry run: the store is a throw-away copy"
+        return
+    from lfmwatch.store.retention import RetentionPolicy, compact
+
+    report = compact(ctx.store, RetentionPolicy.from_config(ctx.config))
+    result.counts = {"dropped": report.papers_dropped, "kept": report.papers_after, "bytes": report.bytes_after}
+
+
 _STAGE_FUNCS: dict[str, Callable[[_Context, StageResult], None]] = {
     "poll": _stage_poll,
     "classify": _stage_classify,
@@ -424,6 +435,7 @@ _STAGE_FUNCS: dict[str, Callable[[_Context, StageResult], None]] = {
     "select": _stage_select,
     "summarize": _stage_summarize,
     "propose": _stage_propose,
+    "compact": _stage_compact,
 }
 
 

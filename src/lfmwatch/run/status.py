@@ -38,7 +38,38 @@ def collect_status(store: Store, config: Config) -> dict[str, Any]:
         "runs": [_run_summary(r) for r in runs],
     }
     info.update(pipeline_status(store, config))  # the daily run, the PR, reviews, the model, the schedule
+    from lfmwatch.store.retention import RetentionPolicy, retention_summary
+
+    info["store"] = retention_summary(store, RetentionPolicy.from_config(config))
     return info
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.1f} MB"
+
+
+def describe_store(store_info: dict[str, Any]) -> str:
+    """One line for `status`: the store's size and what retention keeps (see lfmwatch.store.retention)."""
+    by = store_info.get("kept_by") or {}
+    return (f"{_mb(store_info['bytes'])}, {store_info['papers']} papers; retention keeps {store_info['kept']} "
+            f"({by.get('ledger', 0)} in the ledger, {by.get('relevant', 0)} relevant, "
+            f"{by.get('unclassified', 0)} unclassified, {by.get('window', 0)} of the last "
+            f"{store_info['window_days']} days, {by.get('sample', 0)} in the retraining sample of "
+            f"{store_info['sample_size']}), `lfmwatch compact` would drop {store_info['droppable']}")
+
+
+def describe_compaction(report: Any) -> str:
+    """One line saying what `compact` dropped (or would drop) and the size before and after."""
+    if report.dry_run:
+        return (f"dry run: would drop {report.papers_dropped} of {report.papers_before} papers, "
+                f"{report.predictions_dropped} predictions and {report.summaries_dropped} summaries "
+                f"(store now {_mb(report.bytes_before)}; stream day {report.reference_day})")
+    if not (report.papers_dropped or report.predictions_dropped or report.summaries_dropped):
+        return (f"nothing to compact: every one of {report.papers_before} papers is kept "
+                f"({_mb(report.bytes_before)} -> {_mb(report.bytes_after)} after VACUUM)")
+    return (f"dropped {report.papers_dropped} of {report.papers_before} papers, {report.predictions_dropped} "
+            f"predictions and {report.summaries_dropped} summaries: {_mb(report.bytes_before)} -> "
+            f"{_mb(report.bytes_after)}")
 
 
 # --- the daily run, the pull request, reviews, the model card, the schedule (issue 6) -----------------------
