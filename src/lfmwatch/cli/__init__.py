@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,11 @@ class LfmwatchGroup(click.Group):
         except LfmwatchError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except sqlite3.DatabaseError as exc:  # disk full, damaged pages: the machine's problem, said so
+            from lfmwatch.store.db import environment_error
+
+            click.echo(f"error: {environment_error(exc)}", err=True)
+            ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)

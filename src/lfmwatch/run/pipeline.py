@@ -183,6 +183,11 @@ def run_daily(
             raise
         except LfmwatchError as exc:
             report.status, report.error, report.hint = "failed", exc.message, exc.hint or ""
+        except sqlite3.DatabaseError as exc:  # disk full, damaged pages: an environment error with a hint
+            from lfmwatch.store.db import environment_error
+
+            env = environment_error(exc, store.path)
+            report.status, report.error, report.hint = "failed", env.message, env.hint or ""
         except Exception as exc:  # a bug: record it with where it happened, then report it like any failure
             report.status = "failed"
             report.error = f"{type(exc).__name__}: {exc}"

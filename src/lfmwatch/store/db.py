@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
 import os
 import socket
@@ -186,6 +188,59 @@ def _m005_summaries_digests(db: sqlite_utils.Database) -> None:
     )
 
 
+# --- schema checks and environment errors ----------------------------------------------------------
+
+
+def _refuse_newer_schema(db: sqlite_utils.Database, path: Path) -> None:
+    """A state.db migrated by a newer lfmwatch is refused before anything touches it."""
+    known = [m.name for m in migrations._migrations]
+    unknown = [m.name for m in migrations.applied(db) if m.name not in known]
+    if unknown:
+        raise StoreError(
+            f"{path} was written by a newer lfmwatch: it has migration(s) {', '.join(unknown)} that this version "
+            f"does not know (it knows {known[0]} .. {known[-1]})",
+            "upgrade lfmwatch (pip install -U lfmwatch), or point LFMWATCH_DB at another state.db",
+        )
+
+
+@functools.lru_cache(maxsize=1)
+def _expected_columns() -> dict[str, frozenset[str]]:
+    """Table -> columns of a blank store after every migration (what the code relies on)."""
+    db = sqlite_utils.Database(memory=True)
+    migrations.apply(db)
+    return {t: frozenset(db[t].columns_dict) for t in db.table_names() if not t.startswith("_")}
+
+
+def _check_columns(db: sqlite_utils.Database, path: Path) -> None:
+    """Every table and column the migrations create is there (a hand-edited or foreign file is refused)."""
+    have = set(db.table_names())
+    missing = [f"{t}.{c}" for t, cols in _expected_columns().items() if t in have
+               for c in sorted(cols - set(db[t].columns_dict))]
+    missing += [t for t in _expected_columns() if t not in have]
+    if missing:
+        raise StoreError(f"{path}: the store lacks {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''} "
+                         "(a renamed or dropped column or table: the file was edited outside lfmwatch)",
+                         "restore state.db from its git history or a backup, or point LFMWATCH_DB at another path")
+
+
+def environment_error(exc: BaseException, path: str | Path | None = None) -> StoreError:
+    """A StoreError with a hint for SQLite/OS failures that come from the machine, not from lfmwatch."""
+    where = f"{path}: " if path else ""
+    text = str(exc)
+    low = text.lower()
+    if "full" in low or getattr(exc, "errno", None) == errno.ENOSPC:
+        return StoreError(f"{where}the disk is full ({text})",
+                          "free disk space (or point LFMWATCH_DB elsewhere) and rerun; nothing was lost")
+    if "malformed" in low or "not a database" in low or "disk i/o" in low or "corrupt" in low:
+        return StoreError(f"{where}the store file is damaged ({text})",
+                          "restore state.db from its git history (git checkout HEAD~1 -- state.db) or a backup, "
+                          "or try `sqlite3 state.db .recover | sqlite3 fixed.db`")
+    if "readonly" in low or "read-only" in low or "unable to open" in low:
+        return StoreError(f"{where}the store cannot be written ({text})",
+                          "check the file's permissions and that its directory exists and is writable")
+    return StoreError(f"{where}SQLite error: {text}")
+
+
 # --- the store -------------------------------------------------------------------------------------
 
 
@@ -203,10 +258,14 @@ class Store:
                 self.db.enable_wal()
             self.db.execute("PRAGMA busy_timeout = 30000")
             if migrate:
+                _refuse_newer_schema(self.db, self.path)
                 migrations.apply(self.db)
+                _check_columns(self.db, self.path)
                 # A migration that used transform() leaves papers without FTS triggers: repair on every open.
                 self.ensure_fts()
         except sqlite3.DatabaseError as exc:
+            if "not a database" not in str(exc):
+                raise environment_error(exc, self.path) from exc
             raise StoreError(
                 f"{self.path}: cannot open the store: {exc}",
                 "check the file is an lfmwatch state.db (or point LFMWATCH_DB at another path)",
