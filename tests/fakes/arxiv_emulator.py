@@ -31,7 +31,9 @@ matching requests, then hits `count` requests. `when(params)` restricts which re
 `"stall"` (sleep `seconds`, default 5, before answering normally), `"empty"` (valid feed, no entries),
 `"drip"` (the normal answer, `chunk` bytes (default 64) every `interval` seconds (default 0.1): a response that
 never stalls long enough for a read timeout yet takes ages in total), `"malformed"` (truncated XML), `"error_feed"` (arXiv's one-entry "Error" feed; option `status`, default 400,
-and `message`), `"disconnect"` (close the socket without a response).
+and `message`), `"disconnect"` (close the socket without a response), `"poison"` (the normal answer with entries
+rewritten: option `entries` = {pid: {"entry_id": ..., "title": ...}} replaces those papers' <id> / <title> text,
+inserted raw, so a non-arXiv id or an invalid XML 1.0 character such as "\x1b" reaches the client as is).
 """
 
 from __future__ import annotations
@@ -280,6 +282,22 @@ def render_entry(p: _Paper) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _poison(body: str, opt: dict[str, Any]) -> str:
+    """`body` with the entries of `opt['entries']` ({pid: {"entry_id": raw, "title": raw}}) rewritten."""
+    out = []
+    for chunk in body.split("  <entry>"):
+        for pid, change in opt["entries"].items():
+            if f"<id>http://arxiv.org/abs/{pid}v" not in chunk:
+                continue
+            if "entry_id" in change:
+                chunk = re.sub(r"<id>[^<]*</id>", lambda _, c=change: f"<id>{c['entry_id']}</id>", chunk, count=1)
+            if "title" in change:
+                chunk = re.sub(r"<title>[^<]*</title>", lambda _, c=change: f"<title>{c['title']}</title>", chunk,
+                               count=1)
+        out.append(chunk)
+    return "  <entry>".join(out)
+
+
 def render_feed(entries: Iterable[str], *, total: int, start: int, per_page: int, title: str = "") -> str:
     """A whole Atom feed page."""
     head = _FEED_HEAD.format(title=escape(title), now=_iso(datetime.now(UTC)), per_page=per_page, total=total,
@@ -446,6 +464,9 @@ class ArxivEmulator:
         elif kind == "error_feed":
             msg = opt.get("message", "incorrect id format for 1234.5678")
             self._send(h, int(opt.get("status", 400)), render_error_feed(msg), record)
+        elif kind == "poison":
+            status, body = self._answer(params)
+            self._send(h, status, _poison(body, opt), record)
         elif kind == "disconnect":
             record["status"] = 0
             h.close_connection = True

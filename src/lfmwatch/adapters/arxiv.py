@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ class SourceStats:
     parse_seconds: float = 0.0
     convert_seconds: float = 0.0  # arxiv.Result -> paper dict
     skipped_entries: int = 0
+    bad_entries: list[tuple[str, str]] = field(default_factory=list)  # (entry id, why) skipped, in order
     pauses: list[float] = field(default_factory=list)  # backoff pauses taken, in seconds
 
 
@@ -88,11 +90,17 @@ class ResultStream:
         self._source._on_header = self._header
         if self._it is None:
             self._it = self._source._client.results(self._search)
-        result = next(self._it)
-        t0 = time.perf_counter()
-        paper = paper_from_result(result)
-        self._source.stats.convert_seconds += time.perf_counter() - t0
-        return paper
+        while True:
+            result = next(self._it)
+            t0 = time.perf_counter()
+            try:
+                paper = paper_from_result(result)
+            except RecordError as exc:  # one poisoned entry (a non-arXiv id, say): skipped and reported
+                self._source._bad_entry(str(getattr(result, "entry_id", "") or "?"), str(exc))
+                continue
+            finally:
+                self._source.stats.convert_seconds += time.perf_counter() - t0
+            return paper
 
     def _header(self, total: int) -> None:
         if self.total is None:
@@ -268,13 +276,29 @@ class ArxivSource:
                 resp.close()
         return b"".join(chunks)
 
+    def _bad_entry(self, entry_id: str, why: str) -> None:
+        entry_id = " ".join(entry_id.split())[:120]
+        self.stats.bad_entries.append((entry_id, why))
+        log.warning("skipping arXiv entry %r: %s", entry_id, why)
+
     def _parse(self, content: bytes, first_page: bool) -> _feed.ParsedFeed:
         # Strict parse: arxiv's own parser recovers from broken XML and would silently drop entries.
         parser = etree.XMLParser(resolve_entities=False, no_network=True, recover=False, huge_tree=False)
         try:
             root = etree.fromstring(content, parser=parser)
         except etree.XMLSyntaxError as exc:
-            raise _Retryable(f"malformed XML from arXiv ({exc})") from exc
+            # Entries carrying characters XML 1.0 forbids (an ESC byte in a title) poison the whole page on
+            # every request: drop just those entries, report them, and parse the rest. Anything else (a
+            # truncated page) is worth a retry.
+            cleaned, dropped = _drop_invalid_entries(content)
+            if not dropped:
+                raise _Retryable(f"malformed XML from arXiv ({exc})") from exc
+            try:
+                root = etree.fromstring(cleaned, parser=parser)
+            except etree.XMLSyntaxError as exc2:
+                raise _Retryable(f"malformed XML from arXiv ({exc2})") from exc2
+            for entry_id in dropped:
+                self._bad_entry(entry_id, "characters XML 1.0 does not allow (control bytes) in the entry")
         if root is None or root.tag != "{http://www.w3.org/2005/Atom}feed":
             raise _Retryable("the response is not an Atom feed")
         message = _error_entry(root)
@@ -297,6 +321,25 @@ class ArxivSource:
         if self._on_header is not None and first_page:
             self._on_header(header.total_results)
         return _feed.ParsedFeed(header=header, results=results)
+
+
+_INVALID_XML = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|&#(?:[xX]0*(?:[0-8bBcCeEfF]|1[0-9a-fA-F])|0*(?:[0-8]|1[1245-9]|2[0-9]|3[01]));")
+_ENTRY = re.compile(rb"<entry\b.*?</entry>", re.DOTALL)
+
+
+def _drop_invalid_entries(content: bytes) -> tuple[bytes, list[str]]:
+    """`content` without the <entry> elements holding characters XML 1.0 forbids, and those entries' ids."""
+    dropped: list[str] = []
+
+    def drop(m: re.Match[bytes]) -> bytes:
+        if not _INVALID_XML.search(m.group(0)):
+            return m.group(0)
+        found = re.search(rb"<id>([^<]*)</id>", m.group(0))
+        dropped.append(_INVALID_XML.sub(b"", found.group(1)).decode("utf-8", "replace") if found else "?")
+        return b""
+
+    cleaned = _ENTRY.sub(drop, content)
+    return cleaned, dropped
 
 
 def _int(root: Any, path: str) -> int:

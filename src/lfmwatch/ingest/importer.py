@@ -72,6 +72,8 @@ def parse_line(line: bytes) -> dict[str, Any]:
         raise RecordError("not UTF-8 text") from exc
     except json.JSONDecodeError as exc:
         raise RecordError(f"invalid JSON ({exc.msg} at column {exc.colno})") from exc
+    except RecursionError as exc:
+        raise RecordError("invalid JSON (nested too deeply)") from exc
     if not isinstance(obj, dict):
         raise RecordError("a line must be a JSON object")
     return paper_from_record(obj)

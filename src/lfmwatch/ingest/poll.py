@@ -130,6 +130,8 @@ class _Poller:
     def window(self, ws: datetime, we: datetime) -> None:
         """Fetch one window into the store, splitting it while the API would return too many results."""
         query = build_query(self.config.arxiv.categories, self.config.arxiv.extra_query, ws, we)
+        stats = getattr(self.source, "stats", None)
+        bad_before = len(getattr(stats, "bad_entries", []))
         stream = self.source.search(query)
         batch: list[dict[str, Any]] = []
         fetched = 0
@@ -152,6 +154,9 @@ class _Poller:
                 self._flush(batch)
                 batch = []
         self._flush(batch)
+        for entry_id, why in getattr(stats, "bad_entries", [])[bad_before:]:
+            self.result.warnings.append(f"skipped arXiv entry {entry_id!r} in window {ws:%Y-%m-%d %H:%M}.."
+                                        f"{we:%Y-%m-%d %H:%M}: {why}")
         self.result.windows += 1
         self._advance(ws, we)
 

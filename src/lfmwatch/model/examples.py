@@ -103,9 +103,10 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
                 if not line.strip():
                     continue
                 try:
-                    yield n, json.loads(line)
-                except ValueError:
-                    yield n, None
+                    obj = json.loads(line)
+                except (ValueError, RecursionError):  # RecursionError: nested too deeply, one bad line
+                    obj = None
+                yield n, obj
     except (OSError, EOFError) as exc:
         raise InputError(f"{p}: cannot read: {exc}", "check the file is JSONL (optionally gzip-compressed)") from exc
 

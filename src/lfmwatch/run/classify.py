@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -60,7 +62,10 @@ def _read_lines(src: IO[str]) -> Iterator[tuple[int, dict[str, Any] | None, str 
         try:
             obj = json.loads(line)
         except ValueError as exc:
-            yield n, None, f"not JSON ({exc.msg})"
+            yield n, None, f"not JSON ({getattr(exc, 'msg', exc)})"
+            continue
+        except RecursionError:
+            yield n, None, "not JSON (nested too deeply)"
             continue
         if not isinstance(obj, dict):
             yield n, None, "not a JSON object"
@@ -89,16 +94,20 @@ def classify_jsonl(
     written = 0
     opener = gzip.open if src.suffix == ".gz" else open
     close_out = False
+    tmp: Path | None = None
     if dst is None:
         out: IO[str] = sys.stdout
     elif isinstance(dst, str | Path):
+        # Written to a temporary file renamed over `dst` at the end: a failure never leaves a partial output.
+        tmp = Path(dst).with_name(f".{Path(dst).name}.{os.getpid()}.tmp")
         try:
-            out = open(dst, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+            out = open(tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed below
         except OSError as exc:
             raise InputError(f"{dst}: cannot write: {exc.strerror or exc}", "check the --output path") from exc
         close_out = True
     else:
         out = dst
+    ok = False
     try:
         with opener(src, "rt", encoding="utf-8", errors="replace") as fh:
             chunk: list[dict[str, Any]] = []
@@ -113,11 +122,19 @@ def classify_jsonl(
                     chunk = []
             if chunk:
                 written += _write(model, chunk, out, threshold)
-    except OSError as exc:
-        raise InputError(f"{src}: cannot read: {exc}", "check the file is JSONL") from exc
+        ok = True
+    except (OSError, EOFError, zlib.error) as exc:
+        what = "the compressed file is truncated or damaged" if isinstance(exc, EOFError | zlib.error) else exc
+        raise InputError(f"{src}: cannot read: {what}",
+                         "check the file is JSONL (gzip-compressed when it ends in .gz); no output was written") from exc
     finally:
         if close_out:
             out.close()
+            if tmp is not None:
+                if ok:
+                    os.replace(tmp, dst)  # type: ignore[arg-type]
+                else:
+                    tmp.unlink(missing_ok=True)
     return written, bad
 
 
