@@ -22,13 +22,12 @@ from lfmwatch.run.pipeline import (
     RunReport,
     StageResult,
     _Context,
-    dry_run_store,
     explain_nothing_proposed,
     run_daily,
     run_digest,
 )
 from lfmwatch.run.runlog import markdown_summary, write_step_summary
-from lfmwatch.store.db import Store
+from lfmwatch.store.db import Store, dry_run_store
 
 
 def recent_papers(n: int = 6) -> list[dict[str, Any]]:

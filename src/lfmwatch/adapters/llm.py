@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from lfmwatch.adapters.llm_clean import MAX_OUTPUT_TOKENS, PROMPT_VERSION, build_messages, clean_summary
 from lfmwatch.errors import ConfigError
-from lfmwatch.store.db import utcnow
+from lfmwatch.store import summaries
 
 if TYPE_CHECKING:
     from lfmwatch.config import Config
@@ -76,30 +76,6 @@ def make_client(config: Config) -> Any:
     )
 
 
-def _cache_rows(store: Store, ids: list[str], model: str) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(ids), 500):
-        batch = ids[i : i + 500]
-        marks = ", ".join("?" for _ in batch)
-        cur = store.db.conn.execute(
-            f"SELECT paper_id, status, error FROM summaries WHERE model = ? AND prompt_version = ? "
-            f"AND paper_id IN ({marks})",
-            [model, PROMPT_VERSION, *batch],
-        )
-        for pid, status, error in cur.fetchall():
-            out[pid] = {"status": status, "error": error or ""}
-    return out
-
-
-def _record(store: Store, paper_id: str, model: str, status: str, summary: str | None, error: str | None,
-            tokens: int) -> None:
-    store.db["summaries"].upsert(
-        {"paper_id": paper_id, "model": model, "prompt_version": PROMPT_VERSION, "status": status,
-         "summary": summary, "error": error, "tokens": tokens, "created": utcnow()},
-        pk=("paper_id", "model", "prompt_version"),
-    )
-
-
 def _estimate_tokens(messages: list[dict[str, str]], answer: str) -> int:
     # ~4 characters a token: used only when the endpoint returns no `usage`.
     return (sum(len(m["content"]) for m in messages) + len(answer)) // 4 + 8
@@ -154,7 +130,7 @@ def summarize_papers(store: Store, config: Config, paper_ids: Iterable[str], *, 
     if not cfg.enabled or not ids:
         return result
     model = cfg.model
-    cache = _cache_rows(store, ids, model)
+    cache = summaries.cached(store, ids, model, PROMPT_VERSION)
     papers = get_papers(store, ids)
     todo: list[str] = []
     for pid in ids:
@@ -189,7 +165,7 @@ def summarize_papers(store: Store, config: Config, paper_ids: Iterable[str], *, 
         except Exception as exc:  # one paper's failure never fails the run
             reason, unreachable = _describe(exc)
             unreachable_streak = unreachable_streak + 1 if unreachable else 0
-            _record(store, pid, model, "failed", None, _RETRYABLE_PREFIX + reason, 0)
+            summaries.record(store, pid, model, PROMPT_VERSION, "failed", None, _RETRYABLE_PREFIX + reason, 0)
             result.failed += 1
             result.errors.append(f"{pid}: {reason}")
             log.warning("summary of %s failed: %s", pid, reason)
@@ -200,10 +176,10 @@ def summarize_papers(store: Store, config: Config, paper_ids: Iterable[str], *, 
         cleaned = clean_summary(content, title=paper.get("title") or "", abstract=paper.get("abstract") or "",
                                 language=cfg.language)
         if cleaned.ok:
-            _record(store, pid, model, "ok", cleaned.text, None, tokens)
+            summaries.record(store, pid, model, PROMPT_VERSION, "ok", cleaned.text, None, tokens)
             result.ok += 1
         else:
-            _record(store, pid, model, "failed", None, f"rejected: {cleaned.reason}", tokens)
+            summaries.record(store, pid, model, PROMPT_VERSION, "failed", None, f"rejected: {cleaned.reason}", tokens)
             result.failed += 1
             result.errors.append(f"{pid}: rejected: {cleaned.reason}")
             log.info("summary of %s rejected: %s", pid, cleaned.reason)
@@ -211,34 +187,10 @@ def summarize_papers(store: Store, config: Config, paper_ids: Iterable[str], *, 
 
 
 def get_summaries(store: Store, ids: Iterable[str], model: str | None = None) -> dict[str, str]:
-    """Usable summaries by paper id (current prompt version; any model when `model` is None, newest first)."""
-    wanted = list(dict.fromkeys(str(i) for i in ids if i))
-    out: dict[str, str] = {}
-    for i in range(0, len(wanted), 500):
-        batch = wanted[i : i + 500]
-        marks = ", ".join("?" for _ in batch)
-        sql = (f"SELECT paper_id, summary FROM summaries WHERE status = 'ok' AND prompt_version = ? "
-               f"AND paper_id IN ({marks})")
-        args: list[Any] = [PROMPT_VERSION, *batch]
-        if model is not None:
-            sql += " AND model = ?"
-            args.append(model)
-        sql += " ORDER BY created ASC"  # later rows overwrite earlier ones: the newest wins
-        for pid, summary in store.db.conn.execute(sql, args).fetchall():
-            if summary:
-                out[pid] = summary
-    return out
+    """Usable summaries by paper id for the current prompt version (any model when `model` is None, newest wins)."""
+    return summaries.usable_summaries(store, ids, PROMPT_VERSION, model)
 
 
 def pending_summary_ids(store: Store, config: Config, limit: int | None = None) -> list[str]:
     """Papers waiting in proposals (selected/proposed) that have no summary for the configured model yet."""
-    sql = (
-        "SELECT p.paper_id FROM proposals p WHERE p.status IN ('selected', 'proposed') AND NOT EXISTS ("
-        "SELECT 1 FROM summaries s WHERE s.paper_id = p.paper_id AND s.model = ? AND s.prompt_version = ? "
-        "AND (s.status = 'ok' OR s.error NOT LIKE 'request: %')) ORDER BY p.score DESC, p.paper_id"
-    )
-    args: list[Any] = [config.summaries.model, PROMPT_VERSION]
-    if limit is not None:
-        sql += " LIMIT ?"
-        args.append(int(limit))
-    return [r[0] for r in store.db.conn.execute(sql, args).fetchall()]
+    return summaries.pending_summary_ids(store, config.summaries.model, PROMPT_VERSION, limit)

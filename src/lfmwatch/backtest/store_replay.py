@@ -10,7 +10,6 @@ one day's candidates at a time, 30 selections a day) over the predictions this r
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,17 +26,10 @@ def _record(paper: dict[str, Any], day: str) -> dict[str, Any]:
 
 def _day_candidates(store: Any, version: str, papers: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The stored predictions of one day's papers, in the day's order, as `backtest.candidates` shapes them."""
+    from lfmwatch.store.predictions import predictions_of
+
     ids = [str(p["id"]) for p in papers]
-    rows: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(ids), 500):  # well under SQLite's limit on bound variables
-        batch = ids[start : start + 500]
-        marks = ", ".join("?" for _ in batch)
-        for r in store.db.query(
-            "SELECT pr.paper_id AS id, p.title, pr.relevant, pr.score, pr.section, pr.section_score, pr.sections "
-            f"FROM predictions pr JOIN papers p ON p.id = pr.paper_id WHERE pr.model_version = ? "
-            f"AND pr.paper_id IN ({marks})", [version, *batch],
-        ):
-            rows[r["id"]] = {**r, "relevant": bool(r["relevant"]), "sections": json.loads(r["sections"] or "[]")}
+    rows = predictions_of(store, version, ids)
     return [rows[i] for i in ids]
 
 

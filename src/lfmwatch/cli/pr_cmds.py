@@ -24,7 +24,7 @@ def _store(app: App, dry_run: bool) -> Iterator[Store]:
     if not dry_run:
         yield app.store
         return
-    from lfmwatch.run.pipeline import dry_run_store
+    from lfmwatch.store.db import dry_run_store
 
     with dry_run_store(app.config.db_path) as store:
         yield store

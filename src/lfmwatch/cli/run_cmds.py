@@ -17,8 +17,9 @@ from lfmwatch.cli import App, pass_app
 @pass_app
 def run_cmd(app: App, dry_run: bool, as_json: bool) -> None:
     """The daily pipeline: poll → classify → sync → select → summarize → propose."""
-    from lfmwatch.run.pipeline import STAGES, RunFailed, dry_run_store, run_daily
+    from lfmwatch.run.pipeline import STAGES, RunFailed, run_daily
     from lfmwatch.run.runlog import RunLog, write_step_summary
+    from lfmwatch.store.db import dry_run_store
     from lfmwatch.textsafe import one_line
 
     config = app.config

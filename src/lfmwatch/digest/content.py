@@ -309,53 +309,21 @@ def rising_topics(current: list[str], previous: list[list[str]], weeks: int = HI
 
 # --- the store side ----------------------------------------------------------------------------------
 
-_DAY = "COALESCE(NULLIF(p.listed, ''), substr(p.published, 1, 10))"
-
-
-def _relevant_rows(store: Store, first: date, last: date) -> list[dict[str, Any]]:
-    """Papers of [first, last] the latest model found relevant, or that were selected/proposed/accepted."""
-    conn = store.db.conn
-    latest = conn.execute(
-        "SELECT model_version FROM predictions GROUP BY model_version ORDER BY MAX(created) DESC, model_version DESC "
-        "LIMIT 1"
-    ).fetchone()
-    version = latest[0] if latest else None
-    sql = f"""
-        SELECT p.id, p.title, p.authors, {_DAY} AS day,
-               COALESCE(pro.score, pr.score) AS score, COALESCE(NULLIF(pro.section, ''), pr.section) AS section
-        FROM papers p
-        LEFT JOIN predictions pr ON pr.paper_id = p.id AND pr.model_version = ?
-        LEFT JOIN proposals pro ON pro.paper_id = p.id
-        WHERE {_DAY} BETWEEN ? AND ?
-          AND (pr.relevant = 1 OR pro.status IN ('selected', 'proposed', 'accepted', 'moved'))
-          AND COALESCE(pro.status, '') NOT IN ('rejected', 'ignored')
-    """
-    cur = conn.execute(sql, [version, first.isoformat(), last.isoformat()])
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-
-
 def load_week(store: Store, week: str) -> WeekRows:
     """Read what `assemble_digest` needs for `week` from the store."""
     from lfmwatch.adapters.llm import get_summaries
+    from lfmwatch.store.mail import merged_between, relevant_rows
 
     week = parse_week(week)
     start, end = week_bounds(week)
     history_start = start - timedelta(days=7 * HISTORY_WEEKS)
-    rows = _relevant_rows(store, history_start, end)
+    rows = relevant_rows(store, history_start.isoformat(), end.isoformat())
     papers = [r for r in rows if r["day"] >= start.isoformat()]
     history = []
     for r in rows:
         if r["day"] < start.isoformat():
             history.append({**r, "week": week_of(date.fromisoformat(r["day"][:10]))})
-    cur = store.db.conn.execute(
-        "SELECT f.paper_id, f.label, f.section, f.created, p.title FROM feedback f "
-        "LEFT JOIN papers p ON p.id = f.paper_id "
-        "WHERE f.label IN ('accepted', 'moved') AND substr(f.created, 1, 10) BETWEEN ? AND ?",
-        [start.isoformat(), end.isoformat()],
-    )
-    cols = [d[0] for d in cur.description]
-    gained = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+    gained = merged_between(store, start.isoformat(), end.isoformat())
     summaries = get_summaries(store, [r["id"] for r in papers])
     return WeekRows(week=week, papers=papers, history=history, gained=gained, summaries=summaries)
 

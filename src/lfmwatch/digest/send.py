@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lfmwatch.errors import ConfigError, InputError, NetworkError
-from lfmwatch.store.db import utcnow
+from lfmwatch.store.mail import digest_row, mark_recipient, save_digest, served_recipients, set_digest_status
 
 if TYPE_CHECKING:
     from lfmwatch.config import Config
@@ -179,24 +179,6 @@ def _quietly_close(smtp: smtplib.SMTP) -> None:
 # --- state -------------------------------------------------------------------------------------------
 
 
-def _digest_row(store: Store, week: str) -> dict[str, Any] | None:
-    rows = list(store.db["digests"].rows_where("week = ?", [week]))
-    return rows[0] if rows else None
-
-
-def _served(store: Store, week: str) -> dict[str, str]:
-    return {r["recipient"].lower(): r["status"] for r in store.db["digest_recipients"].rows_where("week = ?", [week])
-            if r["status"] in ("sent", "refused")}
-
-
-def _mark(store: Store, week: str, recipient: str, status: str, error: str | None = None) -> None:
-    store.db["digest_recipients"].upsert(
-        {"week": week, "recipient": recipient, "status": status, "error": error,
-         "sent_at": utcnow() if status == "sent" else None},
-        pk=("week", "recipient"),
-    )
-
-
 def _recipients(config: Config) -> list[str]:
     out: dict[str, str] = {}
     for raw in config.digest.recipients:
@@ -250,7 +232,7 @@ def send_digest(store: Store, config: Config, week: str, *, dry_run: bool = Fals
         raise ConfigError(f"digest.list_unsubscribe must be a mailto: or https:// address, got {unsubscribe!r}",
                           "e.g. list_unsubscribe = \"mailto:lfm-digest-unsubscribe@example.org\"")
     now = now or datetime.now(UTC)
-    previous = _digest_row(store, week)
+    previous = digest_row(store, week)
     already = previous is not None and previous["status"] == "sent"
     writing = dry_run or out_dir is not None
     if already and not writing:
@@ -278,8 +260,7 @@ def send_digest(store: Store, config: Config, week: str, *, dry_run: bool = Fals
         return result
 
     if digest.empty and not config.digest.send_empty:
-        store.db["digests"].upsert({"week": week, "status": "empty", "subject": None, "message_id": None,
-                                    "papers": 0, "created": utcnow(), "sent_at": None}, pk="week")
+        save_digest(store, week, "empty")
         return DigestResult(week, "empty", reason=f"nothing new in {week}: no relevant paper and nothing merged; "
                                                   "not sending (digest.send_empty = false)")
 
@@ -311,16 +292,13 @@ def _deliver(store: Store, config: Config, digest: Digest, recipients: list[str]
     from lfmwatch.digest.render import build_message, subject_for
 
     week = digest.week
-    row = _digest_row(store, week)
+    row = digest_row(store, week)
     if row is not None and row["status"] == "sent":  # another process finished it while we built ours
         result.status, result.reason = "already_sent", f"digest {week} was already sent; nothing to do"
         return result
-    store.db["digests"].upsert(
-        {"week": week, "status": "building", "subject": subject_for(digest, config), "message_id": result.message_id,
-         "papers": digest.shown, "created": (row or {}).get("created") or utcnow(), "sent_at": None},
-        pk="week",
-    )
-    served = _served(store, week)
+    save_digest(store, week, "building", subject=subject_for(digest, config), message_id=result.message_id,
+                papers=digest.shown, created=(row or {}).get("created"))
+    served = served_recipients(store, week)
     pending = [r for r in recipients if r.lower() not in served]
     sender = parseaddr(config.digest.sender)[1] or config.digest.sender
     batches = [pending] if config.digest.bcc else [[r] for r in pending]
@@ -333,17 +311,17 @@ def _deliver(store: Store, config: Config, digest: Digest, recipients: list[str]
             _send_batch(store, config, week, transport, sender, batch, data, result, sleep)
     finally:
         transport.close()
-    result.sent = sum(1 for s in _served(store, week).values() if s == "sent")
-    result.refused = sum(1 for s in _served(store, week).values() if s == "refused")
-    unserved = [r for r in recipients if r.lower() not in _served(store, week)]
+    result.sent = sum(1 for s in served_recipients(store, week).values() if s == "sent")
+    result.refused = sum(1 for s in served_recipients(store, week).values() if s == "refused")
+    unserved = [r for r in recipients if r.lower() not in served_recipients(store, week)]
     if unserved:
-        store.db["digests"].update(week, {"status": "partial"})
+        set_digest_status(store, week, "partial")
         result.status, result.failed = "partial", len(unserved)
         raise NetworkError(
             f"digest {week}: {len(unserved)} of {len(recipients)} recipient(s) not served ({'; '.join(result.errors[:3])})",
             f"check the mail server, then run `lfmwatch digest --week {week}` again: it sends only to those",
         )
-    store.db["digests"].update(week, {"status": "sent", "sent_at": utcnow()})
+    set_digest_status(store, week, "sent")
     result.status = "sent"
     log.debug("digest %s sent to %d recipient(s), %d refused", week, result.sent, result.refused)
     return result
@@ -390,15 +368,15 @@ def _send_batch(store: Store, config: Config, week: str, transport: Any, sender:
                     retry.append(r)
                     last_error = f"{code} {_decode(msg)}"
                 else:
-                    _mark(store, week, r, "refused", f"{code} {_decode(msg)}")
+                    mark_recipient(store, week, r, "refused", f"{code} {_decode(msg)}")
                     result.errors.append(f"{r} refused: {code}")
             else:
-                _mark(store, week, r, "sent")
+                mark_recipient(store, week, r, "sent")
         todo = retry
         if not todo:
             return
     for r in todo:
-        _mark(store, week, r, "failed", last_error[:300])
+        mark_recipient(store, week, r, "failed", last_error[:300])
     result.errors.append(last_error[:200])
 
 

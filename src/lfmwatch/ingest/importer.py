@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lfmwatch.errors import InputError
 from lfmwatch.store.papers import RecordError, count_papers, paper_from_record, upsert_papers
+from lfmwatch.store.runs import RunRecord, recorded_run
 
 if TYPE_CHECKING:
     from lfmwatch.store.db import Store
@@ -86,8 +87,14 @@ def import_jsonl(store: Store, path: str | Path, progress: Progress | None = Non
         raise InputError(f"{path}: no such file", "give the path of a .jsonl or .jsonl.gz file of papers")
     result = ImportResult(path=str(path))
     size = path.stat().st_size
-    run_id = store.start_run("import", reason=None, counts={"file": str(path)})
-    result.run_id = run_id
+    with recorded_run(store, "import", reason=None, counts={"file": str(path)}) as run:
+        result.run_id = run.id
+        _import(store, path, size, result, run, progress)
+    return result
+
+
+def _import(store: Store, path: Path, size: int, result: ImportResult, run: RunRecord,
+            progress: Progress | None) -> None:
     raw, stream = _open(path)
     batch: list[dict[str, Any]] = []
 
@@ -123,23 +130,21 @@ def import_jsonl(store: Store, path: str | Path, progress: Progress | None = Non
             flush()  # keep every good line read before the damage
         except Exception as inner:  # pragma: no cover - the store failing too
             flush_error = inner
-        _finish(store, result, "failed", f"{exc.__class__.__name__}: {exc}")
+        _finish(run, result, "failed", f"{exc.__class__.__name__}: {exc}")
         raise InputError(
             f"{path}: the file is damaged after line {lineno} ({exc}); "
             f"the {result.new + result.updated} papers before it were stored",
             "fix or re-download the file and import it again (already stored papers are skipped)",
         ) from (flush_error or exc)
     except BaseException as exc:
-        _finish(store, result, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", repr(exc))
+        _finish(run, result, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", repr(exc))
         raise
-    _finish(store, result, "ok", None)
-    return result
+    _finish(run, result, "ok", None)
 
 
-def _finish(store: Store, result: ImportResult, status: str, error: str | None) -> None:
-    assert result.run_id is not None
-    store.finish_run(
-        result.run_id, status, fetched=result.read, new=result.new, updated=result.updated, error=error,
+def _finish(run: RunRecord, result: ImportResult, status: str, error: str | None) -> None:
+    run.finish(
+        status, fetched=result.read, new=result.new, updated=result.updated, error=error,
         counts={"file": result.path, "read": result.read, "bad": result.bad,
                 "bad_lines": [n for n, _ in result.bad_lines[:20]]},
         reason="nothing new" if status == "ok" and not (result.new or result.updated) else None,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from lfmwatch.errors import InputError
 from lfmwatch.store.papers import upsert_papers
+from lfmwatch.store.runs import recorded_run
 
 if TYPE_CHECKING:
     from lfmwatch.config import Config
@@ -188,34 +189,26 @@ def poll(
     """Fetch papers submitted in the range into the store; records a `runs` row; holds the "poll" lock."""
     start, end = resolve_range(store, config, since, until)
     result = PollResult(window_start=start.strftime(_FMT), window_end=end.strftime(_FMT))
-    with store.lock("poll"):
-        store.abandon_runs("poll")  # we hold the lock: any "running" poll left is one that died
-        run_id = store.start_run("poll", window_start=result.window_start, window_end=result.window_end)
-        result.run_id = run_id
+
+    def totals() -> dict[str, Any]:
+        return {"fetched": result.fetched, "new": result.new, "updated": result.updated,
+                "counts": _counts(result, source)}
+
+    with recorded_run(store, "poll", lock="poll", on_failure=totals, window_start=result.window_start,
+                      window_end=result.window_end) as run:
+        result.run_id = run.id
         poller = _Poller(store, config, source, result)
-        try:
-            if start > end:
-                result.reason = f"nothing to poll: the range starts after it ends ({start:%Y-%m-%d})"
-            for ws, we in plan_windows(start, end, config.arxiv.window_days):
-                poller.window(ws, we)
-        except BaseException as exc:
-            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            store.finish_run(
-                run_id, status, fetched=result.fetched, new=result.new, updated=result.updated,
-                counts=_counts(result, source), error=str(exc) or exc.__class__.__name__,
-            )
-            raise
+        if start > end:
+            result.reason = f"nothing to poll: the range starts after it ends ({start:%Y-%m-%d})"
+        for ws, we in plan_windows(start, end, config.arxiv.window_days):
+            poller.window(ws, we)
         if not result.reason and result.new == 0 and result.updated == 0:
             window = f"{start:%Y-%m-%d}..{end:%Y-%m-%d}"
             if result.fetched == 0:
                 result.reason = f"arXiv lists no papers of the configured categories submitted in {window}"
             else:
                 result.reason = f"all {result.fetched} papers submitted in {window} are already stored, unchanged"
-        store.finish_run(
-            run_id, "ok", fetched=result.fetched, new=result.new, updated=result.updated,
-            counts=_counts(result, source), reason=result.reason or None,
-            error="; ".join(result.warnings) or None,
-        )
+        run.finish("ok", **totals(), reason=result.reason or None, error="; ".join(result.warnings) or None)
     return result
 
 

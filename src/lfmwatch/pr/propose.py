@@ -50,6 +50,7 @@ from lfmwatch.store.ledger import (
     blocked_ids,
     load_candidates,
     paper_info,
+    proposal_of,
     record_intent,
     record_local_proposals,
     record_proposed,
@@ -558,8 +559,7 @@ def _attempt(store: Store, config: Config, session: GitHubSession, selected: Seq
                            proposed=[p["id"] for p in added_now], errors=list(refiled))
     if not dry_run and state.closed_pr is not None and state.closed_entries:
         # Papers of the closed PR the store lost: recorded in it, so that sync rejects them (known ones keep theirs).
-        known = {e.arxiv_id for e in state.closed_entries if store.db["proposals"].count_where(
-            "paper_id = ?", [e.arxiv_id])}
+        known = {e.arxiv_id for e in state.closed_entries if proposal_of(store, e.arxiv_id) is not None}
         lost = [e for e in state.closed_entries if e.arxiv_id not in known]
         if lost:
             record_proposed(store, lost, state.closed_pr, t.repo, t.branch, state.branch_sha)

@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 from lfmwatch.records import resolve_section, section_path
 from lfmwatch.store.db import Store, utcnow
-from lfmwatch.store.ledger import record_feedback, refile_proposals, set_proposal_status
+from lfmwatch.store.ledger import (
+    known_pulls,
+    proposal_of,
+    record_feedback,
+    save_pull,
+    set_proposal_status,
+)
 
 if TYPE_CHECKING:
     from lfmwatch.adapters.github import GitHubRepo, GitHubSession, PullInfo
@@ -72,13 +78,11 @@ def sync(store: Store, config: Config, session: GitHubSession, *, dry_run: bool 
     result = SyncResult(counts=dict.fromkeys(("accepted", "moved", "rejected", "closed", "ignored", "commands",
                                               "unauthorized", "unknown"), 0))
     # Discover the bot's PRs on GitHub too (the store may have lost a row, or a run died before recording it).
-    known = {r["number"]: r for r in store.db.query("SELECT * FROM pull_requests")}
+    known = known_pulls(store)
     discovered = [pr for owner in head_owners for pr in target.find_pulls(f"{owner}:{t.branch}", state="all")]
     for pr in discovered:
         if pr.number not in known and not dry_run:
-            store.db["pull_requests"].upsert({"number": pr.number, "repo": t.repo, "branch": t.branch,
-                                              "head_sha": pr.head_sha, "state": pr.state, "title": pr.title,
-                                              "url": pr.url, "created": pr.created}, pk="number")
+            save_pull(store, pr, t.repo, t.branch, state=pr.state, created=pr.created)
         known.setdefault(pr.number, {"number": pr.number, "synced_at": None, "state": pr.state})
     todo = sorted(n for n, r in known.items() if not (r.get("synced_at") and r.get("state") in ("merged", "closed")))
     if not todo:
@@ -98,12 +102,8 @@ def sync(store: Store, config: Config, session: GitHubSession, *, dry_run: bool 
             result.pending.append(_open_report(store, config, target, pr))
         if not dry_run:
             final = pr.merged or pr.state == "closed"
-            store.db["pull_requests"].upsert(
-                {"number": number, "repo": t.repo, "branch": t.branch, "head_sha": pr.head_sha,
-                 "state": outcome["state"], "title": pr.title, "url": pr.url, "updated": pr.updated,
-                 "closed_at": pr.closed_at, "synced_at": utcnow() if final else None},
-                pk="number",
-            )
+            save_pull(store, pr, t.repo, t.branch, state=outcome["state"], updated=pr.updated,
+                      closed_at=pr.closed_at, synced_at=utcnow() if final else None)
         result.pulls.append(outcome)
     result.counts["pulls"] = len(result.pulls)
     return result
@@ -114,18 +114,13 @@ def sync_pulls(store: Store, config: Config, session: GitHubSession, *, dry_run:
     return dict(sync(store, config, session, dry_run=dry_run).counts)
 
 
-def _proposals(store: Store, number: int) -> list[dict[str, Any]]:
-    return list(store.db.query("SELECT p.*, (SELECT title FROM papers WHERE id = p.paper_id) AS title "
-                               "FROM proposals p WHERE pr_number = ? ORDER BY paper_id", [number]))
-
-
 def _decide(store: Store, row: dict[str, Any], label: str, section: str | None, source: str,
             result: SyncResult, outcome: dict[str, Any], dry_run: bool, status: str | None = None) -> None:
     _bump(result.counts, label)
     _bump(outcome, label)
     if dry_run:
         return
-    with store.db.atomic():
+    with store.atomic():
         record_feedback(store, row["paper_id"], label, source, section=section, proposed_section=row["section"])
         set_proposal_status(store, row["paper_id"], status or label)
 
@@ -142,7 +137,7 @@ def _merged(store: Store, config: Config, target: GitHubRepo, pr: PullInfo, resu
         return
     lst = parse_list(f.text, exclude=tuple(t.exclude_sections))
     sections = set(lst.paper_sections())
-    for row in _proposals(store, pr.number):
+    for row in prpr_proposals(store, pr.number):
         if row["status"] not in ("proposed", "selected", "ignored"):
             continue
         e = lst.find(arxiv_id=row["paper_id"]) or (lst.find(title=row["title"]) if row.get("title") else None)
@@ -154,7 +149,7 @@ def _merged(store: Store, config: Config, target: GitHubRepo, pr: PullInfo, resu
             result.errors.append(f"PR #{pr.number}: {row['paper_id']} not in the merged list and its section "
                                  f"{row['section']!r} is gone: not counted as rejected")
             if not dry_run:
-                refile_proposals(store, [], [row["paper_id"]])
+                refilepr_proposals(store, [], [row["paper_id"]])
         elif e is None:
             _decide(store, row, "rejected", None, f"pr#{pr.number}", result, outcome, dry_run)
         else:
@@ -177,7 +172,7 @@ def _closed(store: Store, config: Config, target: GitHubRepo, pr: PullInfo, resu
     t = config.target
     f = target.read_file(t.readme, pr.head_sha) if pr.head_sha else None
     lst = parse_list(f.text, exclude=tuple(t.exclude_sections)) if f is not None else None
-    for row in _proposals(store, pr.number):
+    for row in pr_proposals(store, pr.number):
         if row["status"] in ("proposed", "selected"):
             if lst is not None and lst.find(arxiv_id=row["paper_id"]) is None:
                 # Its own source: a `rejected` row under plain `pr#N` of a closed PR is the old whole-PR rejection.
@@ -199,14 +194,14 @@ def _commands(store: Store, target: GitHubRepo, pr: PullInfo, sections: list[str
                 _bump(result.counts, "unauthorized")
                 continue
             pid = normalize_arxiv_id(raw_id) or raw_id
-            row = store.db.execute("SELECT section, status FROM proposals WHERE paper_id = ?", [pid]).fetchone()
+            row = proposal_of(store, pid)
             proposed = row[0] if row else None
             source = f"comment#{c.id}"
             if verb == "ignore":
                 if dry_run:
                     _bump(result.counts, "commands")
                     continue
-                with store.db.atomic():
+                with store.atomic():
                     if record_feedback(store, pid, "ignored", source, proposed_section=proposed):
                         set_proposal_status(store, pid, "ignored")
                         _bump(result.counts, "commands")  # counted once: comments are re-read every sync
@@ -233,7 +228,7 @@ def _open_report(store: Store, config: Config, target: GitHubRepo, pr: PullInfo)
     if f is None:
         return report
     lst = parse_list(f.text, exclude=tuple(t.exclude_sections))
-    for row in _proposals(store, pr.number):
+    for row in prpr_proposals(store, pr.number):
         if row["status"] != "proposed":
             continue
         e = lst.find(arxiv_id=row["paper_id"])

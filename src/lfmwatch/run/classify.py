@@ -21,36 +21,17 @@ PREDICTION_FIELDS = ("relevant", "score", "section", "section_score", "sections"
 
 def classify_store(store: Store, model: LfmModel, *, threshold: float | None = None, batch: int = 2000) -> dict[str, Any]:
     """Predict every paper that has no prediction for `model.version`; returns counts (classified, relevant)."""
-    from lfmwatch.store.db import utcnow
+    from lfmwatch.store.predictions import save_predictions, unclassified
 
-    conn = store.db.conn
-    sql = (
-        "SELECT p.id, p.title, p.abstract FROM papers p LEFT JOIN predictions r "
-        "ON r.paper_id = p.id AND r.model_version = ? WHERE r.paper_id IS NULL ORDER BY p.id"
-    )
     # Read all pending ids first: inserting while a SELECT cursor is open on the same table is fragile.
-    pending = conn.execute(sql, [model.version]).fetchall()
+    pending = unclassified(store, model.version)
     classified = relevant = 0
     for start in range(0, len(pending), batch):
         rows = pending[start : start + batch]
-        papers = [{"id": r[0], "title": r[1] or "", "abstract": r[2] or ""} for r in rows]
+        papers = [{"id": pid, "title": title, "abstract": abstract} for pid, title, abstract in rows]
         preds = model.predict(papers, threshold=threshold)
-        now = utcnow()
-        values = [
-            (
-                paper["id"], model.version, int(p["relevant"]), p["score"], p["section"], p["section_score"],
-                json.dumps(p["sections"], ensure_ascii=False), json.dumps(p["why"], ensure_ascii=False), now,
-            )
-            for paper, p in zip(papers, preds, strict=True)
-        ]
-        with store.db.atomic():
-            conn.executemany(
-                "INSERT OR IGNORE INTO predictions (paper_id, model_version, relevant, score, section, "
-                "section_score, sections, why, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                values,
-            )
-        classified += len(values)
-        relevant += sum(v[2] for v in values)
+        relevant += save_predictions(store, model.version, [p["id"] for p in papers], preds)
+        classified += len(papers)
     return {"classified": classified, "relevant": relevant, "model_version": model.version}
 
 

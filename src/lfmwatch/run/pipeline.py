@@ -17,21 +17,17 @@ is marked "interrupted" by the next run, which holds the run lock (so the old on
 from __future__ import annotations
 
 import logging
-import shutil
-import sqlite3
-import tempfile
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lfmwatch.errors import LfmwatchError
 from lfmwatch.store.db import utcnow
+from lfmwatch.store.runs import RunRecord, recorded_run
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -163,9 +159,8 @@ def run_daily(
     """
     adapters = adapters or Adapters()
     report = RunReport(dry_run=dry_run)
-    with store.lock("run"):
-        store.abandon_runs("run")  # we hold the lock: a "running" row is one whose process died
-        report.run_id = store.start_run("run")
+    with recorded_run(store, "run", lock="run") as run:
+        report.run_id = run.id
         report.started = utcnow()
         ctx = _Context(store, config, adapters, report, dry_run, runlog=runlog)
         try:
@@ -179,7 +174,7 @@ def run_daily(
             report.status, report.reason = "interrupted", str(exc)
         except KeyboardInterrupt:
             report.status, report.reason = "interrupted", "interrupted by the user"
-            _finish(store, report)
+            _finish(run, report)
             raise
         except LfmwatchError as exc:
             report.status, report.error, report.hint = "failed", exc.message, exc.hint or ""
@@ -197,16 +192,16 @@ def run_daily(
         finally:
             if ctx.github is not None and hasattr(ctx.github, "close"):
                 ctx.github.close()  # the HTTP pool; the daemon runs many days in one process
-        _finish(store, report)
+        _finish(run, report)
     return report
 
 
-def _finish(store: Store, report: RunReport) -> None:
+def _finish(run: RunRecord, report: RunReport) -> None:
     report.finished = utcnow()
     error = report.error + (f"\nhint: {report.hint}" if report.hint else "") if report.error else None
-    store.finish_run(report.run_id, report.status, counts=report.counts(), reason=report.reason or None,
-                     error=error, new=_count(report, "poll", "new"), fetched=_count(report, "poll", "fetched"),
-                     updated=_count(report, "poll", "updated"))
+    run.finish(report.status, counts=report.counts(), reason=report.reason or None, error=error,
+               new=_count(report, "poll", "new"), fetched=_count(report, "poll", "fetched"),
+               updated=_count(report, "poll", "updated"))
 
 
 def _count(report: RunReport, stage: str, key: str) -> int | None:
@@ -502,38 +497,6 @@ def _weekdays_in(window: str) -> tuple[list[str], int]:
     return [d.strftime("%a %Y-%m-%d") for d in days if d.weekday() < 5], len(days)
 
 
-# --- dry run -----------------------------------------------------------------------------------------
-
-
-@contextmanager
-def dry_run_store(db_path: Path) -> Iterator[Store]:
-    """A throw-away copy of the store (SQLite backup API, consistent even while another process writes)."""
-    from lfmwatch.store.db import Store
-
-    tmp = Path(tempfile.mkdtemp(prefix="lfmwatch-dry-"))
-    copy = tmp / "state.db"
-    try:
-        if db_path.exists():
-            # A read-write connection that only reads: a `mode=ro` one would leave -wal/-shm files behind.
-            src = sqlite3.connect(str(db_path), timeout=30)
-            src.execute("PRAGMA query_only = ON")
-            dst = sqlite3.connect(str(copy))
-            try:
-                src.backup(dst)
-            finally:
-                dst.close()
-                src.close()
-        store = Store(copy)
-        # A lock held by a real run in the original must not block (or be released by) the dry run.
-        store.db.execute("DELETE FROM locks")
-        try:
-            yield store
-        finally:
-            store.close()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 # --- the weekly digest (for the daemon) ----------------------------------------------------------------
 
 
@@ -546,17 +509,10 @@ def run_digest(store: Store, config: Config, *, week: str | None = None, dry_run
 
     week = week or last_complete_week()
     # Its own lock (send_digest takes "digest" while sending): a "running" digest row is then a dead process's.
-    with store.lock("digest-run"):
-        store.abandon_runs("digest")
-        run_id = store.start_run("digest", window_start=week, window_end=week)
-        try:
-            result = send_digest(store, config, week, dry_run=dry_run)
-        except BaseException as exc:
-            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            store.finish_run(run_id, status, error=str(exc) or type(exc).__name__)
-            raise
+    with recorded_run(store, "digest", lock="digest-run", window_start=week, window_end=week) as run:
+        result = send_digest(store, config, week, dry_run=dry_run)
         counts = {k: getattr(result, k, None) for k in ("status", "papers", "sent", "refused", "failed")}
         status = "failed" if getattr(result, "status", "") == "partial" else "ok"
         errors = getattr(result, "errors", None) or []
-        store.finish_run(run_id, status, counts=counts, reason=result.line(), error="; ".join(errors[:5]) or None)
+        run.finish(status, counts=counts, reason=result.line(), error="; ".join(errors[:5]) or None)
     return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lfmwatch.ingest.poll import WATERMARK_KEY
+from lfmwatch.store.ledger import open_pull, proposal_counts
 from lfmwatch.store.papers import count_papers
 
 if TYPE_CHECKING:
@@ -81,21 +82,6 @@ def daily_runs(store: Store, limit: int = 5) -> list[dict[str, Any]]:
     return [{k: r.get(k) for k in keys} for r in store.last_runs("run", limit=limit)]
 
 
-def open_pull_request(store: Store) -> dict[str, Any] | None:
-    """The bot's open pull request and how many papers it holds (None when none is open)."""
-    row = store.db.execute(
-        "SELECT number, url, branch, created, updated FROM pull_requests WHERE state = 'open' "
-        "ORDER BY number DESC LIMIT 1"
-    ).fetchone()
-    if row is None:
-        return None
-    number, url, branch, created, updated = row
-    (size,) = store.db.execute(
-        "SELECT COUNT(*) FROM proposals WHERE pr_number = ? AND status = 'proposed'", [number]
-    ).fetchone()
-    return {"number": number, "url": url, "branch": branch, "created": created, "updated": updated, "papers": size}
-
-
 def review_acceptance(store: Store) -> dict[str, Any]:
     """Acceptance rate from reviews: kept (accepted as proposed or moved) over decided, overall and per section."""
     try:
@@ -167,8 +153,8 @@ def pipeline_status(store: Store, config: Config) -> dict[str, Any]:
     """The issue-6 part of `lfmwatch status`."""
     return {
         "daily_runs": daily_runs(store),
-        "open_pr": open_pull_request(store),
-        "proposals": dict(store.db.execute("SELECT status, COUNT(*) FROM proposals GROUP BY status").fetchall()),
+        "open_pr": open_pull(store),
+        "proposals": proposal_counts(store),
         "acceptance": review_acceptance(store),
         "model": model_card(config),
         "retrain": last_retrain(store),

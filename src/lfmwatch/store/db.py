@@ -6,10 +6,12 @@ import errno
 import functools
 import json
 import os
+import shutil
 import socket
 import sqlite3
+import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -271,6 +273,10 @@ class Store:
                 "check the file is an lfmwatch state.db (or point LFMWATCH_DB at another path)",
             ) from exc
 
+    def atomic(self) -> AbstractContextManager[Any]:
+        """One transaction (a savepoint inside another): every write in the block lands, or none."""
+        return self.db.atomic()
+
     def close(self) -> None:
         """Close the connection."""
         self.db.close()
@@ -413,3 +419,30 @@ def _stale(row: dict[str, Any], now: datetime) -> bool:
 def open_store(path: str | Path) -> Store:
     """Open (creating and migrating when needed) the store at `path`."""
     return Store(path)
+
+
+@contextmanager
+def dry_run_store(db_path: Path) -> Iterator[Store]:
+    """A throw-away copy of the store (SQLite backup API, consistent even while another process writes)."""
+    tmp = Path(tempfile.mkdtemp(prefix="lfmwatch-dry-"))
+    copy = tmp / "state.db"
+    try:
+        if db_path.exists():
+            # A read-write connection that only reads: a `mode=ro` one would leave -wal/-shm files behind.
+            src = sqlite3.connect(str(db_path), timeout=30)
+            src.execute("PRAGMA query_only = ON")
+            dst = sqlite3.connect(str(copy))
+            try:
+                src.backup(dst)
+            finally:
+                dst.close()
+                src.close()
+        store = Store(copy)
+        # A lock held by a real run in the original must not block (or be released by) the dry run.
+        store.db.execute("DELETE FROM locks")
+        try:
+            yield store
+        finally:
+            store.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

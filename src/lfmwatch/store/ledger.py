@@ -295,10 +295,62 @@ def record_proposed(store: Store, entries: Sequence[Entry], pr: PullInfo | None,
                 store.db["proposals"].update(e.arxiv_id, {"status": "proposed", "pr_number": pr.number if pr else None,
                                                           "proposed_at": now})
         if pr is not None:
-            fields = {"number": pr.number, "repo": repo, "branch": branch, "head_sha": head_sha or pr.head_sha,
-                      "state": "merged" if pr.merged else pr.state, "title": pr.title, "url": pr.url,
-                      "created": pr.created}
-            old = store.db.execute(f"SELECT {', '.join(fields)} FROM pull_requests WHERE number = ?",
-                                   [pr.number]).fetchone()
-            if old is None or tuple(old) != tuple(fields.values()):
-                store.db["pull_requests"].upsert({**fields, "updated": now}, pk="number")
+            save_pull(store, pr, repo, branch, stamp_changes=True, head_sha=head_sha or pr.head_sha,
+                      created=pr.created)
+
+
+def proposal_of(store: Store, paper_id: str) -> tuple[str | None, str] | None:
+    """(section, status) of a paper's proposal row, or None when it has none."""
+    row = store.db.execute("SELECT section, status FROM proposals WHERE paper_id = ?", [paper_id]).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def pr_proposals(store: Store, number: int) -> list[dict[str, Any]]:
+    """The proposal rows of one pull request, with the papers' titles, by paper id."""
+    return list(store.db.query("SELECT p.*, (SELECT title FROM papers WHERE id = p.paper_id) AS title "
+                               "FROM proposals p WHERE pr_number = ? ORDER BY paper_id", [number]))
+
+
+def proposal_counts(store: Store) -> dict[str, int]:
+    """Number of proposal rows per status."""
+    return dict(store.db.execute("SELECT status, COUNT(*) FROM proposals GROUP BY status").fetchall())
+
+
+# --- pull requests ----------------------------------------------------------------------------------------
+
+
+def known_pulls(store: Store) -> dict[int, dict[str, Any]]:
+    """Every recorded pull request by number."""
+    return {r["number"]: r for r in store.db.query("SELECT * FROM pull_requests")}
+
+
+def save_pull(store: Store, pr: PullInfo, repo: str, branch: str, *, stamp_changes: bool = False,
+              **fields: Any) -> None:
+    """Write the pull_requests row of `pr` (the one writer of that table); `fields` add or override columns.
+
+    With `stamp_changes`, the row is only written when a column changed, and then with `updated` = now.
+    """
+    row = {"number": pr.number, "repo": repo, "branch": branch, "head_sha": pr.head_sha,
+           "state": "merged" if pr.merged else pr.state, "title": pr.title, "url": pr.url, **fields}
+    if stamp_changes:
+        old = store.db.execute(f"SELECT {', '.join(row)} FROM pull_requests WHERE number = ?",
+                               [pr.number]).fetchone()
+        if old is not None and tuple(old) == tuple(row.values()):
+            return
+        row["updated"] = utcnow()
+    store.db["pull_requests"].upsert(row, pk="number")
+
+
+def open_pull(store: Store) -> dict[str, Any] | None:
+    """The newest open pull request (number, url, branch, created, updated) and its proposed papers; or None."""
+    row = store.db.execute(
+        "SELECT number, url, branch, created, updated FROM pull_requests WHERE state = 'open' "
+        "ORDER BY number DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return None
+    number, url, branch, created, updated = row
+    (size,) = store.db.execute(
+        "SELECT COUNT(*) FROM proposals WHERE pr_number = ? AND status = 'proposed'", [number]
+    ).fetchone()
+    return {"number": number, "url": url, "branch": branch, "created": created, "updated": updated, "papers": size}

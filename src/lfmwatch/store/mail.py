@@ -1,0 +1,84 @@
+"""The digest's rows: what a week showed (papers, merges) and what was sent to whom (digests, digest_recipients)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lfmwatch.store.db import utcnow
+
+if TYPE_CHECKING:
+    from lfmwatch.store.db import Store
+
+_DAY = "COALESCE(NULLIF(p.listed, ''), substr(p.published, 1, 10))"
+
+
+def _dicts(cur: Any) -> list[dict[str, Any]]:
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def latest_model_version(store: Store) -> str | None:
+    """The model version whose predictions were written last (None before any classification)."""
+    row = store.db.conn.execute(
+        "SELECT model_version FROM predictions GROUP BY model_version ORDER BY MAX(created) DESC, model_version DESC "
+        "LIMIT 1"
+    ).fetchone()
+    return row[0] if row else None
+
+
+def relevant_rows(store: Store, first: str, last: str) -> list[dict[str, Any]]:
+    """Papers listed in [first, last] the latest model found relevant, or that were selected/proposed/accepted."""
+    sql = f"""
+        SELECT p.id, p.title, p.authors, {_DAY} AS day,
+               COALESCE(pro.score, pr.score) AS score, COALESCE(NULLIF(pro.section, ''), pr.section) AS section
+        FROM papers p
+        LEFT JOIN predictions pr ON pr.paper_id = p.id AND pr.model_version = ?
+        LEFT JOIN proposals pro ON pro.paper_id = p.id
+        WHERE {_DAY} BETWEEN ? AND ?
+          AND (pr.relevant = 1 OR pro.status IN ('selected', 'proposed', 'accepted', 'moved'))
+          AND COALESCE(pro.status, '') NOT IN ('rejected', 'ignored')
+    """
+    return _dicts(store.db.conn.execute(sql, [latest_model_version(store), first, last]))
+
+
+def merged_between(store: Store, first: str, last: str) -> list[dict[str, Any]]:
+    """Papers the maintainers accepted (as proposed or moved) between two days, with their titles."""
+    return _dicts(store.db.conn.execute(
+        "SELECT f.paper_id, f.label, f.section, f.created, p.title FROM feedback f "
+        "LEFT JOIN papers p ON p.id = f.paper_id "
+        "WHERE f.label IN ('accepted', 'moved') AND substr(f.created, 1, 10) BETWEEN ? AND ?",
+        [first, last],
+    ))
+
+
+def digest_row(store: Store, week: str) -> dict[str, Any] | None:
+    """The digests row of an ISO week, or None when it was never built."""
+    rows = list(store.db["digests"].rows_where("week = ?", [week]))
+    return rows[0] if rows else None
+
+
+def save_digest(store: Store, week: str, status: str, *, subject: str | None = None, message_id: str | None = None,
+                papers: int = 0, created: str | None = None) -> None:
+    """Write the digests row of a week (building, or empty: nothing to send)."""
+    store.db["digests"].upsert({"week": week, "status": status, "subject": subject, "message_id": message_id,
+                                "papers": papers, "created": created or utcnow(), "sent_at": None}, pk="week")
+
+
+def set_digest_status(store: Store, week: str, status: str) -> None:
+    """Mark a week's digest partial or sent (sent stamps sent_at)."""
+    store.db["digests"].update(week, {"status": status, **({"sent_at": utcnow()} if status == "sent" else {})})
+
+
+def served_recipients(store: Store, week: str) -> dict[str, str]:
+    """Lower-cased recipient -> status for the recipients a week's digest reached (sent) or that refused it."""
+    return {r["recipient"].lower(): r["status"] for r in store.db["digest_recipients"].rows_where("week = ?", [week])
+            if r["status"] in ("sent", "refused")}
+
+
+def mark_recipient(store: Store, week: str, recipient: str, status: str, error: str | None = None) -> None:
+    """Record what happened to one recipient of a week's digest."""
+    store.db["digest_recipients"].upsert(
+        {"week": week, "recipient": recipient, "status": status, "error": error,
+         "sent_at": utcnow() if status == "sent" else None},
+        pk=("week", "recipient"),
+    )
