@@ -30,8 +30,10 @@ from lfmwatch.records import resolve_section, section_path
 from lfmwatch.store.db import Store, utcnow
 from lfmwatch.store.ledger import (
     known_pulls,
+    pr_proposals,
     proposal_of,
     record_feedback,
+    refile_proposals,
     save_pull,
     set_proposal_status,
 )
