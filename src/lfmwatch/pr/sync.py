@@ -139,7 +139,7 @@ def _merged(store: Store, config: Config, target: GitHubRepo, pr: PullInfo, resu
         return
     lst = parse_list(f.text, exclude=tuple(t.exclude_sections))
     sections = set(lst.paper_sections())
-    for row in prpr_proposals(store, pr.number):
+    for row in pr_proposals(store, pr.number):
         if row["status"] not in ("proposed", "selected", "ignored"):
             continue
         e = lst.find(arxiv_id=row["paper_id"]) or (lst.find(title=row["title"]) if row.get("title") else None)
@@ -151,7 +151,7 @@ def _merged(store: Store, config: Config, target: GitHubRepo, pr: PullInfo, resu
             result.errors.append(f"PR #{pr.number}: {row['paper_id']} not in the merged list and its section "
                                  f"{row['section']!r} is gone: not counted as rejected")
             if not dry_run:
-                refilepr_proposals(store, [], [row["paper_id"]])
+                refile_proposals(store, [], [row["paper_id"]])
         elif e is None:
             _decide(store, row, "rejected", None, f"pr#{pr.number}", result, outcome, dry_run)
         else:
@@ -230,7 +230,7 @@ def _open_report(store: Store, config: Config, target: GitHubRepo, pr: PullInfo)
     if f is None:
         return report
     lst = parse_list(f.text, exclude=tuple(t.exclude_sections))
-    for row in prpr_proposals(store, pr.number):
+    for row in pr_proposals(store, pr.number):
         if row["status"] != "proposed":
             continue
         e = lst.find(arxiv_id=row["paper_id"])
