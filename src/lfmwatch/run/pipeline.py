@@ -17,6 +17,7 @@ is marked "interrupted" by the next run, which holds the run lock (so the old on
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 import traceback
