@@ -81,3 +81,16 @@ def md_inline(text: str, max_len: int | None = None) -> str:
         else:
             out = m.group(3) + "\\" + out[len(m.group(3)) :]
     return out
+
+
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@?#]+@")
+_SECRET_PARAM = re.compile(r"(?i)([?&;][\w.\-]*(?:key|token|secret|passw|pwd|sig|auth|code|credential)[\w.\-]*=)"
+                           r"[^&\s#\"']+")
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """`text` with URL credentials (user:pass@), secret-looking query values and the given secret strings masked."""
+    for value in sorted((v for v in secrets if v and len(v) >= 4), key=len, reverse=True):
+        text = text.replace(value, "***")
+    text = _URL_USERINFO.sub(r"\1***@", text)
+    return _SECRET_PARAM.sub(r"\1***", text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import sys
 from dataclasses import dataclass, field
@@ -97,9 +98,39 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
     # Third-party debug chatter would print request URLs; keep it at WARNING unless asked.
     for noisy in ("urllib3", "github", "httpx", "openai", "arxiv", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    _redact_logs()
     app = App(config_path=config_path)
     ctx.obj = app
     ctx.call_on_close(app.close)
+
+
+class _Redact(logging.Filter):
+    """Masks secrets in every log line: tokens and keys from the environment, URL credentials and key= params
+    (under -v, HTTP libraries log request URLs, and OPENAI_BASE_URL may carry a key)."""
+
+    NAMES = ("OPENAI_API_KEY", "GITHUB_TOKEN", "LFMWATCH_SMTP_PASSWORD")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from urllib.parse import urlsplit
+
+        from lfmwatch.textsafe import redact
+
+        secrets = [os.environ.get(n, "") for n in self.NAMES]
+        base = urlsplit(os.environ.get("OPENAI_BASE_URL", ""))
+        secrets += [base.password or "", base.query]
+        message = redact(record.getMessage(), tuple(secrets))
+        record.msg, record.args = message, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text, tuple(secrets))
+        return True
+
+
+def _redact_logs() -> None:
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _Redact) for f in handler.filters):
+            handler.addFilter(_Redact())
 
 
 def _register() -> None:

@@ -96,8 +96,12 @@ def sync_cmd(app: App, dry_run: bool) -> None:
 @pass_app
 def ignore_cmd(app: App, paper_id: str) -> None:
     """Never propose this arXiv paper (until `lfmwatch unignore ID`)."""
+    from lfmwatch.ids import normalize_arxiv_id
     from lfmwatch.store.ledger import ignore_paper
 
+    if normalize_arxiv_id(paper_id) is None:
+        raise click.BadParameter(f"{paper_id[:60]!r} is not an arXiv id (e.g. 2401.01234 or an arxiv.org/abs URL)",
+                                 param_hint="PAPER_ID")
     ignore_paper(app.store, paper_key(paper_id))
     click.echo(f"ignored {paper_key(paper_id)}: it will not be proposed")
 

@@ -183,6 +183,33 @@ def _closed(store: Store, config: Config, target: GitHubRepo, pr: PullInfo, resu
                 _decide(store, row, "closed", None, f"pr#{pr.number}", result, outcome, dry_run, status="rejected")
 
 
+_FENCE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,})")
+
+
+def command_text(body: str) -> str:
+    """The lines of a comment that may carry commands: not inside a fenced or indented code block, not quoted.
+
+    An example in a code block or a quoted command (`> /lfmwatch ignore ...` in a reply) is not a command.
+    """
+    out: list[str] = []
+    fence: str | None = None
+    for line in body.splitlines():
+        m = _FENCE.match(line)
+        if fence is not None:
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not line.strip().strip(fence[0]):
+                fence = None
+            out.append("")
+            continue
+        if m:
+            fence = m.group(1)
+            out.append("")
+            continue
+        quoted = line.lstrip().startswith(">")
+        indented = len(line.expandtabs(4)) - len(line.expandtabs(4).lstrip()) >= 4
+        out.append("" if quoted or indented else line)
+    return "\n".join(out)
+
+
 def _commands(store: Store, target: GitHubRepo, pr: PullInfo, sections: list[str], result: SyncResult,
               outcome: dict[str, Any], dry_run: bool) -> dict[str, str]:
     """Apply the trusted comment commands; returns paper id -> section of its latest `move` command."""
@@ -190,12 +217,16 @@ def _commands(store: Store, target: GitHubRepo, pr: PullInfo, sections: list[str
 
     moves: dict[str, str] = {}
     for c in target.comments(pr.number):
-        for m in _COMMAND.finditer(c.body):
+        for m in _COMMAND.finditer(command_text(c.body)):
             verb, raw_id, arg = m.group(1).lower(), m.group(2), m.group(3)
             if c.association.upper() not in TRUSTED:
                 _bump(result.counts, "unauthorized")
                 continue
-            pid = normalize_arxiv_id(raw_id) or raw_id
+            pid = normalize_arxiv_id(raw_id)
+            if pid is None:  # only a real arXiv id may reach the store (`../../etc/passwd';` is no paper)
+                _bump(result.counts, "unknown")
+                result.errors.append(f"PR #{pr.number} comment {c.id}: {raw_id[:40]!r} is not an arXiv id")
+                continue
             row = proposal_of(store, pid)
             proposed = row[0] if row else None
             source = f"comment#{c.id}"
