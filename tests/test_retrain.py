@@ -258,3 +258,43 @@ def test_status_and_summary_show_what_a_retrain_changed(world: GitHubFake) -> No
     thr = info["threshold"]
     assert thr["champion"] is not None and thr["used"] >= min(thr["champion"], thr["trained"])
     assert "threshold" in info["line"] and "flagged per day" in info["line"] and "change verdict" in info["line"]
+
+
+class _NoNewPapers:
+    """A PaperSource whose every window is empty (the run's poll finds nothing; the store is what counts)."""
+
+    class _Stream(list):  # type: ignore[type-arg]
+        total = 0
+
+    def search(self, query: str, max_results: int | None = None) -> Any:
+        return self._Stream()
+
+
+def test_the_next_run_rescores_the_store_never_reproposes_decided_papers_and_keeps_the_cap(
+        world: GitHubFake, tmp_path: Path) -> None:
+    from lfmwatch.config import load_config
+    from lfmwatch.run.pipeline import Adapters, run_daily
+    from propose_fixtures import session_for
+
+    assert run("train", "--no-fetch")[0] == 0
+    rng = random.Random(5)
+    with Store(tmp_path / "state.db") as store:
+        for i in range(8):  # more correct papers than the daily cap (select.max_per_run = 3)
+            store.db["papers"].insert({"id": f"2502.1000{i}", "title": _text(rng, SECTIONS[WI], 8),
+                                       "abstract": _text(rng, SECTIONS[WI]), "authors": "[]",
+                                       "categories": '["cs.LG"]', "source": "test", "listed": "2025-01-12"})
+    code, out = run("train", "--no-fetch", "--force")
+    assert code == 0, out
+    cfg = load_config(tmp_path / "lfmwatch.toml")
+    with Store(tmp_path / "state.db") as store:
+        n_papers = store.db["papers"].count
+        report = run_daily(store, cfg, adapters=Adapters(source=_NoNewPapers(), github=lambda: session_for(world)))
+        assert report.status == "ok", (report.error, report.line())
+        assert report.stage("classify").counts["classified"] == n_papers  # the whole store, with the new model
+        proposed = [p["id"] for p in report.proposed]
+        assert 0 < len(proposed) <= 3
+        decided = {r["paper_id"] for r in store.db.query("SELECT paper_id FROM feedback")}
+        assert not decided & set(proposed)
+        assert "retrained model installed" in report.retrain  # the run summary says what the retrain changed
+        again = run_daily(store, cfg, adapters=Adapters(source=_NoNewPapers(), github=lambda: session_for(world)))
+        assert again.proposed == [] and again.retrain == ""  # same day: the cap is spent; no new retrain

@@ -179,6 +179,9 @@ def run_gate(champion: Any | None, challenger: Any, examples: Sequence[TrainingE
     accepted, reasons = compare(champ, chall)
     if not truth:
         reasons = ["no judged papers to compare on"]
+    if champ["scored_live"] and not champ["scored_out_of_fold"]:
+        report["note"] = ("the current model carries no out-of-fold record (trained before the gate): its figures "
+                          "are its own predictions, optimistic on the judged papers it trained on")
     report.update(accepted=accepted, reasons=reasons, threshold=held, champion=champ, challenger=chall,
                   champion_version=champion.version)
     report["oof"] = oof_record(list(truth), c_prob, c_sec)

@@ -159,7 +159,7 @@ def summary_line(s: dict[str, Any]) -> str:
             "accepted": "retrained model installed", "first model": "model trained (no current model)"}.get(verdict, verdict)
     reasons = s.get("reasons") or []
     if reasons and verdict in ("refused", "forced"):
-        head += ": " + "; ".join(reasons)
+        head += ": " + "; ".join(reasons) + (f" ({s['note']})" if s.get("note") else "")
     thr = s.get("threshold") or {}
     parts = []
     if thr.get("champion") is not None:
@@ -208,7 +208,8 @@ def retrain(store: Store, config: Config, examples: list[TrainingExample], info:
         verdict = "accepted" if report["accepted"] else ("forced" if force else "refused")
     effect = store_effect(store, champion, challenger)
     summary = {
-        "verdict": verdict, "reasons": report.get("reasons", []), "judged": report.get("judged"),
+        "verdict": verdict, "reasons": report.get("reasons", []), "note": report.get("note"),
+        "judged": report.get("judged"),
         "champion": report.get("champion"), "challenger": report.get("challenger"),
         "threshold": report.get("threshold"), "effect": effect,
         "champion_version": champion.version if champion else None, "challenger_version": challenger.version,
@@ -216,8 +217,8 @@ def retrain(store: Store, config: Config, examples: list[TrainingExample], info:
     }
     card = challenger.card
     card.pop("oof_judged", None)
-    card["gate"] = {k: summary[k] for k in ("verdict", "reasons", "judged", "champion", "challenger", "threshold",
-                                            "champion_version")}
+    card["gate"] = {k: summary[k] for k in ("verdict", "reasons", "note", "judged", "champion", "challenger",
+                                            "threshold", "champion_version")}
     card["gate"]["oof"] = report.get("oof")
     card["effect"] = effect
     outcome = RetrainOutcome(verdict, summary, None)
