@@ -59,7 +59,7 @@ def deployment_examples(store: Store, config: Config, readme_text: str, readme_w
         readme_entries,
     )
     from lfmwatch.store.papers import get_papers
-    from lfmwatch.store.training import recent_stream
+    from lfmwatch.store.retention import stream_sample
 
     bundle_path = Path(config.model.bundle)
     bundle = read_bundle(bundle_path) if bundle_path.exists() else None
@@ -75,7 +75,7 @@ def deployment_examples(store: Store, config: Config, readme_text: str, readme_w
     negatives = [e for e in (bundle.unlabelled if bundle else []) if e.id not in labelled]
     taken = {e.id for e in negatives}
     from_store = 0
-    for paper in recent_stream(store, config.arxiv.categories, config.model.stream_sample):
+    for paper in stream_sample(store, config.model.stream_sample, config.arxiv.categories):
         pid = paper["id"]
         if pid in labelled:
             stream_ids.add(pid)

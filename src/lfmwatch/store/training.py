@@ -1,13 +1,13 @@
-"""What retraining reads from the store: feedback with its pull request's outcome, the recent stream, and the
-retrain records (`runs` rows of kind `train`)."""
+"""What retraining reads from the store: feedback with its pull request's outcome, every paper's text (for the
+retrain's effect), and the retrain records (`runs` rows of kind `train`). The stream sample is
+`lfmwatch.store.retention.stream_sample` (what compaction keeps)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 from lfmwatch.store.db import Store
-from lfmwatch.store.papers import COLUMNS, _from_row
 
 TRAIN_RUN = "train"
 
@@ -22,29 +22,11 @@ def feedback_outcomes(store: Store) -> list[dict[str, Any]]:
     return [{"paper_id": r[0], "label": r[1], "section": r[2], "source": r[3], "pr_state": r[4]} for r in rows]
 
 
-def recent_stream(store: Store, categories: Sequence[str], limit: int) -> list[dict[str, Any]]:
-    """The newest `limit` stored papers (by listing day, then id) in any of `categories` (all when empty)."""
-    if limit <= 0:
-        return []
-    wanted = set(categories)
-    out: list[dict[str, Any]] = []
-    cur = store.db.conn.execute(
-        f"SELECT {', '.join(COLUMNS)} FROM papers ORDER BY COALESCE(listed, substr(first_seen, 1, 10)) DESC, id DESC"
-    )
-    for r in cur:
-        paper = _from_row(dict(zip(COLUMNS, r, strict=True)))
-        if wanted and not wanted.intersection(paper.get("categories") or ()):
-            continue
-        out.append(paper)
-        if len(out) >= limit:
-            break
-    return out
-
-
 def iter_paper_texts(store: Store, batch: int = 2000) -> Iterator[list[dict[str, Any]]]:
     """Every stored paper's id, title, abstract and listing day, in batches (for re-scoring the store)."""
     cur = store.db.conn.execute(
-        "SELECT id, title, abstract, COALESCE(listed, substr(first_seen, 1, 10)) FROM papers ORDER BY id")
+        "SELECT id, title, abstract, COALESCE(NULLIF(listed, ''), substr(published, 1, 10), substr(first_seen, 1, 10)) "
+        "FROM papers ORDER BY id")
     while True:
         rows = cur.fetchmany(batch)
         if not rows:
