@@ -298,3 +298,31 @@ def test_the_next_run_rescores_the_store_never_reproposes_decided_papers_and_kee
         assert "retrained model installed" in report.retrain  # the run summary says what the retrain changed
         again = run_daily(store, cfg, adapters=Adapters(source=_NoNewPapers(), github=lambda: session_for(world)))
         assert again.proposed == [] and again.retrain == ""  # same day: the cap is spent; no new retrain
+
+
+def test_daemon_runs_the_gated_retrain_on_its_own_cron(world: GitHubFake, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from fakes.arxiv_emulator import ArxivEmulator
+    from lfmwatch.config import load_config
+    from lfmwatch.run.daemon import make_daemon, next_fire_times
+
+    # The README entry the bundle does not know gets its abstract from arXiv (the emulator).
+    missing = {"id": "2301.20002", "title": "Entry 2 2", "abstract": _text(random.Random(2), SECTIONS[LOC]),
+               "authors": ["A B"], "categories": ["cs.LG"], "published": "2023-01-05T00:00:00Z"}
+    emu = ArxivEmulator([missing]).start()
+    monkeypatch.setenv("LFMWATCH_ARXIV_API_URL", emu.url)
+    (tmp_path / "lfmwatch.toml").write_text((tmp_path / "lfmwatch.toml").read_text() + "\n[arxiv]\ndelay_seconds = 0\n")
+
+    cfg = load_config(tmp_path / "lfmwatch.toml")
+    cfg.schedule.retrain_cron = "7 3 * * 3"
+    daemon = make_daemon(cfg)
+    assert set(daemon.jobs) == {"run", "digest", "retrain"}
+    assert next_fire_times(cfg)["retrain"].endswith("03:07:00+00:00")
+    with Store(tmp_path / "state.db") as store:
+        outcome = daemon.jobs["retrain"](store, threading.Event())
+        assert outcome.verdict == "first model" and Path("models/lfm-model.npz").is_file()
+        assert store.last_runs("train")[0]["status"] == "ok"
+    emu.stop()
+    assert card()["sources"]["readme"]["without_abstract"] == 0 and card()["text_sources"]["fetched"] == 1
