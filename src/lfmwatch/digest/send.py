@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import re
 import smtplib
 import ssl
 import time
@@ -24,7 +25,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lfmwatch.errors import ConfigError, InputError, NetworkError
-from lfmwatch.store.mail import digest_row, mark_recipient, save_digest, served_recipients, set_digest_status
+from lfmwatch.store.mail import (
+    digest_row,
+    mark_recipient,
+    recipient_key,
+    save_digest,
+    scrub_addresses,
+    served_recipients,
+    set_digest_status,
+)
 
 if TYPE_CHECKING:
     from lfmwatch.config import Config
@@ -179,15 +188,41 @@ def _quietly_close(smtp: smtplib.SMTP) -> None:
 # --- state -------------------------------------------------------------------------------------------
 
 
-def _recipients(config: Config) -> list[str]:
+RECIPIENTS_ENV = "LFMWATCH_DIGEST_RECIPIENTS"  # addresses, separated by commas, semicolons or whitespace
+RECIPIENTS_FILE_ENV = "LFMWATCH_DIGEST_RECIPIENTS_FILE"  # a file of addresses, one per line, '#' comments
+
+
+def digest_recipients(config: Config) -> tuple[list[str], str]:
+    """The subscribers' addresses and where they came from: the environment (a secret) first, then a private file,
+    then digest.recipients in the config (warned about: a committed lfmwatch.toml is public)."""
+    source, raws = "", []
+    if os.environ.get(RECIPIENTS_ENV, "").strip():
+        source, raws = RECIPIENTS_ENV, re.split(r"[,;\s]+", os.environ[RECIPIENTS_ENV].strip())
+    elif os.environ.get(RECIPIENTS_FILE_ENV, "").strip():
+        path = Path(os.environ[RECIPIENTS_FILE_ENV].strip())
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{RECIPIENTS_FILE_ENV}: cannot read {path}: {exc}",
+                              "point it at a readable UTF-8 file with one address per line") from exc
+        source, raws = RECIPIENTS_FILE_ENV, [ln.split("#", 1)[0].strip() for ln in lines]
+    elif config.digest.recipients:
+        source, raws = "digest.recipients", list(config.digest.recipients)
+        log.warning("digest.recipients lists addresses in %s, which the bot commits to its repository (often public):"
+                    " move them to the %s secret", config.source or "the configuration", RECIPIENTS_ENV)
     out: dict[str, str] = {}
-    for raw in config.digest.recipients:
+    for raw in (r for r in raws if r):
         addr = parseaddr(raw)[1].strip()
         if not addr or "@" not in addr or any(c in raw for c in "\r\n"):
-            raise ConfigError(f"digest.recipients: {raw!r} is not an e-mail address",
-                              "list plain addresses, e.g. recipients = [\"reader@example.org\"]")
+            # The value itself is not echoed: it may be a subscriber's (misspelt) address.
+            raise ConfigError(f"{source}: an entry is not an e-mail address ({recipient_key(raw)})",
+                              "list plain addresses, e.g. reader@example.org")
         out.setdefault(addr.lower(), addr)
-    return list(out.values())
+    return list(out.values()), source
+
+
+def _recipients(config: Config) -> list[str]:
+    return digest_recipients(config)[0]
 
 
 # --- files -------------------------------------------------------------------------------------------
@@ -267,7 +302,8 @@ def send_digest(store: Store, config: Config, week: str, *, dry_run: bool = Fals
     recipients = _recipients(config)
     if not recipients:
         raise ConfigError("the digest has no recipients",
-                          "set digest.recipients in lfmwatch.toml, or write the files with --out DIR")
+                          f"set the {RECIPIENTS_ENV} secret (addresses separated by commas) or {RECIPIENTS_FILE_ENV}, "
+                          "or write the files with --out DIR")
     with store.lock("digest"):
         return _deliver(store, config, digest, recipients, text, html, now, result,
                         transport or SmtpTransport(SmtpSettings.from_env(config)), sleep)
@@ -299,7 +335,7 @@ def _deliver(store: Store, config: Config, digest: Digest, recipients: list[str]
     save_digest(store, week, "building", subject=subject_for(digest, config), message_id=result.message_id,
                 papers=digest.shown, created=(row or {}).get("created"))
     served = served_recipients(store, week)
-    pending = [r for r in recipients if r.lower() not in served]
+    pending = [r for r in recipients if recipient_key(r) not in served]
     sender = parseaddr(config.digest.sender)[1] or config.digest.sender
     batches = [pending] if config.digest.bcc else [[r] for r in pending]
     try:
@@ -313,7 +349,7 @@ def _deliver(store: Store, config: Config, digest: Digest, recipients: list[str]
         transport.close()
     result.sent = sum(1 for s in served_recipients(store, week).values() if s == "sent")
     result.refused = sum(1 for s in served_recipients(store, week).values() if s == "refused")
-    unserved = [r for r in recipients if r.lower() not in served_recipients(store, week)]
+    unserved = [r for r in recipients if recipient_key(r) not in served_recipients(store, week)]
     if unserved:
         set_digest_status(store, week, "partial")
         result.status, result.failed = "partial", len(unserved)
@@ -369,7 +405,7 @@ def _send_batch(store: Store, config: Config, week: str, transport: Any, sender:
                     last_error = f"{code} {_decode(msg)}"
                 else:
                     mark_recipient(store, week, r, "refused", f"{code} {_decode(msg)}")
-                    result.errors.append(f"{r} refused: {code}")
+                    result.errors.append(f"{recipient_key(r)} refused: {code}")
             else:
                 mark_recipient(store, week, r, "sent")
         todo = retry
@@ -377,7 +413,7 @@ def _send_batch(store: Store, config: Config, week: str, transport: Any, sender:
             return
     for r in todo:
         mark_recipient(store, week, r, "failed", last_error[:300])
-    result.errors.append(last_error[:200])
+    result.errors.append(scrub_addresses(last_error[:200]) or "")
 
 
 def _decode(value: Any) -> str:

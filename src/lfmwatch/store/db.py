@@ -190,6 +190,26 @@ def _m005_summaries_digests(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="m006_recipients_hashed")
+def _m006_recipients_hashed(db: sqlite_utils.Database) -> None:
+    # state.db is committed to the bot's (public) repository: subscribers' addresses written by older versions
+    # become their keys (lfmwatch.store.mail.recipient_key), and addresses echoed in errors are scrubbed.
+    from lfmwatch.store.mail import recipient_key, scrub_addresses
+
+    rows = list(db.execute("SELECT week, recipient, status, error, sent_at FROM digest_recipients").fetchall())
+    for week, recipient, status, error, sent_at in rows:
+        if "@" not in (recipient or "") and "@" not in (error or ""):
+            continue
+        db.execute("DELETE FROM digest_recipients WHERE week = ? AND recipient = ?", [week, recipient])
+        key = recipient_key(recipient) if "@" in (recipient or "") else recipient
+        db.execute("INSERT OR REPLACE INTO digest_recipients (week, recipient, status, error, sent_at) "
+                   "VALUES (?, ?, ?, ?, ?)", [week, key, status, scrub_addresses(error), sent_at])
+    for run_id, error, reason in db.execute(
+            "SELECT id, error, reason FROM runs WHERE error LIKE '%@%' OR reason LIKE '%@%'").fetchall():
+        db.execute("UPDATE runs SET error = ?, reason = ? WHERE id = ?",
+                   [scrub_addresses(error), scrub_addresses(reason), run_id])
+
+
 # --- schema checks and environment errors ----------------------------------------------------------
 
 

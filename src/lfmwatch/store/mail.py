@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import TYPE_CHECKING, Any
 
 from lfmwatch.store.db import utcnow
@@ -69,16 +71,32 @@ def set_digest_status(store: Store, week: str, status: str) -> None:
     store.db["digests"].update(week, {"status": status, **({"sent_at": utcnow()} if status == "sent" else {})})
 
 
+_ADDRESS = re.compile(r"[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+")
+
+
+def recipient_key(address: str) -> str:
+    """What the store keeps instead of an address (state.db is committed to a public repo): a salted-free hash.
+
+    The same address always gives the same key, so a resumed send can skip those already served.
+    """
+    return "sha256:" + hashlib.sha256(address.strip().lower().encode("utf-8")).hexdigest()[:24]
+
+
+def scrub_addresses(text: str | None) -> str | None:
+    """`text` with every e-mail address replaced by its recipient key (SMTP replies echo the address)."""
+    return _ADDRESS.sub(lambda m: recipient_key(m.group(0)), text) if text else text
+
+
 def served_recipients(store: Store, week: str) -> dict[str, str]:
-    """Lower-cased recipient -> status for the recipients a week's digest reached (sent) or that refused it."""
-    return {r["recipient"].lower(): r["status"] for r in store.db["digest_recipients"].rows_where("week = ?", [week])
+    """Recipient key -> status for the recipients a week's digest reached (sent) or that refused it."""
+    return {r["recipient"]: r["status"] for r in store.db["digest_recipients"].rows_where("week = ?", [week])
             if r["status"] in ("sent", "refused")}
 
 
 def mark_recipient(store: Store, week: str, recipient: str, status: str, error: str | None = None) -> None:
-    """Record what happened to one recipient of a week's digest."""
+    """Record what happened to one recipient of a week's digest (under its key: no address is stored)."""
     store.db["digest_recipients"].upsert(
-        {"week": week, "recipient": recipient, "status": status, "error": error,
+        {"week": week, "recipient": recipient_key(recipient), "status": status, "error": scrub_addresses(error),
          "sent_at": utcnow() if status == "sent" else None},
         pk=("week", "recipient"),
     )
