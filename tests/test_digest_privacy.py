@@ -71,13 +71,13 @@ def test_migration_scrubs_addresses_written_by_older_versions_and_resume_still_s
     old["runs"].insert({"kind": "digest", "started": "2025-07-28", "status": "failed",
                         "error": "b@example.org refused: 550"})
     old.close()
-    with Store(db_path) as store:
-        store.db.execute("PRAGMA wal_checkpoint(FULL)")
+    with Store(db_path) as migrated:
+        migrated.db.execute("PRAGMA wal_checkpoint(FULL)")
         assert "example.org" not in _dump(db_path)
-        rows = {r["recipient"]: r for r in store.db["digest_recipients"].rows}
+        rows = {r["recipient"]: r for r in migrated.db["digest_recipients"].rows}
         assert set(rows) == {recipient_key("a@example.org"), recipient_key("b@example.org")}
         assert recipient_key("b@example.org") in rows[recipient_key("b@example.org")]["error"]
         with SmtpFake() as smtp:  # the resumed send skips a@ (served before the upgrade) and serves b@
             _env(monkeypatch, smtp)
-            r = send_digest(store, _config("a@example.org", "b@example.org", bcc=False, send_empty=True), WEEK)
+            r = send_digest(migrated, _config("a@example.org", "b@example.org", bcc=False, send_empty=True), WEEK)
             assert r.status == "sent" and [m.rcpt_tos for m in smtp.messages] == [["b@example.org"]]
