@@ -4,6 +4,12 @@ Reports wall time, requests made, and the split between HTTP (incl. the emulator
 (lxml + arxiv.Result building), Result->dict conversion and store writes.
 
     /work/venv/bin/python benchmarks/bench_poll.py [--days 30] [--per-day 1500] [--page-size 200]
+
+`--daily` measures instead what the daily run's poll costs with arXiv's 3 s delay kept: the store already holds the
+days before, its watermark is yesterday 06:17, and the catch-up (overlap included) is timed with the old settings
+(page_size 200, window_days 1) and the current ones (page_size 2000, window_days 7):
+
+    python benchmarks/bench_poll.py --daily [--per-day 1500] [--delay 3]
 """
 
 from __future__ import annotations
@@ -60,13 +66,53 @@ def serve(papers_args: tuple, conn: mp.connection.Connection) -> None:
         conn.send(len(emu.query_requests))
 
 
+def daily(per_day: int, delay: float) -> int:
+    """One day's catch-up poll with the polite delay, old settings against new (see the module docstring)."""
+    from lfmwatch.adapters.arxiv import ArxivSource
+    from lfmwatch.config import Config
+    from lfmwatch.ingest.poll import WATERMARK_KEY, poll
+    from lfmwatch.store.db import Store
+
+    today = datetime.now(UTC).date()
+    start = today - timedelta(days=6)
+    parent, child = mp.Pipe()
+    proc = mp.Process(target=serve, args=((start, 6, per_day), child), daemon=True)
+    proc.start()
+    url = parent.recv()
+    try:
+        for page_size, window_days in ((200, 1), (2000, 7)):
+            config = Config()
+            config.arxiv.page_size, config.arxiv.window_days, config.arxiv.delay_seconds = page_size, window_days, delay
+            with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "state.db") as store:
+                setup = ArxivSource(url, delay_seconds=0, page_size=2000, timeout=60)
+                poll(store, config, setup, since=start, until=today - timedelta(days=2))
+                store.set_state(WATERMARK_KEY, f"{today - timedelta(days=1):%Y-%m-%d}T06:17")
+                source = ArxivSource(url, delay_seconds=delay, page_size=page_size, timeout=60)
+                t0 = time.perf_counter()
+                result = poll(store, config, source)
+                wall = time.perf_counter() - t0
+                print(f"page_size {page_size}, window_days {window_days}, delay {delay:g} s: {result.line()}")
+                print(f"  wall {wall:.1f} s, {source.stats.requests} requests, HTTP+server {source.stats.http_seconds:.1f} s, "
+                      f"store writes {result.store_seconds:.1f} s")
+    finally:
+        parent.send("stop")
+        parent.recv()
+        proc.join(5)
+    print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    return 0
+
+
 def main() -> int:
     """Run the benchmark and print the figures."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--per-day", type=int, default=1500)
     ap.add_argument("--page-size", type=int, default=200)
+    ap.add_argument("--daily", action="store_true", help="time one daily catch-up with the delay kept")
+    ap.add_argument("--delay", type=float, default=3.0)
     args = ap.parse_args()
+    if args.daily:
+        return daily(args.per_day, args.delay)
     from lfmwatch.adapters.arxiv import ArxivSource
     from lfmwatch.config import Config
     from lfmwatch.ingest.poll import poll

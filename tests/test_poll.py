@@ -46,7 +46,7 @@ DAYS = ["2025-05-30", "2025-05-31", "2025-06-01", "2025-06-02", "2025-06-03", "2
 
 def write_config(extra: str = "", **arxiv: object) -> None:
     opts = {"delay_seconds": 0, "backoff_seconds": 0.01, "timeout_seconds": 2, "page_size": 4, "max_retries": 2,
-            **arxiv}
+            "window_days": 1, **arxiv}  # one-day windows: the tests follow the watermark window by window
     lines = ["[arxiv]"] + [f"{k} = {json.dumps(v)}" for k, v in opts.items()]
     Path("lfmwatch.toml").write_text("\n".join(lines) + "\n" + extra)
 

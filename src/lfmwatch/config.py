@@ -40,12 +40,12 @@ class ArxivConfig:
     categories: list[str] = field(default_factory=lambda: ["cs.LG", "cs.CL", "cs.CV", "cs.AI", "stat.ML"])
     extra_query: str = ""
     delay_seconds: float = 3.0
-    page_size: int = 200
+    page_size: int = 2000  # what the API serves in one response
     timeout_seconds: float = 30.0
     max_retries: int = 4
     backoff_seconds: float = 2.0
     overlap_days: int = 2
-    window_days: int = 1
+    window_days: int = 7  # a daily catch-up is one query; larger windows are split (max_window_results)
     first_poll_days: int = 3
     max_window_results: int = 9000
 
@@ -421,12 +421,12 @@ _KEY_DOCS = {
     "arxiv.categories": "arXiv categories to poll (OR-ed)",
     "arxiv.extra_query": "extra arXiv query AND-ed to the categories, e.g. 'abs:LLM'",
     "arxiv.delay_seconds": "pause between API requests (arXiv asks for 3 s)",
-    "arxiv.page_size": "results per API request",
+    "arxiv.page_size": "results per API request (the most the API serves in one response)",
     "arxiv.timeout_seconds": "HTTP timeout of one API request",
     "arxiv.max_retries": "retries of a request after 429/5xx/timeouts, with exponential backoff",
     "arxiv.backoff_seconds": "first backoff pause; doubles each retry; Retry-After wins when longer",
     "arxiv.overlap_days": "days re-polled before the last completed window, for late-indexed papers",
-    "arxiv.window_days": "days per query window",
+    "arxiv.window_days": "days per query window (a daily catch-up is one query; bigger windows are split)",
     "arxiv.first_poll_days": "days polled on the very first run",
     "arxiv.max_window_results": "results one window may return before it is split (API limit ~10,000)",
     "model.path": "the fitted model; its JSON card sits beside it",

@@ -9,7 +9,7 @@ runs, the watermark and other state), and every paper the bot decided or learned
 - *unclassified*: a paper without any prediction yet (the next classify must see it).
 Kept for a while (the bulk of the stream):
 - *window*: papers listed in the last `window_days` days of the stream (`arxiv.overlap_days` + 1): the days the
-  next poll fetches again, so they are not re-inserted as new;
+  next poll fetches again (it starts `overlap_days` before its watermark), so they are not re-inserted as new;
 - *sample*: the newest `sample_size` papers of the configured categories (`stream_sample`), the unlabelled
   papers retraining uses.
 "The last days of the stream" count back from the newest listing day stored (never later than today), so an
@@ -46,7 +46,7 @@ class RetentionPolicy:
         """The policy that follows from the configuration (poll overlap, categories, threshold override)."""
         override = config.model.threshold
         return cls(
-            window_days=max(1, int(config.arxiv.overlap_days) + int(config.arxiv.window_days)),
+            window_days=int(config.arxiv.overlap_days) + 1,
             sample_size=int(getattr(config.model, "stream_sample", DEFAULT_SAMPLE_SIZE)),
             categories=tuple(config.arxiv.categories),
             keep_score=float(override) if override is not None and override >= 0 else None,
