@@ -29,5 +29,6 @@ def test_quick_start_matches_ci() -> None:
     lines = [line for line in block.group(1).splitlines() if line.strip()]
     assert len(lines) == 2, "the quick start is two commands: install, run the tests"
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert 'pip install -e ".[test]"' in lines[0] and 'pip install --quiet -e ".[test]"' in ci
+    assert 'pip install -c requirements/lock.txt -e ".[test]"' in lines[0]
+    assert 'pip install --quiet -c requirements/lock.txt -e ".[test]"' in ci
     assert lines[1].strip() == "python -m pytest" and "python -m pytest" in ci
