@@ -109,6 +109,10 @@ def train_cmd(app: App, readme: Path | None, labels: tuple[Path, ...], reviewed:
         unlabelled_seen=info.get("unlabelled_seen"),
     )
     d = model.card["data"]
+    rd = (info.get("sources") or {}).get("readme")
+    if rd:
+        click.echo(f"README: {rd['entries']} entries with an arXiv id, {rd['without_abstract']} without an abstract "
+                   "(trained on their titles)")
     if dry_run:
         click.echo(f"dry run: would write {out or _train_out(app.config)} (threshold {model.threshold:.3f}, "
                    f"{d['positives']} positive papers)")
@@ -119,10 +123,6 @@ def train_cmd(app: App, readme: Path | None, labels: tuple[Path, ...], reviewed:
         f"{d['negatives_used']} negative papers, threshold {model.threshold:.3f} ({model.card.get('threshold_rule')}), "
         f"{len(model.card['unpredictable_sections'])} unpredictable sections"
     )
-    rd = (info.get("sources") or {}).get("readme")
-    if rd:
-        click.echo(f"README: {rd['entries']} entries with an arXiv id, {rd['without_abstract']} without an abstract "
-                   "(trained on their titles)")
 
 
 def _retrain(app: App, out: Path | None, *, no_fetch: bool, force: bool, dry_run: bool, command: str) -> None:
