@@ -157,6 +157,8 @@ def test_propose_readme_on_real_list(shared_data: Path, tmp_path: Path) -> None:
               if r.get("id") and r["section"] in sections]
     with db(tmp_path) as store:
         seed(store, papers)
+    # The seeded predictions are model "m1"'s: no model file, so not the packaged default model's version either.
+    (tmp_path / "lfmwatch.toml").write_text('[model]\npath = "models/none.npz"\n', encoding="utf-8")
     result = CliRunner().invoke(cli, ["propose", "--readme", str(copy), "--out", str(tmp_path / "out.md"),
                                       "--body", str(tmp_path / "body.md")])
     assert result.exit_code == 0, result.output
