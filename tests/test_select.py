@@ -44,7 +44,7 @@ def test_best_first_with_caps_and_reasons() -> None:
     chosen, skipped = select_papers(cands, LIST, {"2101.00004"}, limit=3, min_score=0.2)
     assert [c["id"] for c in chosen] == ["2101.00001", "2101.00002", "2101.00005"]
     assert skipped == {"in_list": 2, "blocked": 1, "below_floor": 1, "no_section": 2, "duplicate_title": 1,
-                       "over_cap": 1}
+                       "over_section_cap": 0, "over_cap": 1}
     assert set(skipped) == set(SKIP_REASONS)
 
 
@@ -56,3 +56,34 @@ def test_deterministic_and_zero_limit() -> None:
     assert select_papers(shuffled, LIST, set(), limit=10)[0] == first
     none, skipped = select_papers(cands, LIST, set(), limit=0)
     assert none == [] and skipped["over_cap"] == 39
+
+
+SUBLIST = parse_list("""# L
+
+## A
+
+### A1
+
+- [[arXiv](https://arxiv.org/abs/2001.00001)] Known paper
+
+### A2
+
+## B
+
+## C
+""")
+
+
+def test_per_section_cap_spreads_a_flood_over_the_areas() -> None:
+    # A flood of area A (two leaves, both count for A) and fewer, less certain papers of B and C.
+    flood = [cand(f"2101.{i:05d}", 0.99 - i / 100, "A > A1" if i % 2 else "A > A2") for i in range(1, 9)]
+    others = [cand("2102.00001", 0.50, "B"), cand("2102.00002", 0.40, "C"), cand("2102.00003", 0.30, "B")]
+    chosen, skipped = select_papers(flood + others, SUBLIST, set(), limit=6, per_section=3)
+    ids = [c["id"] for c in chosen]
+    # Most certain first; A stops at three, the places it leaves go to B and C.
+    assert ids == ["2101.00001", "2101.00002", "2101.00003", "2102.00001", "2102.00002", "2102.00003"]
+    assert skipped["over_section_cap"] == 5 and skipped["over_cap"] == 0
+    # Without the cap the flood takes the whole run.
+    uncapped, skipped = select_papers(flood + others, SUBLIST, set(), limit=6)
+    assert [c["id"] for c in uncapped] == [f"2101.{i:05d}" for i in range(1, 7)]
+    assert skipped["over_section_cap"] == 0 and skipped["over_cap"] == 5

@@ -67,6 +67,7 @@ class SelectConfig:
 
     max_per_run: int = 10
     max_per_pr: int = 40
+    max_per_section: int = 4  # per top-level section and run; 0 = no cap
     min_score: float = 0.0
 
 
@@ -166,6 +167,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "arxiv.max_window_results": (1, 100000),
     "select.max_per_run": (0, 10000),
     "select.max_per_pr": (0, 10000),
+    "select.max_per_section": (0, 10000),
     "select.min_score": (0, 1),
     "summaries.max_papers": (0, 10000),
     "summaries.max_tokens": (1, 10**9),
@@ -436,6 +438,7 @@ _KEY_DOCS = {
     "model.stream_sample": "newest stored papers of the configured categories used as unlabelled papers when retraining",
     "select.max_per_run": "papers proposed per run at most",
     "select.max_per_pr": "papers in one open pull request at most",
+    "select.max_per_section": "papers of one top-level section per run at most (0: no cap)",
     "select.min_score": "extra floor on the relevance score",
     "summaries.enabled": "write one-line LLM summaries of shown papers (OPENAI_BASE_URL, OPENAI_API_KEY)",
     "summaries.model": "chat model name at the endpoint",

@@ -7,10 +7,10 @@ from typing import Any
 
 from lfmwatch.awesome import AwesomeList
 from lfmwatch.ids import normalize_title, paper_key
-from lfmwatch.records import section_path
+from lfmwatch.records import area_of, section_path
 
 #: Every reason a candidate can be skipped; `select_papers` always reports all of them (0 when unused).
-SKIP_REASONS = ("in_list", "blocked", "below_floor", "no_section", "duplicate_title", "over_cap")
+SKIP_REASONS = ("in_list", "blocked", "below_floor", "no_section", "duplicate_title", "over_section_cap", "over_cap")
 
 
 def paper_id(candidate: dict[str, Any]) -> str:
@@ -25,12 +25,15 @@ def select_papers(
     blocked_ids: set[str],
     limit: int,
     min_score: float = 0.0,
+    per_section: int = 0,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Pick up to `limit` candidates, best first; return them and the count of skips per reason.
 
     Candidates are paper dicts merged with prediction fields (`score`, `section`, `why`, ...). Order is
-    score descending, then id, so the result never depends on the input order. Reasons are checked in
-    the order of SKIP_REASONS: a paper already in the list counts as `in_list` even when it is blocked too.
+    score descending, then id, so the result never depends on the input order. `per_section` > 0 caps the papers
+    of one top-level section (the list's areas): a flood in one area waits for later runs instead of crowding the
+    others out, and the places it leaves go to the next most certain papers of other areas. Reasons are checked
+    in the order of SKIP_REASONS: a paper already in the list counts as `in_list` even when it is blocked too.
     """
     skipped = dict.fromkeys(SKIP_REASONS, 0)
     paper_sections = {section_path(s) for s in lst.paper_sections()}
@@ -46,6 +49,7 @@ def select_papers(
     chosen: list[dict[str, Any]] = []
     seen_ids: set[str] = set()
     seen_titles: set[str] = set()
+    per_top: dict[str, int] = {}
     for cand in sorted(candidates, key=order):
         pid = paper_id(cand)
         title = normalize_title(str(cand.get("title") or ""))
@@ -60,10 +64,13 @@ def select_papers(
         elif pid in seen_ids or (title and title in seen_titles):
             # The same paper twice in the input, or two versions of one paper under different ids.
             skipped["duplicate_title"] += 1
+        elif per_section > 0 and per_top.get(area_of(cand["section"]), 0) >= per_section:
+            skipped["over_section_cap"] += 1
         elif len(chosen) >= max(0, limit):
             skipped["over_cap"] += 1
         else:
             chosen.append({**cand, "id": pid})
+            per_top[area_of(cand["section"])] = per_top.get(area_of(cand["section"]), 0) + 1
             seen_ids.add(pid)
             if title:
                 seen_titles.add(title)

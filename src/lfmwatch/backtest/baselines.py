@@ -420,7 +420,7 @@ def backtest_from_files(
         lst = parse_list(text, config.target.exclude_sections)
     else:
         lst = parse_list(sections_markdown(known_sections))
-    select = make_selector(lst, config.select.min_score)
+    select = make_selector(lst, config.select.min_score, config.select.max_per_section)
     # Baselines, trained only on what was known by `until`.
     t0 = time.perf_counter()
     # Text of the list's entries: the labels' own title/abstract, else the corpus's.

@@ -99,12 +99,12 @@ def sections_markdown(sections: Iterable[str], title: str = "Backtest") -> str:
     return "\n".join(lines) + "\n"
 
 
-def make_selector(lst: Any, min_score: float = 0.0) -> Selector:
+def make_selector(lst: Any, min_score: float = 0.0, per_section: int = 0) -> Selector:
     """The daily run's selection (`lfmwatch.select.select_papers`) bound to the list `lst`."""
     from lfmwatch.select import select_papers
 
     def select(cands: list[dict[str, Any]], blocked: set[str], limit: int) -> list[dict[str, Any]]:
-        chosen, _ = select_papers(cands, lst, blocked, limit, min_score)
+        chosen, _ = select_papers(cands, lst, blocked, limit, min_score, per_section)
         return chosen
 
     return select

@@ -60,7 +60,7 @@ def replay_store(
                 cands_by_day.append(_day_candidates(store, model.version, papers))
                 today = {str(p["id"]) for p in papers}
                 chosen, _ = select_papers(load_candidates(store, config, model.version), lst, blocked_ids(store),
-                                          per_day, config.select.min_score)
+                                          per_day, config.select.min_score, config.select.max_per_section)
                 record_local_proposals(store, chosen, proposed_at=day)
                 out += [Proposal(day, str(c["id"]), c.get("section"), float(c.get("score") or 0.0)) for c in chosen]
                 totals["stored"] += new

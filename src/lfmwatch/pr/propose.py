@@ -163,7 +163,8 @@ def propose_local(
     exclude = tuple(config.target.exclude_sections)
     lst = parse_list(text, exclude=exclude)
     chosen, skipped = select_papers(load_candidates(store, config, model_version), lst, blocked_ids(store),
-                                    config.select.max_per_run, config.select.min_score)
+                                    config.select.max_per_run, config.select.min_score,
+                                    config.select.max_per_section)
     res = insert_entries(text, _new_entries(chosen), exclude=exclude)
     inserted = {paper_key(n.arxiv_id) for n in res.inserted}
     papers = [dict(p) for p in chosen if p["id"] in inserted]
@@ -492,7 +493,8 @@ def _select(store: Store, config: Config, state: _State,
     in_pr = _added_entries(state.work_list, state.base_list)
     blocked = blocked_ids(store) | {e.arxiv_id for e in in_pr} | {e.arxiv_id for e in state.closed_entries}
     limit = _limit(config, len(in_pr))
-    chosen, skipped = select_papers(candidates, state.base_list, blocked, limit, config.select.min_score)
+    chosen, skipped = select_papers(candidates, state.base_list, blocked, limit, config.select.min_score,
+                                    config.select.max_per_section)
     counts = {"candidates": len(candidates), **skipped, "in_pr": len(in_pr),
               "pr_full": int(state.open_pr is not None and len(in_pr) >= config.select.max_per_pr)}
     return chosen, counts
