@@ -1,13 +1,17 @@
-"""Time-split benchmark of the lfmwatch classifier against the reference tf-idf baseline.
+"""Time-split benchmark of the lfmwatch classifier against the reference tf-idf baseline and the previous model.
 
-    /work/venv/bin/python benchmarks/bench_classifier.py [--data ../shared/data] [--no-baseline] [--save PATH]
+    python benchmarks/bench_classifier.py [--data ../shared/data] [--no-baseline] [--no-previous] [--save PATH]
 
 Train on everything listed before 2025-04-01 (plus labelled papers with no listing day; reviewed papers only
 from before the split), test on corpus papers with an ML category listed 2025-04-01..2025-09-30. Prints
 recall@5/day, recall@10/day, average precision, section accuracy (top-level for all labelled test papers, leaf
 for `precision: leaf` rows), cross-validated section accuracy over all labelled papers, papers flagged per day at
 the model's threshold, precision on the held-out reviewed papers (those listed from 2025-04-01 on), speed and
-peak memory. The parsed corpus is cached under /tmp (never in the repository).
+peak memory. The held-out reviewed papers are never trained on: they are the reviews of papers listed in the test
+period (round 1 and round 2), and the figures on them are given for both rounds and for each. The previous model is
+today's code with the options of the model before v2 (PREVIOUS_OPTIONS), trained on the same split in the same run.
+A summary table at the end puts every goal of issue 17 beside the reference and the previous model.
+The parsed corpus is cached under /tmp (never in the repository).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from typing import Any
 SPLIT, END = "2025-04-01", "2025-09-30"
 ML = {"cs.LG", "cs.CL", "cs.CV", "cs.AI", "stat.ML"}
 CACHE = Path(os.environ.get("LFMWATCH_BENCH_CACHE", "/tmp/lfmwatch-bench-cache.pkl"))
+#: FitOptions of the model before classifier v2 (issue 17): the v2 additions switched off.
+PREVIOUS_OPTIONS: dict[str, Any] = {"leaf_per_area": False, "leaf_balanced": False}
 
 
 def load_data(data: Path) -> dict[str, Any]:
@@ -142,16 +148,57 @@ def section_accuracy(test_pos: dict[str, list[dict[str, Any]]], predicted: dict[
     return {"top-level": top_ok / max(top_n, 1), "leaf": leaf_ok / max(leaf_n, 1), "n_top": top_n, "n_leaf": leaf_n}
 
 
-def run_model(split: dict[str, Any], save: Path | None) -> dict[str, Any]:
-    """Train lfmwatch's model on the split, evaluate it, measure speed."""
+def reviewed_metrics(reviews: list[dict[str, Any]], scores: Any, threshold: float) -> dict[str, Any]:
+    """On held-out reviewed papers: precision where recall of the includes first reaches 0.6 (ranked by score),
+    precision and recall of the includes at the threshold, and that recall per area (of the reviewer's section)."""
+    import numpy as np
+
+    inc = np.array([bool(r["include"]) for r in reviews])
+    out: dict[str, Any] = {"papers": len(reviews), "includes": int(inc.sum())}
+    if not inc.any():
+        return out
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    hits = np.cumsum(inc[order])
+    reach = int(np.flatnonzero(hits >= 0.6 * inc.sum())[0])
+    out["precision_at_recall_0.6"] = round(float(hits[reach] / (reach + 1)), 3)
+    flagged = np.asarray(scores) >= threshold
+    out["flagged"] = int(flagged.sum())
+    out["precision_at_threshold"] = round(float(inc[flagged].mean()), 3) if flagged.any() else None
+    out["recall_at_threshold"] = round(float(inc[flagged].sum() / inc.sum()), 3)
+    per_area: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for r, f in zip(reviews, flagged.tolist(), strict=True):
+        if r["include"]:
+            cell = per_area[str(r["section"]).split(" > ")[0]]
+            cell[0] += int(f)
+            cell[1] += 1
+    out["area_recall_at_threshold"] = {a: f"{k}/{n} = {k / n:.2f}" for a, (k, n) in sorted(per_area.items())}
+    return out
+
+
+def reviewed_by_round(reviews: list[dict[str, Any]], scores: Any, threshold: float) -> dict[str, Any]:
+    """reviewed_metrics over all held-out reviews, then over each review round."""
+    import numpy as np
+
+    scores = np.asarray(scores)
+    res = {"all": reviewed_metrics(reviews, scores, threshold)}
+    for rnd in sorted({r.get("round") for r in reviews}, key=str):
+        idx = [i for i, r in enumerate(reviews) if r.get("round") == rnd]
+        res[f"round {rnd}"] = reviewed_metrics([reviews[i] for i in idx], scores[idx], threshold)
+    return res
+
+
+def run_model(split: dict[str, Any], save: Path | None, options: dict[str, Any] | None = None,
+              speed: bool = True) -> dict[str, Any]:
+    """Train lfmwatch's model on the split (default options, or these), evaluate it, measure speed."""
     import numpy as np
 
     from lfmwatch.model.classifier import load_model, save_model
     from lfmwatch.model.evaluate import cross_validate_sections
-    from lfmwatch.model.fit import fit_model
+    from lfmwatch.model.fit import FitOptions, fit_model
 
+    opts = FitOptions(**(options or {}))
     t0 = time.perf_counter()
-    model = fit_model(split["examples"], sections=split["sections"], target_precision=0.9,
+    model = fit_model(split["examples"], sections=split["sections"], target_precision=0.9, options=opts,
                       command="benchmarks/bench_classifier.py")
     train_s = time.perf_counter() - t0
     res: dict[str, Any] = {"train_seconds": round(train_s, 1)}
@@ -173,7 +220,8 @@ def run_model(split: dict[str, Any], save: Path | None) -> dict[str, Any]:
     raw = model.raw_scores(X)
     model.section_probs(X)
     res["scores_only_papers_per_cpu_second"] = round(len(test) / (time.process_time() - c0))
-    res["cli_classify_1500_wall_seconds"] = cli_classify_seconds(test[:1500], path)
+    if speed:
+        res["cli_classify_1500_wall_seconds"] = cli_classify_seconds(test[:1500], path)
     scores = np.array([p["score"] for p in preds])
     # Ties in the calibrated score (isotonic steps) would make ranking arbitrary: rank by the raw score.
     res.update(ranking_metrics(test, raw, set(split["test_pos"])))
@@ -203,8 +251,9 @@ def run_model(split: dict[str, Any], save: Path | None) -> dict[str, Any]:
     res["reviewed_flagged"] = len(flagged)
     res["reviewed_precision"] = sum(r["include"] for r in flagged) / max(len(flagged), 1)
     res["reviewed_include_recall"] = sum(r["include"] for r in flagged) / max(sum(r["include"] for r in split["held_reviews"]), 1)
+    res["reviewed_heldout_metrics"] = reviewed_by_round(split["held_reviews"], rv_scores, model.threshold)
     t0 = time.perf_counter()
-    cv = cross_validate_sections(split["examples"], folds=5)
+    cv = cross_validate_sections(split["examples"], folds=5, options=opts)
     res["cv_section"] = {k: cv[k] for k in ("top_level_accuracy", "leaf_accuracy", "n_top", "n_leaf")}
     res["cv_seconds"] = round(time.perf_counter() - t0, 1)
     res["card_cv"] = model.card.get("cv_at_threshold")
@@ -260,13 +309,57 @@ def run_baseline(split: dict[str, Any], seed: int = 0) -> dict[str, Any]:
     res.update(section_accuracy(split["test_pos"], dict(zip(split["test_pos"], sec, strict=True))))
     days = {p["listed"] for p in test}
     res["flagged_per_day@0.5"] = float((clf.predict_proba(Xt)[:, 1] >= 0.5).sum() / len(days))
+    rv_text = [f"{split['corpus_by_id'][r['id']]['title']} {split['corpus_by_id'][r['id']]['abstract']}"
+               for r in split["held_reviews"]]
+    res["reviewed_heldout_metrics"] = reviewed_by_round(split["held_reviews"],
+                                                        clf.predict_proba(vec.transform(rv_text))[:, 1], 0.5)
     return res
+
+
+GOALS = [  # (label, how to read it from a result, target)
+    ("held-out reviewed: precision at 0.6 recall", lambda r: r["reviewed_heldout_metrics"]["all"]["precision_at_recall_0.6"], ">= 0.9"),
+    ("  round 1 / round 2", lambda r: "{} / {}".format(*[v.get("precision_at_recall_0.6") for k, v in
+                                                          r["reviewed_heldout_metrics"].items() if k != "all"]), ""),
+    ("held-out reviewed at the threshold: precision", lambda r: r["reviewed_heldout_metrics"]["all"]["precision_at_threshold"], ""),
+    ("held-out reviewed at the threshold: recall", lambda r: r["reviewed_heldout_metrics"]["all"]["recall_at_threshold"], ""),
+    ("section, top level", lambda r: r["top-level"], ">= 0.93"),
+    ("section, leaf", lambda r: r["leaf"], ">= 0.85"),
+    ("recall@5/day", lambda r: r["recall@5/day"], ""),
+    ("recall@10/day", lambda r: r["recall@10/day"], ">= 0.85"),
+    ("average precision", lambda r: r["AP"], ">= 0.5"),
+    ("flagged per day (threshold)", lambda r: r.get("flagged_per_day", r.get("flagged_per_day@0.5")), "3-8"),
+]
+
+
+def summary(results: dict[str, dict[str, Any]]) -> str:
+    """A Markdown table of the goals: one column per system, then the target."""
+    def fmt(v: Any) -> str:
+        return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+    names = list(results)
+    lines = ["| measure | " + " | ".join(names) + " | target |", "|---|" + "---|" * (len(names) + 1)]
+    for label, get, target in GOALS:
+        cells = []
+        for n in names:
+            try:
+                cells.append(fmt(get(results[n])))
+            except (KeyError, TypeError, IndexError):
+                cells.append("")
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {target} |")
+    areas = sorted({a for r in results.values() for a in r["reviewed_heldout_metrics"]["all"].get(
+        "area_recall_at_threshold", {})})
+    for a in areas:
+        lines.append(f"| recall of reviewed includes at the threshold: {a} | " + " | ".join(
+            r["reviewed_heldout_metrics"]["all"].get("area_recall_at_threshold", {}).get(a, "")
+            for r in results.values()) + " | comparable |")
+    return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--no-previous", action="store_true", help="skip the previous model (PREVIOUS_OPTIONS)")
     ap.add_argument("--save", type=Path, default=None, help="keep the benchmark model here")
     args = ap.parse_args()
     if not args.data.is_dir():
@@ -278,13 +371,22 @@ def main() -> None:
           f"{len(split['test'])} test papers, {len(split['test_pos'])} labelled, "
           f"{len(split['held_reviews'])} held-out reviewed; text {split['text_counts']} "
           f"[{time.perf_counter() - t0:.1f}s]")
-    ours = run_model(split, args.save)
-    print("lfmwatch model:")
-    print(json.dumps(ours, indent=2))
+    results: dict[str, dict[str, Any]] = {}
     if not args.no_baseline:
         base = run_baseline(split)
         print("reference baseline:")
         print(json.dumps(base, indent=2))
+        results["tf-idf + LR reference (at 0.5)"] = base
+    if not args.no_previous:
+        prev = run_model(split, None, PREVIOUS_OPTIONS, speed=False)
+        print(f"previous model ({PREVIOUS_OPTIONS}):")
+        print(json.dumps(prev, indent=2))
+        results["previous model"] = prev
+    ours = run_model(split, args.save)
+    print("lfmwatch model:")
+    print(json.dumps(ours, indent=2))
+    results["lfmwatch"] = ours
+    print(summary(results))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (whole benchmark process): {rss:.0f} MB")
 

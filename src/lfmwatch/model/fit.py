@@ -62,6 +62,8 @@ class FitOptions:
     c_relevance: float = 4.0
     negative_weight: float = 0.5  # unlabelled papers: mostly, not surely, negatives
     hard_negative_weight: float = 3.0  # multiplier on reviewed/rejected negatives' own weight
+    judged_positive_weight: float = 1.0  # multiplier on positives a reviewer judged (the band a model missed)
+    area_balance: float = 0.0  # 0..1: positives weighted by (mean area size / their area's size) ** area_balance
     spy_quantile: float = 1.0  # < 1: drop unlabelled papers scoring above this quantile of positives (spies)
     recent_weight: float = 3.0  # multiplier for positives from the last `recent_months` of the training data
     recent_months: int = 18
@@ -77,6 +79,9 @@ class FitOptions:
     max_unlabelled: int = 30000  # seeded sample of unlabelled negatives (time/memory budget; the benchmark has 28.6k)
     stream_prior: float = 0.01  # share of relevant papers in the stream, for the calibrated probability
     leaf_min: float = 0.4
+    area_balanced: bool = False  # class-balanced area model
+    leaf_balanced: bool = False  # class-balanced leaf model(s): a small leaf is not swamped by a big sibling
+    leaf_per_area: bool = False  # one leaf model per area instead of one over all leaves
     seed: int = 0
 
 
@@ -111,6 +116,27 @@ def _judged(examples: Sequence[TrainingExample], papers: Sequence[TrainingExampl
     # A reviewed paper that a curated list also holds keeps its independent label.
     return with_kinds(examples, papers, FEEDBACK_KINDS) | (
         with_kinds(examples, papers, JUDGED_KINDS) & ~with_kinds(examples, papers, RANDOM_LABEL_KINDS))
+
+
+def _area_balance(examples: Sequence[TrainingExample], papers: Sequence[TrainingExample], y: Any,
+                  power: float) -> Any:
+    """Per paper, a weight factor that evens out the areas among the positives (1 for other papers).
+
+    The labels over-represent some areas (model merging has curated lists of its own); without this, relevance
+    learns that area's vocabulary best and the others' genuine papers score low.
+    """
+    import numpy as np
+
+    area: dict[str, str] = {}
+    for ex in examples:
+        if ex.positive and ex.section:
+            area.setdefault(ex.id, area_of(ex.section))
+    names = [area.get(p.id, "") if label == 1 else "" for p, label in zip(papers, y.tolist(), strict=True)]
+    sizes = Counter(n for n in names if n)
+    if not sizes:
+        return np.ones(len(papers))
+    mean = sum(sizes.values()) / len(sizes)
+    return np.array([(mean / sizes[n]) ** power if n else 1.0 for n in names])
 
 
 def _logreg(C: float, seed: int, balanced: bool = True) -> Any:
@@ -194,7 +220,8 @@ def title_scaled(X: Any, vocab: Any, opts: FitOptions) -> tuple[Any, Any]:
     return (X @ sp.diags(scale)).tocsr(), scale
 
 
-def _section_model(X: Any, labels: Sequence[str], C: float, seed: int) -> tuple[Any, Any, list[str]]:
+def _section_model(X: Any, labels: Sequence[str], C: float, seed: int,
+                   balanced: bool = False) -> tuple[Any, Any, list[str]]:
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
@@ -202,7 +229,7 @@ def _section_model(X: Any, labels: Sequence[str], C: float, seed: int) -> tuple[
     if len(classes) == 1:
         # One class: constant probability 1 (a softmax over one logit).
         return np.zeros((X.shape[1], 1), dtype=np.float32), np.zeros(1), classes
-    clf = LogisticRegression(C=C, max_iter=300, random_state=seed)
+    clf = LogisticRegression(C=C, max_iter=300, random_state=seed, class_weight="balanced" if balanced else None)
     clf.fit(X, np.asarray(labels))
     coef, icpt = clf.coef_, clf.intercept_
     if len(classes) == 2:  # binary LR has one row: expand to two logits
@@ -236,10 +263,24 @@ def fit_sections(vocab: Any, area_rows: Sequence[TrainingExample], leaf_rows: Se
 
     n = vocab.n_features
     Xa = vocab.transform([{"title": e.title, "abstract": e.abstract} for e in area_rows])
-    area_coef, area_icpt, areas = _section_model(Xa, [area_of(e.section or "") for e in area_rows], opts.c_area, opts.seed)
-    if leaf_rows:
+    area_coef, area_icpt, areas = _section_model(Xa, [area_of(e.section or "") for e in area_rows], opts.c_area,
+                                                 opts.seed, opts.area_balanced)
+    if leaf_rows and opts.leaf_per_area:
+        # One leaf model per area, trained on that area's examples only (prediction takes a softmax within each
+        # area's columns anyway): a small leaf is told apart from its siblings, not from the whole list.
         Xl = vocab.transform([{"title": e.title, "abstract": e.abstract} for e in leaf_rows])
-        leaf_coef, leaf_icpt, leaves = _section_model(Xl, [e.section or "" for e in leaf_rows], opts.c_leaf, opts.seed)
+        parts = []
+        for area in sorted({area_of(e.section or "") for e in leaf_rows}):
+            rows = [i for i, e in enumerate(leaf_rows) if area_of(e.section or "") == area]
+            parts.append(_section_model(Xl[rows], [leaf_rows[i].section or "" for i in rows], opts.c_leaf, opts.seed,
+                                        opts.leaf_balanced))
+        leaf_coef = np.hstack([c for c, _, _ in parts])
+        leaf_icpt = np.concatenate([i for _, i, _ in parts])
+        leaves = [leaf for _, _, names in parts for leaf in names]
+    elif leaf_rows:
+        Xl = vocab.transform([{"title": e.title, "abstract": e.abstract} for e in leaf_rows])
+        leaf_coef, leaf_icpt, leaves = _section_model(Xl, [e.section or "" for e in leaf_rows], opts.c_leaf, opts.seed,
+                                                      opts.leaf_balanced)
     else:
         leaf_coef, leaf_icpt, leaves = np.zeros((n, 0), np.float32), np.zeros(0), []
     # An area without any exact leaf example still needs a leaf to name: the area heading itself.
@@ -296,6 +337,10 @@ def fit_model(
         keep[drop] = False
         papers = [p for p, k in zip(papers, keep, strict=True) if k]
         y, w = y[keep], w[keep]
+    if opts.judged_positive_weight != 1.0:
+        w = np.where((y == 1) & _judged(examples, papers), w * opts.judged_positive_weight, w)
+    if opts.area_balance:
+        w = w * _area_balance(examples, papers, y, opts.area_balance)
     n_pos, n_neg = int((y == 1).sum()), int((y != 1).sum())
     if n_pos < 2 or n_neg < 2:
         raise ModelError(
