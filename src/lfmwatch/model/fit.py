@@ -70,6 +70,8 @@ class FitOptions:
     title_weight: float = 0.5  # relevance: weight of the title block against the title + abstract block
     stage2_negatives: int = 3000  # unlabelled papers (highest stage-1 scores) in the precision stage; 0 = off
     c_stage2: float = 1.0
+    judge_stage: bool = False  # a third stage: positives against judged negatives only (what reviewers exclude)
+    c_judge: float = 1.0
     c_area: float = 10.0
     c_leaf: float = 10.0
     min_df: tuple[int, int] = (2, 2)
@@ -207,6 +209,19 @@ def _relevance(X: Any, y: Any, w: Any, opts: FitOptions, ids: Sequence[str] = ()
         coefs.append(final2.coef_.ravel())
         icpts.append(float(final2.intercept_[0]))
         raw = _log_sigmoid(s1) + _log_sigmoid(s2)
+    judged = (target == 1) | (y == 0)
+    if opts.judge_stage and (y == 0).sum() >= opts.folds and judged.sum() > (y == 0).sum():
+        # The judge: no unlabelled papers at all (many of the highest-scoring ones belong after all), only what
+        # a reviewer or maintainer excluded against what the lists hold; class-balanced, so the few exclusions
+        # teach what "merely applies fine-tuning, RAG or distillation" looks like.
+        s3 = np.zeros(len(y))
+        for tr, te in folds:
+            tr = tr[judged[tr]]
+            s3[te] = _logreg(opts.c_judge, opts.seed).fit(X[tr], target[tr]).decision_function(X[te])
+        final3 = _logreg(opts.c_judge, opts.seed).fit(X[judged], target[judged])
+        coefs.append(final3.coef_.ravel())
+        icpts.append(float(final3.intercept_[0]))
+        raw = raw + _log_sigmoid(s3) if len(coefs) > 2 else _log_sigmoid(s1) + _log_sigmoid(s3)
     return np.vstack(coefs).T.astype(np.float32), np.array(icpts), raw, used
 
 
