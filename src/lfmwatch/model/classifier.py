@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from lfmwatch.errors import ModelError
-from lfmwatch.model.features import Vocabulary
+from lfmwatch.model.features import ROLE_MARK, Vocabulary
 from lfmwatch.records import Prediction, area_among, parent_section
 
-FORMAT = "lfmwatch-model/1"
+FORMAT_V1 = "lfmwatch-model/1"
+FORMAT = "lfmwatch-model/2"  # 2: the vocabulary carries title roles (features.title_roles); without them a model is 1
+READABLE_FORMATS = (FORMAT_V1, FORMAT)
 _WORD = re.compile(r"\w+")  # words as written (one-letter words too: "network a editor" is no phrase)
 TRAIN_HINT = "run `lfmwatch train` (the full command is in models/README.md and in the model card)"
 WHY_WORDS = 5
@@ -296,6 +298,11 @@ class LfmModel:
         return out
 
     # -- identity ---------------------------------------------------------------------------------------
+    @property
+    def format(self) -> str:
+        """The file format this model needs: 2 when its vocabulary carries title roles, else 1 (older readers)."""
+        return FORMAT if self.vocab.roles else FORMAT_V1
+
     def _arrays(self) -> dict[str, Any]:
         import numpy as np
 
@@ -311,7 +318,7 @@ class LfmModel:
             leaf_intercept=np.asarray(self.leaf_intercept, dtype=np.float64),
         )
         meta = {
-            "format": FORMAT,
+            "format": self.format,
             "vocab": meta_v,
             "areas": self.areas,
             "leaves": self.leaves,
@@ -332,8 +339,8 @@ class LfmModel:
 
 
 def _topical(words: Sequence[str], stop: set[str]) -> bool:
-    """Whether a term (its words) may be shown as a `why` reason: not generic, not a number."""
-    if any(w in stop or w.isdigit() or len(w) < 2 for w in words):
+    """Whether a term (its words) may be shown as a `why` reason: not generic, not a number, not a title role."""
+    if any(w in stop or w.isdigit() or len(w) < 2 or w.startswith(ROLE_MARK) for w in words):
         return False
     if len(words) == 1:
         return words[0] not in GENERIC_WORDS
@@ -380,7 +387,7 @@ def save_model(model: LfmModel, path: str | Path) -> Path:
     p.parent.mkdir(parents=True, exist_ok=True)
     arrays = model._arrays()
     card = dict(model.card)
-    card.update(version=model.version, threshold=float(model.threshold), format=FORMAT)
+    card.update(version=model.version, threshold=float(model.threshold), format=model.format)
     tmp = p.with_name(p.name + ".tmp")
     try:
         with open(tmp, "wb") as fh:
@@ -411,7 +418,7 @@ def load_model(path: str | Path) -> LfmModel:
         meta = json.loads(arrays.pop("meta_json").tobytes().decode("utf-8"))
     except Exception as exc:  # zip, npy or JSON damage all mean the same thing to the user
         raise ModelError(f"{p}: not a readable lfmwatch model ({exc})", f"retrain it: {TRAIN_HINT}") from exc
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") not in READABLE_FORMATS:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise ModelError(
             f"{p}: model format {found!r} is not one this lfmwatch reads ({FORMAT})",

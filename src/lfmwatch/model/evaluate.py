@@ -56,7 +56,8 @@ def cross_validate_sections(
         test_ids = [i for i in ids if fold_of[i] == k]
         if not train_a or not test_ids:
             continue
-        vocab = fit_vocabulary([{"title": e.title, "abstract": e.abstract} for e in train_a], min_df=(1, 2))
+        vocab = fit_vocabulary([{"title": e.title, "abstract": e.abstract} for e in train_a], min_df=(1, 2),
+                                 roles=opts.title_roles)
         model = _section_only_model(vocab, fit_sections(vocab, train_a, train_l, opts), opts.leaf_min)
         preds = model.predict([{"title": text[i].title, "abstract": text[i].abstract} for i in test_ids])
         predicted.update(zip(test_ids, preds, strict=True))

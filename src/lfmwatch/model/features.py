@@ -8,10 +8,16 @@ hashes to token ids and bigram keys (`id1 * n_tokens + id2`) to columns; counts,
 array operations. Semantics follow scikit-learn's TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True,
 stop_words="english") (a test checks they agree): stop words are dropped before bigrams are formed, so
 "learning from models" gives the bigram "learning models".
+
+Title roles (optional, stored with the vocabulary): a title says what a paper is about and what it merely uses. Words
+after "via / using / with / through / by" are marked as the tool (`zzviamerging`), words after "for / in / on / to"
+as the target (`zzforretrieval`), and those marks are appended to the title as extra tokens, so a linear model can
+tell "model merging for X" from "X via model merging".
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,9 +37,37 @@ _TABLE = bytes(
 )
 
 
-def paper_texts(paper: Mapping[str, Any]) -> tuple[str, str]:
-    """(title, title + abstract) of a paper record, missing parts as empty strings."""
+ROLE_MARK = "zz"  # prefix of the title-role tokens (never shown as a `why` word)
+_ROLE_SPLIT = re.compile(r"\b(for|via|using|with|through|by|in|on|to|from|of)\b", re.IGNORECASE)
+_ROLE_OF = {**dict.fromkeys(("via", "using", "with", "through", "by"), "zzvia"),
+            **dict.fromkeys(("for", "in", "on", "to"), "zzfor"), "from": None, "of": None}
+_ROLE_WORD = re.compile(r"[a-z0-9]{3,}")
+
+
+def title_roles(title: str) -> str:
+    """Role tokens of a title: each word after a tool preposition as `zzvia<word>`, after a target one as
+    `zzfor<word>` (`of`/`from` keep the current role); `zzplain` when there is none. A short name before a colon
+    ("UP-Person: ...") is skipped."""
+    head, colon, rest = title.partition(":")
+    text = rest if colon and len(head) <= 40 else title
+    parts = _ROLE_SPLIT.split(text)
+    out: list[str] = []
+    role: str | None = None
+    for i, part in enumerate(parts):
+        if i % 2:  # a preposition
+            low = part.lower()
+            role = _ROLE_OF[low] or role
+        elif role:
+            out += [role + w for w in _ROLE_WORD.findall(part.lower())]
+    return " ".join(out) if out else ROLE_MARK + "plain"
+
+
+def paper_texts(paper: Mapping[str, Any], roles: bool = False) -> tuple[str, str]:
+    """(title, title + abstract) of a paper record, missing parts as empty strings; with `roles`, the title
+    carries its role tokens (title_roles)."""
     title = str(paper.get("title") or "")
+    if roles:
+        title = f"{title} {title_roles(title)}"
     abstract = str(paper.get("abstract") or "")
     return title, f"{title} {abstract}"
 
@@ -186,6 +220,7 @@ class Vocabulary:
     bigram_cols: list[Any]  # per field: column of each key
     idf: Any  # float32 array, one weight per column (all fields)
     offsets: list[int]  # first column of each field; last item = total columns
+    roles: bool = False  # titles carry their role tokens (title_roles)
 
     def __post_init__(self) -> None:
         import numpy as np
@@ -239,7 +274,8 @@ class Vocabulary:
         n_docs = len(papers)
         segments: list[str] = []
         for p in papers:
-            segments.append(str(p.get("title") or ""))
+            title = str(p.get("title") or "")
+            segments.append(f"{title} {title_roles(title)}" if self.roles else title)
             segments.append(str(p.get("abstract") or ""))
         h, seg = hash_tokens(segments)
         ids = self._tokens.get(h)
@@ -288,7 +324,10 @@ class Vocabulary:
     # -- persistence as plain arrays --------------------------------------------------------------------
     def to_arrays(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """(JSON-able metadata, name -> numpy array) for a pickle-free file."""
-        meta = {"tokens": self.tokens, "stop_words": self.stop_words, "offsets": list(map(int, self.offsets))}
+        meta: dict[str, Any] = {"tokens": self.tokens, "stop_words": self.stop_words,
+                                "offsets": list(map(int, self.offsets))}
+        if self.roles:
+            meta["roles"] = True
         arrays: dict[str, Any] = {"idf": self.idf}
         for f in range(len(FIELDS)):
             arrays[f"unigram_cols_{f}"] = self.unigram_cols[f]
@@ -308,18 +347,20 @@ class Vocabulary:
             bigram_cols=[arrays[f"bigram_cols_{f}"] for f in range(n)],
             idf=arrays["idf"],
             offsets=list(meta["offsets"]),
+            roles=bool(meta.get("roles", False)),
         )
 
 
 def fit_vocabulary(
-    papers: Sequence[Mapping[str, Any]], *, min_df: Sequence[int] = (2, 2), max_df: float = 0.5
+    papers: Sequence[Mapping[str, Any]], *, min_df: Sequence[int] = (2, 2), max_df: float = 0.5, roles: bool = False
 ) -> Vocabulary:
-    """Learn the dictionary, kept n-grams (document frequency >= min_df per field, <= max_df) and idf."""
+    """Learn the dictionary, kept n-grams (document frequency >= min_df per field, <= max_df) and idf; with
+    `roles`, titles carry their role tokens (title_roles) here and in every transform."""
     import numpy as np
 
     stop = english_stop_words()
     stop_h, _ = hash_tokens(stop)
-    pairs = [paper_texts(p) for p in papers]
+    pairs = [paper_texts(p, roles) for p in papers]
     n_docs = len(pairs)
     # Token ids: rank of the token's hash among all distinct hashes; stop words become STOP.
     field_tokens = [hash_tokens([pair[f] for pair in pairs]) for f in range(len(FIELDS))]
@@ -388,6 +429,7 @@ def fit_vocabulary(
         bigram_cols=bigram_cols,
         idf=np.concatenate(idfs).astype(np.float32),
         offsets=offsets,
+        roles=roles,
     )
 
 
@@ -457,5 +499,6 @@ def restrict(vocab: Vocabulary, keep_cols: Any) -> tuple[Vocabulary, Any]:
         bigram_cols=bigram_cols,
         idf=idf,
         offsets=offsets,
+        roles=vocab.roles,
     )
     return small, remap

@@ -68,6 +68,7 @@ class FitOptions:
     recent_weight: float = 3.0  # multiplier for positives from the last `recent_months` of the training data
     recent_months: int = 18
     title_weight: float = 0.5  # relevance: weight of the title block against the title + abstract block
+    title_roles: bool = True  # title-role tokens: "merging for X" vs "X via merging" (features.title_roles)
     stage2_negatives: int = 3000  # unlabelled papers (highest stage-1 scores) in the precision stage; 0 = off
     c_stage2: float = 1.0
     judge_stage: bool = False  # a third stage: positives against judged negatives only (what reviewers exclude)
@@ -366,7 +367,7 @@ def fit_model(
     if not area_rows:
         raise ModelError("no positive example has a section", "labels need a `section` heading path")
     docs = [{"title": p.title, "abstract": p.abstract} for p in papers]
-    vocab = fit_vocabulary(docs, min_df=opts.min_df)
+    vocab = fit_vocabulary(docs, min_df=opts.min_df, roles=opts.title_roles)
     X = vocab.transform(docs)
     # Keep the columns that can matter: common ones and those several positives share; the model stays small
     # and the norms seen in training are the ones computed at inference (we re-transform after restricting).
