@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+from tests.test_model import SECTIONS, tiny_examples
 
 from lfmwatch.model.classifier import FORMAT, FORMAT_V1, load_model, save_model
 from lfmwatch.model.features import Vocabulary, fit_vocabulary, title_roles
 from lfmwatch.model.fit import FitOptions, fit_model
-from tests.test_model import SECTIONS, tiny_examples
 
 
 def test_title_roles_mark_tool_and_target_words():
