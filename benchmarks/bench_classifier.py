@@ -32,7 +32,7 @@ SPLIT, END = "2025-04-01", "2025-09-30"
 ML = {"cs.LG", "cs.CL", "cs.CV", "cs.AI", "stat.ML"}
 CACHE = Path(os.environ.get("LFMWATCH_BENCH_CACHE", "/tmp/lfmwatch-bench-cache.pkl"))
 #: FitOptions of the model before classifier v2 (issue 17): the v2 additions switched off.
-PREVIOUS_OPTIONS: dict[str, Any] = {"title_roles": False}
+PREVIOUS_OPTIONS: dict[str, Any] = {"title_roles": False, "area_balanced": False}
 
 
 def load_data(data: Path) -> dict[str, Any]:

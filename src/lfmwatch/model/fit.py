@@ -82,7 +82,7 @@ class FitOptions:
     max_unlabelled: int = 30000  # seeded sample of unlabelled negatives (time/memory budget; the benchmark has 28.6k)
     stream_prior: float = 0.01  # share of relevant papers in the stream, for the calibrated probability
     leaf_min: float = 0.4
-    area_balanced: bool = False  # class-balanced area model
+    area_balanced: bool = True  # class-balanced area model (cross-validated top level 0.894 instead of 0.880)
     leaf_balanced: bool = False  # class-balanced leaf model(s): a small leaf is not swamped by a big sibling
     leaf_per_area: bool = False  # one leaf model per area instead of one over all leaves
     seed: int = 0
