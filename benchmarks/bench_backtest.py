@@ -43,7 +43,7 @@ def phase(args: argparse.Namespace) -> dict[str, float]:
     from lfmwatch.backtest import baselines as bl
     from lfmwatch.backtest import replay as bt
     from lfmwatch.config import Config
-    from lfmwatch.model.classifier import load_model
+    from lfmwatch.model.io import load_model
 
     config = Config()
     t0 = time.perf_counter()
@@ -99,8 +99,8 @@ def train(args: argparse.Namespace, path: Path) -> float:
     from lfmwatch.backtest import baselines as bl
     from lfmwatch.backtest import replay as bt
     from lfmwatch.config import Config
-    from lfmwatch.model.classifier import save_model
     from lfmwatch.model.fit import fit_model
+    from lfmwatch.model.io import save_model
 
     t0 = time.perf_counter()
     until = bt.day_before(args.start)

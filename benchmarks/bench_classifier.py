@@ -192,9 +192,9 @@ def run_model(split: dict[str, Any], save: Path | None, options: dict[str, Any] 
     """Train lfmwatch's model on the split (default options, or these), evaluate it, measure speed."""
     import numpy as np
 
-    from lfmwatch.model.classifier import load_model, save_model
     from lfmwatch.model.evaluate import cross_validate_sections
     from lfmwatch.model.fit import FitOptions, fit_model
+    from lfmwatch.model.io import load_model, save_model
 
     opts = FitOptions(**(options or {}))
     t0 = time.perf_counter()

@@ -65,7 +65,8 @@ def main() -> None:
     import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from lfmwatch.model.classifier import _raw_at, load_model
+    from lfmwatch.model.classifier import _raw_at
+    from lfmwatch.model.io import load_model
 
     both = read_papers(corpus, 2 * args.n)
     papers, fit_docs = both[: args.n], both[args.n :]

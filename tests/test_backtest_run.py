@@ -170,8 +170,8 @@ def test_shared_corpus_period_size(shared_data: Path) -> None:
 
 def test_configured_model_without_labels(tmp_path: Path) -> None:
     from lfmwatch.backtest.report import write_report
-    from lfmwatch.model.classifier import save_model
     from lfmwatch.model.fit import fit_model
+    from lfmwatch.model.io import save_model
 
     corpus, labels = make_data(tmp_path)
     papers, _ = bl.load_corpus(corpus, ["cs.LG"])

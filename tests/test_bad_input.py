@@ -10,7 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from lfmwatch.cli import cli
-from lfmwatch.model.examples import read_jsonl
+from lfmwatch.model.readers import read_jsonl
 from lfmwatch.store.db import Store
 from test_pipeline_e2e import tiny_model  # noqa: F401  (fixture)
 

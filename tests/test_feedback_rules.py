@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fakes.cli_run import run
-from lfmwatch.model.examples import feedback_examples
+from lfmwatch.model.readers import feedback_examples
 from lfmwatch.store.db import Store, utcnow
 from lfmwatch.store.ledger import blocked_ids, ignore_paper, record_feedback, set_proposal_status
 
@@ -27,9 +27,9 @@ def _by_id(store: Store) -> dict[str, tuple[str, str | None, float]]:
 
 def _relevance_label(store: Store, pid: str) -> tuple[int, float]:
     """(label, weight) the trainer gives the paper: 1 positive, 0 hard negative, -1 unlabelled-like."""
-    from lfmwatch.model.fit import FitOptions, _dedupe
+    from lfmwatch.model.fit import FitOptions, dedupe
 
-    papers, y, w = _dedupe([e for e in feedback_examples(store) if e.id == pid])
+    papers, y, w = dedupe([e for e in feedback_examples(store) if e.id == pid])
     opts = FitOptions()
     weight = w[0] * (opts.negative_weight if y[0] == -1 else opts.hard_negative_weight if y[0] == 0 else 1)
     return int(y[0]), float(weight)

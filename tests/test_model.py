@@ -128,7 +128,7 @@ def test_threshold_override_and_card(tiny_model):
 
 
 def test_save_load_roundtrip(tiny_model, tmp_path):
-    from lfmwatch.model.classifier import card_path, load_model, save_model
+    from lfmwatch.model.io import card_path, load_model, save_model
 
     path = save_model(tiny_model, tmp_path / "models" / "m.npz")
     assert card_path(path).exists()
@@ -148,7 +148,7 @@ def test_save_load_roundtrip(tiny_model, tmp_path):
 
 
 def test_load_errors(tiny_model, tmp_path):
-    from lfmwatch.model.classifier import load_model, save_model
+    from lfmwatch.model.io import load_model, save_model
 
     with pytest.raises(ModelError) as missing:
         load_model(tmp_path / "nope.npz")
@@ -196,7 +196,7 @@ def _rewrite_npz(src, dst, **replace):
 def test_unknown_format_version_is_refused_with_advice(tiny_model, tmp_path):
     import numpy as np
 
-    from lfmwatch.model.classifier import load_model, save_model
+    from lfmwatch.model.io import load_model, save_model
 
     path = save_model(tiny_model, tmp_path / "m.npz")
     with np.load(path) as data:
@@ -209,7 +209,7 @@ def test_unknown_format_version_is_refused_with_advice(tiny_model, tmp_path):
 
 
 def test_card_of_another_model_is_an_error(tiny_model, tmp_path):
-    from lfmwatch.model.classifier import card_path, load_model, save_model
+    from lfmwatch.model.io import card_path, load_model, save_model
 
     old = save_model(tiny_model, tmp_path / "old" / "m.npz")
     new = save_model(_copy(tiny_model, threshold=tiny_model.threshold / 2), tmp_path / "new" / "m.npz")
@@ -225,7 +225,7 @@ def test_card_of_another_model_is_an_error(tiny_model, tmp_path):
 def test_non_finite_weights_are_refused(tiny_model, tmp_path):
     import numpy as np
 
-    from lfmwatch.model.classifier import load_model, save_model
+    from lfmwatch.model.io import load_model, save_model
 
     path = save_model(tiny_model, tmp_path / "m.npz")
     with np.load(path) as data:
@@ -239,8 +239,8 @@ def test_non_finite_weights_are_refused(tiny_model, tmp_path):
 def test_decompression_bomb_is_refused_before_reading(tiny_model, tmp_path, monkeypatch):
     import numpy as np
 
-    from lfmwatch.model import classifier
-    from lfmwatch.model.classifier import load_model, save_model
+    from lfmwatch.model import io as model_io
+    from lfmwatch.model.io import load_model, save_model
 
     path = save_model(tiny_model, tmp_path / "m.npz")
     # An .npy header that claims a terabyte array over a few bytes of data.
@@ -253,7 +253,7 @@ def test_decompression_bomb_is_refused_before_reading(tiny_model, tmp_path, monk
     with pytest.raises(ModelError, match="claims"):
         load_model(tmp_path / "liar.npz")
     # Members that really unpack to more than the limit (set low here: the real one is 512 MB).
-    monkeypatch.setattr(classifier, "MAX_MODEL_BYTES", 4096)
+    monkeypatch.setattr(model_io, "MAX_MODEL_BYTES", 4096)
     with pytest.raises(ModelError, match="over the 0 MB limit|unpack to"):
         load_model(path)
 
@@ -263,7 +263,7 @@ def test_model_loads_and_predicts_without_scikit_learn(tiny_model, tmp_path):
     import subprocess
     import sys
 
-    from lfmwatch.model.classifier import save_model
+    from lfmwatch.model.io import save_model
 
     path = save_model(tiny_model, tmp_path / "m.npz")
     code = (
@@ -273,7 +273,7 @@ def test_model_loads_and_predicts_without_scikit_learn(tiny_model, tmp_path):
         "        if name == 'sklearn' or name.startswith('sklearn.'):\n"
         "            raise ImportError('scikit-learn is blocked in this test')\n"
         "sys.meta_path.insert(0, Block())\n"
-        "from lfmwatch.model.classifier import load_model\n"
+        "from lfmwatch.model.io import load_model\n"
         "m = load_model(sys.argv[1])\n"
         "p = m.predict([{'id': 'x', 'title': 'merging weights soup', 'abstract': 'merged checkpoints averaging'}])\n"
         "assert not any(k.startswith('sklearn') for k in sys.modules)\n"

@@ -99,7 +99,7 @@ def test_evaluate_prints_report(tmp_path: Path) -> None:
 def test_missing_abstracts_fetched_from_arxiv(tmp_path: Path, monkeypatch) -> None:
     from fakes.arxiv_emulator import ArxivEmulator
     from lfmwatch.config import Config
-    from lfmwatch.model.examples import collect_examples
+    from lfmwatch.model.readers import collect_examples
 
     labels = tmp_path / "l.jsonl"
     labels.write_text(json.dumps({"id": "2501.00001", "section": "Model Editing > Memory Based Model Editing",

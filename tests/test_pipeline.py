@@ -19,14 +19,13 @@ from lfmwatch.config import Config, load_config
 from lfmwatch.errors import LockedError
 from lfmwatch.run.pipeline import (
     Adapters,
-    RunReport,
-    StageResult,
     _Context,
     explain_nothing_proposed,
     run_daily,
-    run_digest,
 )
+from lfmwatch.run.report import RunReport, StageResult
 from lfmwatch.run.runlog import markdown_summary, write_step_summary
+from lfmwatch.run.weekly import run_digest
 from lfmwatch.store.db import Store, dry_run_store
 
 

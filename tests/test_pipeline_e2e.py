@@ -60,9 +60,9 @@ OTHER = ["protein folding", "galaxy survey", "traffic forecasting", "robot grasp
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model trained through the classifier's own training API on synthetic examples."""
-    from lfmwatch.model.classifier import save_model
     from lfmwatch.model.examples import example
     from lfmwatch.model.fit import fit_model
+    from lfmwatch.model.io import save_model
 
     rng = random.Random(0)
     examples = []
@@ -356,7 +356,7 @@ def test_a_compacted_store_still_syncs_proposes_and_sends_the_digest(
     world: tuple[ArxivEmulator, GitHubFake], tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from fakes.smtp_server import SmtpFake
-    from lfmwatch.model.classifier import load_model
+    from lfmwatch.model.io import load_model
     from lfmwatch.run.classify import classify_store
     from lfmwatch.store.ledger import blocked_ids
     from lfmwatch.store.papers import upsert_papers

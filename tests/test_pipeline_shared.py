@@ -69,9 +69,10 @@ def shared_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def _train(shared: Path, negatives: list[dict[str, Any]], held_out: set[str], out: Path) -> None:
     from lfmwatch.awesome import parse_list
     from lfmwatch.config import Config
-    from lfmwatch.model.classifier import save_model
-    from lfmwatch.model.examples import example, label_examples
+    from lfmwatch.model.examples import example
     from lfmwatch.model.fit import FitOptions, fit_model
+    from lfmwatch.model.io import save_model
+    from lfmwatch.model.readers import label_examples
 
     examples = [e for e in label_examples(shared / "lfm-labels.jsonl") if e.id not in held_out and e.abstract]
     examples += [example(p["id"], p["title"], p["abstract"], None, "negative") for p in negatives[:1000]]

@@ -181,7 +181,8 @@ def test_a_worse_challenger_is_refused_and_the_champion_stays(world: GitHubFake,
     # status and the next run's summary say why.
     info = json.loads(run("status", "--json")[1])
     assert info["retrain"]["verdict"] == "refused" and info["retrain"]["reasons"] == gate["reasons"]
-    from lfmwatch.run.pipeline import RunReport, _retrain_since_last_run
+    from lfmwatch.run.pipeline import _retrain_since_last_run
+    from lfmwatch.run.report import RunReport
     from lfmwatch.run.runlog import markdown_summary
 
     with Store(tmp_path / "state.db") as store:
@@ -205,7 +206,7 @@ def test_dry_run_retrain_writes_nothing(world: GitHubFake) -> None:
 
 def test_closed_pr_blocks_its_papers_without_collapsing_their_scores(world: GitHubFake, tmp_path: Path) -> None:
     from lfmwatch.config import load_config
-    from lfmwatch.model.classifier import load_model
+    from lfmwatch.model.io import load_model
     from lfmwatch.pr.propose import propose
     from lfmwatch.pr.sync import sync
     from lfmwatch.run.classify import classify_store

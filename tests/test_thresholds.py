@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lfmwatch.model.fit import example
+from lfmwatch.model.examples import example
 from lfmwatch.model.thresholds import reviewed_veto, stream_pu_threshold
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from tests.test_model import SECTIONS, tiny_examples
 
-from lfmwatch.model.classifier import FORMAT, FORMAT_V1, load_model, save_model
+from lfmwatch.model.classifier import FORMAT, FORMAT_V1
+from lfmwatch.model.io import load_model, save_model
 from lfmwatch.model.features import Vocabulary, fit_vocabulary, title_roles
 from lfmwatch.model.fit import FitOptions, fit_model
 

@@ -11,7 +11,7 @@ from lfmwatch.model.examples import example
 
 
 def test_threshold_meets_target_at_deepest_valid_cut():
-    from lfmwatch.model.fit import choose_threshold
+    from lfmwatch.model.thresholds import choose_threshold
 
     prob = np.array([0.9, 0.8, 0.8, 0.7, 0.6, 0.5])
     target = np.array([1, 1, 0, 1, 0, 0])
@@ -28,7 +28,7 @@ def test_threshold_meets_target_at_deepest_valid_cut():
 
 
 def test_unlabelled_fp_share_uses_reviews_only_in_their_score_range():
-    from lfmwatch.model.fit import unlabelled_fp_share
+    from lfmwatch.model.thresholds import unlabelled_fp_share
 
     examples, papers, y, raw = [], [], [], []
     for i in range(40):  # reviewed: included when the score is high
@@ -54,7 +54,7 @@ def test_unlabelled_fp_share_uses_reviews_only_in_their_score_range():
 
 def test_unlabelled_sample_is_bounded_and_reproducible(tmp_path: Path):
     from lfmwatch.config import Config
-    from lfmwatch.model.examples import collect_examples
+    from lfmwatch.model.readers import collect_examples
 
     corpus = tmp_path / "c.jsonl"
     corpus.write_text("".join(json.dumps({"id": f"2401.{i:05d}", "title": f"t {i}", "abstract": "a",
@@ -78,8 +78,8 @@ def test_unlabelled_sample_is_bounded_and_reproducible(tmp_path: Path):
 
 
 def test_feedback_rows_become_examples(tmp_path: Path):
-    from lfmwatch.model.examples import feedback_examples
-    from lfmwatch.model.fit import _dedupe
+    from lfmwatch.model.fit import dedupe
+    from lfmwatch.model.readers import feedback_examples
     from lfmwatch.store.db import open_store
 
     store = open_store(tmp_path / "state.db")
@@ -98,9 +98,9 @@ def test_feedback_rows_become_examples(tmp_path: Path):
     assert ex["2501.3"].kind == "feedback_moved" and ex["2501.3"].section == "A > C"
     # A rejected proposal overrides a curated label of the same paper (but not a list entry).
     label = example("2501.2", "t", "a", "A > B", "label")
-    papers, y, _ = _dedupe([label, ex["2501.2"]])
+    papers, y, _ = dedupe([label, ex["2501.2"]])
     assert list(y) == [0]
-    papers, y, _ = _dedupe([example("2501.2", "t", "a", "A > B", "list"), ex["2501.2"]])
+    papers, y, _ = dedupe([example("2501.2", "t", "a", "A > B", "list"), ex["2501.2"]])
     assert list(y) == [1]
     store.close()
 
@@ -108,7 +108,7 @@ def test_feedback_rows_become_examples(tmp_path: Path):
 def test_read_jsonl_sniffs_gzip_and_survives_bad_bytes(tmp_path) -> None:
     import gzip as _gzip
 
-    from lfmwatch.model.examples import read_jsonl
+    from lfmwatch.model.readers import read_jsonl
 
     packed = tmp_path / "papers.data"  # gzip without a .gz name (e.g. a renamed download)
     with _gzip.open(packed, "wt", encoding="utf-8") as fh:

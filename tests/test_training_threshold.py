@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lfmwatch.model.fit import example, reviewed_threshold
+from lfmwatch.model.examples import example
+from lfmwatch.model.thresholds import reviewed_threshold
 
 
 def _case(n: int, include_top: int, n_bad_top: int = 0):

@@ -11,6 +11,7 @@ The records are `TypedDict`s over the plain dicts the store hands out, so they c
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 SEP = " > "
@@ -110,3 +111,8 @@ def resolve_section(name: str, sections: list[str]) -> str | None:
         return lowered[name.lower()]
     tails = [s for s in sections if s.lower().endswith(SEP + name.lower()) or s.lower() == name.lower()]
     return tails[0] if len(tails) == 1 else None
+
+
+def utcnow() -> str:
+    """Current UTC time as an ISO string (seconds precision): every record's timestamp format."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat()

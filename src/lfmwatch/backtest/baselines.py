@@ -33,7 +33,7 @@ from lfmwatch.backtest.replay import (
     split_days,
 )
 from lfmwatch.errors import InputError, ModelError
-from lfmwatch.model.examples import read_jsonl
+from lfmwatch.model.readers import read_jsonl
 
 # Section path -> keywords, written lower-case with spaces (text is matched with hyphens read as spaces).
 # Deliberately small: the heading's own words and the synonyms a maintainer would type into such a bot.
@@ -299,7 +299,8 @@ def model_examples(
     Labelled or reviewed papers released after `until` are left out entirely (not even as negatives), so the
     replay period only ever contributes what the simulated reviewer feeds back.
     """
-    from lfmwatch.model.examples import example, fill_texts, label_examples, mark_stream, reviewed_examples
+    from lfmwatch.model.examples import example, fill_texts, mark_stream
+    from lfmwatch.model.readers import label_examples, reviewed_examples
 
     day_of = {str(p["id"]): str(p.get("day") or "") for p in papers}
     keep = {pid for pid, rows in labels.items() if released_by(pid, rows[0].listed or day_of.get(pid), until)}
@@ -388,7 +389,8 @@ def backtest_from_files(
     log(f"corpus: {sum(len(p) for _, p in days)} papers over {len(days)} days ({bad} bad lines)")
     entries: list[tuple[str, str, str]] = []
     if readme is not None:
-        from lfmwatch.model.examples import read_readme, readme_entries
+        from lfmwatch.model.examples import readme_entries
+        from lfmwatch.model.readers import read_readme
 
         text = read_readme(readme)
         entries, _ = readme_entries(text, config.target.exclude_sections)
@@ -409,7 +411,7 @@ def backtest_from_files(
         model = fit(train_rows)
         timings["train lfmwatch"] = time.perf_counter() - t0
     else:
-        from lfmwatch.model.classifier import load_model
+        from lfmwatch.model.io import load_model
 
         model = load_model(model_path or config.model.path)
     if config.model.threshold >= 0:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from lfmwatch.cli import App, pass_app
+from lfmwatch.cli.app import App, pass_app
 
 
 @click.command("backtest")

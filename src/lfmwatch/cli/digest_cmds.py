@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from lfmwatch.cli import App, pass_app
+from lfmwatch.cli.app import App, pass_app
 
 
 def _split_ids(values: tuple[str, ...]) -> list[str]:
@@ -56,10 +56,9 @@ def _week(ctx: click.Context, param: click.Parameter, value: str | None) -> str 
 @pass_app
 def digest_cmd(app: App, week: str | None, dry_run: bool, out_dir: Path | None) -> None:
     """Build the weekly digest and e-mail it (idempotent: a week is sent once)."""
-    from lfmwatch.digest.content import last_complete_week
-    from lfmwatch.digest.send import send_digest
+    from lfmwatch.run.weekly import run_digest
 
-    result = send_digest(app.store, app.config, week or last_complete_week(), dry_run=dry_run, out_dir=out_dir)
+    result = run_digest(app.store, app.config, week=week, dry_run=dry_run, out_dir=out_dir)
     click.echo(result.line())
     for path in result.files:
         click.echo(f"  wrote {path}")

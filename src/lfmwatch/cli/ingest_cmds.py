@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from lfmwatch.cli import App, pass_app
+from lfmwatch.cli.app import App, pass_app
 
 
 class _Date(click.ParamType):

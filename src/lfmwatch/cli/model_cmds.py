@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from lfmwatch.cli import App, pass_app
+from lfmwatch.cli.app import App, pass_app
 
 if TYPE_CHECKING:
     from lfmwatch.config import Config
@@ -37,8 +37,8 @@ def _data_options(fn):  # type: ignore[no-untyped-def]
 
 def _collect(app: App, readme: Path | None, labels: tuple[Path, ...], reviewed: Path | None, corpus: Path | None,
              texts: tuple[Path, ...], no_fetch: bool) -> tuple[list, dict]:  # type: ignore[type-arg]
-    from lfmwatch.model.examples import collect_examples, iter_corpus
     from lfmwatch.model.fit import FitOptions
+    from lfmwatch.model.readers import collect_examples, iter_corpus
 
     config = app.config
     # The store gives review feedback (and negatives without --corpus); do not create one just to read nothing.
@@ -94,8 +94,8 @@ def train_cmd(app: App, readme: Path | None, labels: tuple[Path, ...], reviewed:
     stored papers and the bundle beside the model; the new model replaces the current one only when the quality
     gate accepts it (--force overrides). With data arguments (development): from those files, written directly.
     """
-    from lfmwatch.model.classifier import card_path, save_model
     from lfmwatch.model.fit import fit_model
+    from lfmwatch.model.io import card_path, save_model
 
     command = _command_line("train", click.get_current_context().params)
     if readme is None and not labels and reviewed is None and corpus is None and not texts:
@@ -211,7 +211,7 @@ def evaluate_cmd(app: App, readme: Path | None, labels: tuple[Path, ...], review
 @pass_app
 def classify_cmd(app: App, input_path: Path | None, output_path: Path | None, model_path: Path | None) -> None:
     """Classify the store's unclassified papers, or a JSONL file with --input (the store is not touched)."""
-    from lfmwatch.model.classifier import load_model
+    from lfmwatch.model.io import load_model
     from lfmwatch.run.classify import classify_jsonl, classify_store
 
     config = app.config

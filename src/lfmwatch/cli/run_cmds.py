@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from lfmwatch.cli import App, pass_app
+from lfmwatch.cli.app import App, pass_app
 
 
 @click.command("run")

@@ -331,11 +331,3 @@ def load_week(store: Store, week: str) -> WeekRows:
 def build_digest(store: Store, week: str, config: Config) -> Digest:
     """The digest of an ISO week: store rows (load_week) assembled into content (assemble_digest)."""
     return assemble_digest(load_week(store, week), max_papers=config.digest.max_papers)
-
-
-def send_digest(store: Store, config: Config, week: str, *, dry_run: bool = False, out_dir: Any = None,
-                **adapters: Any) -> Any:
-    """Build, render and send (or write) the digest of `week`; see lfmwatch.digest.send.send_digest (the IO lives there)."""
-    from lfmwatch.digest.send import send_digest as _send
-
-    return _send(store, config, week, dry_run=dry_run, out_dir=out_dir, **adapters)

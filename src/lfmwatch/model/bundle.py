@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from lfmwatch.errors import InputError
-from lfmwatch.model.examples import TrainingExample, example, iter_corpus, read_jsonl
+from lfmwatch.model.examples import TrainingExample, example
+from lfmwatch.model.readers import iter_corpus, read_jsonl
 
 SOURCES = {
     "labels": "lfm-labels.jsonl",

@@ -26,7 +26,7 @@ from typing import Any
 from lfmwatch.errors import ModelError
 from lfmwatch.ids import new_id_month
 from lfmwatch.model.classifier import LfmModel, sklearn_version
-from lfmwatch.model.examples import (  # re-exported: the training API lives here
+from lfmwatch.model.examples import (
     FEEDBACK_KINDS,
     HARD_NEGATIVE_KINDS,
     JUDGED_KINDS,
@@ -34,10 +34,8 @@ from lfmwatch.model.examples import (  # re-exported: the training API lives her
     POSITIVE_KINDS,
     RANDOM_LABEL_KINDS,
     TrainingExample,
-    collect_examples,
-    example,
 )
-from lfmwatch.model.thresholds import (  # re-exported: older callers import them from here
+from lfmwatch.model.thresholds import (
     calibration_curve,
     choose_threshold,
     reviewed_threshold,
@@ -46,11 +44,7 @@ from lfmwatch.model.thresholds import (  # re-exported: older callers import the
     unlabelled_fp_share,
     with_kinds,
 )
-from lfmwatch.records import area_of
-from lfmwatch.store.db import utcnow
-
-__all__ = ["FitOptions", "TrainingExample", "calibration_curve", "choose_threshold", "collect_examples",
-           "example", "fit_model", "reviewed_threshold", "stream_pu_threshold", "unlabelled_fp_share"]
+from lfmwatch.records import area_of, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +82,7 @@ class FitOptions:
     seed: int = 0
 
 
-def _dedupe(examples: Sequence[TrainingExample]) -> tuple[list[TrainingExample], Any, Any]:
+def dedupe(examples: Sequence[TrainingExample]) -> tuple[list[TrainingExample], Any, Any]:
     """One example per paper for relevance: (papers, y, weight). Hard negatives override labels of no list entry."""
     import numpy as np
 
@@ -162,7 +156,7 @@ def _log_sigmoid(z: Any) -> Any:
     return -np.logaddexp(0.0, -z)
 
 
-def _relevance(X: Any, y: Any, w: Any, opts: FitOptions, ids: Sequence[str] = ()) -> tuple[Any, Any, Any, Any]:
+def fit_relevance(X: Any, y: Any, w: Any, opts: FitOptions, ids: Sequence[str] = ()) -> tuple[Any, Any, Any, Any]:
     """Fit the relevance stages; returns (coef (n_features, k), intercepts (k,), out-of-fold raw scores, used rows).
 
     Stage 1 separates positives from everything else. Stage 2 (the "precision" model) is trained only on the hard
@@ -343,7 +337,7 @@ def fit_model(
 
     opts = options or FitOptions()
     t0 = time.monotonic()
-    papers, y, w = _dedupe(examples)
+    papers, y, w = dedupe(examples)
     unl = np.flatnonzero(y == -1)
     seen = max(unlabelled_seen or 0, len(unl))
     if len(unl) > opts.max_unlabelled:
@@ -381,7 +375,7 @@ def fit_model(
     log.info("features: %d columns over %d papers (%d positive)", X.shape[1], len(docs), n_pos)
 
     Xs, scale = title_scaled(X, vocab, opts)
-    coef, intercept, oof, used = _relevance(Xs, y, w, opts, [p.id for p in papers])
+    coef, intercept, oof, used = fit_relevance(Xs, y, w, opts, [p.id for p in papers])
     coef = coef * scale[:, None]  # scaling columns for training == scaling their coefficients for inference
     target = (y == 1).astype(int)
     cw = np.where(y == -1, w * opts.negative_weight, w)[used]

@@ -26,8 +26,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lfmwatch.records import resolve_section, section_path
-from lfmwatch.store.db import Store, utcnow
+from lfmwatch.records import resolve_section, section_path, utcnow
+from lfmwatch.store.db import Store
 from lfmwatch.store.ledger import (
     known_pulls,
     pr_proposals,

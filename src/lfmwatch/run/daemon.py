@@ -324,7 +324,7 @@ def make_daemon(config: Config, adapters_factory: Callable[[], Any] | None = Non
         return report
 
     def digest_job(store: Store, stop: threading.Event) -> Any:
-        from lfmwatch.run.pipeline import run_digest
+        from lfmwatch.run.weekly import run_digest
 
         return run_digest(store, config)
 

@@ -27,7 +27,8 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from lfmwatch.errors import LfmwatchError
-from lfmwatch.store.db import utcnow
+from lfmwatch.records import utcnow
+from lfmwatch.run.report import RunReport, StageResult
 from lfmwatch.store.runs import RunRecord, recorded_run
 
 if TYPE_CHECKING:
@@ -54,83 +55,6 @@ class Adapters:
     llm: OpenAI | None = None  # an OpenAI-compatible client; default built by lfmwatch.adapters.llm from the env
     model: LfmModel | None = None  # default load_model(config.model.path)
     today: Callable[[], date] | None = None  # the run's calendar day (reasons about weekdays)
-
-
-@dataclass
-class StageResult:
-    """What one stage did."""
-
-    name: str
-    status: str = "ok"  # ok | skipped | failed
-    counts: dict[str, Any] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
-    note: str = ""
-    seconds: float = 0.0
-
-    def line(self) -> str:
-        """One line: the counts, the note, the number of errors."""
-        shown = [(k, v) for k, v in self.counts.items() if not isinstance(v, dict | list)]
-        # Zero counts are noise (sync: moved 0, ignored 0...), except the first, which says "nothing".
-        shown = [(k, v) for i, (k, v) in enumerate(shown) if i == 0 or v not in (0, None)]
-        parts = [", ".join(f"{k} {v}" for k, v in shown)]
-        if self.note:
-            parts.append(self.note)
-        if self.errors:
-            parts.append(f"{len(self.errors)} error(s): {self.errors[0]}")
-        text = "; ".join(p for p in parts if p) or self.status
-        return text if self.status == "ok" else f"{self.status}: {text}"
-
-
-@dataclass
-class RunReport:
-    """The outcome of `run_daily`, as recorded in the runs table and printed."""
-
-    run_id: int | None = None
-    status: str = "running"  # ok | failed | interrupted
-    dry_run: bool = False
-    started: str = ""
-    finished: str = ""
-    stages: list[StageResult] = field(default_factory=list)
-    proposed: list[dict[str, Any]] = field(default_factory=list)
-    pr_number: int | None = None
-    pr_url: str | None = None
-    reason: str = ""
-    error: str = ""
-    hint: str = ""
-    pr_body: str = ""  # dry run: the body the PR would get
-    diff: str = ""  # dry run: the README change
-    retrain: str = ""  # a retrain since the previous run: its verdict and what it changed (one line)
-
-    def stage(self, name: str) -> StageResult | None:
-        """The result of stage `name`, if it ran."""
-        return next((s for s in self.stages if s.name == name), None)
-
-    def counts(self) -> dict[str, Any]:
-        """Counts per stage, for the runs table."""
-        out: dict[str, Any] = {s.name: {**s.counts, "status": s.status, "errors": len(s.errors)} for s in self.stages}
-        out["proposed"] = len(self.proposed)
-        return out
-
-    def line(self) -> str:
-        """The one-line verdict: what was proposed, or why nothing was."""
-        prefix = "dry run: would propose" if self.dry_run else "proposed"
-        if self.status == "failed":
-            return f"run failed in {self.failed_stage() or '?'}: {self.error}"
-        if self.status == "interrupted":
-            return f"run interrupted: {self.reason or self.error}"
-        if self.proposed:
-            pr = f" in PR #{self.pr_number}" if self.pr_number else ""
-            return f"{prefix} {len(self.proposed)} paper(s){pr}"
-        return f"no paper proposed: {self.reason or 'nothing to do'}"
-
-    def failed_stage(self) -> str | None:
-        """Name of the stage that stopped the run."""
-        # The last failed stage: an earlier one (sync) may have failed without stopping the run.
-        return next((s.name for s in reversed(self.stages) if s.status == "failed"), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {**asdict(self), "line": self.line()}
 
 
 class RunFailed(LfmwatchError):
@@ -312,7 +236,7 @@ def _stage_classify(ctx: _Context, result: StageResult) -> None:
 
     model = ctx.adapters.model
     if model is None:
-        from lfmwatch.model.classifier import load_model
+        from lfmwatch.model.io import load_model
 
         model = load_model(ctx.config.model.path)
         ctx.adapters.model = model
@@ -351,7 +275,9 @@ def _stage_select(ctx: _Context, result: StageResult) -> None:
     from lfmwatch.store.ledger import proposed_on
 
     on_branch: set[str] = set()
-    chosen, counts = propose.select_for_pr(ctx.store, ctx.config, ctx.github_session(), on_branch=on_branch)
+    model = ctx.adapters.model  # loaded by classify: its predictions are the candidates
+    chosen, counts = propose.select_for_pr(ctx.store, ctx.config, ctx.github_session(), on_branch=on_branch,
+                                           model_version=model.version if model is not None else None)
     # select.max_per_run is spent per calendar day (UTC): a second run the same day, or a rerun after a
     # crash, must not propose the next batch of a backlog. Only papers that reached GitHub count: picks
     # recorded by a run that died (or was refused) before its commit are picked again and finish the job.
@@ -496,24 +422,3 @@ def _weekdays_in(window: str) -> tuple[list[str], int]:
     # The window's last day is today, still being submitted to: a quiet today is no sign of an outage.
     days = [date.fromordinal(n) for n in range(a.toordinal(), b.toordinal())][:14]
     return [d.strftime("%a %Y-%m-%d") for d in days if d.weekday() < 5], len(days)
-
-
-# --- the weekly digest (for the daemon) ----------------------------------------------------------------
-
-
-def run_digest(store: Store, config: Config, *, week: str | None = None, dry_run: bool = False) -> Any:
-    """Build and send the digest of `week` (default: the last complete ISO week), recorded as a "digest" run.
-
-    Sending is idempotent per week (the digests table), so a digest job rerun after a crash sends nothing twice.
-    """
-    from lfmwatch.digest.content import last_complete_week, send_digest
-
-    week = week or last_complete_week()
-    # Its own lock (send_digest takes "digest" while sending): a "running" digest row is then a dead process's.
-    with recorded_run(store, "digest", lock="digest-run", window_start=week, window_end=week) as run:
-        result = send_digest(store, config, week, dry_run=dry_run)
-        counts = {k: getattr(result, k, None) for k in ("status", "papers", "sent", "refused", "failed")}
-        status = "failed" if getattr(result, "status", "") == "partial" else "ok"
-        errors = getattr(result, "errors", None) or []
-        run.finish(status, counts=counts, reason=result.line(), error="; ".join(errors[:5]) or None)
-    return result

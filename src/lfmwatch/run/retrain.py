@@ -50,14 +50,8 @@ def deployment_examples(store: Store, config: Config, readme_text: str, readme_w
                         fetch_missing: bool = True) -> tuple[list[TrainingExample], dict[str, Any]]:
     """Training examples from the README text, the bundle (when present), store feedback and the store's stream."""
     from lfmwatch.model.bundle import read_bundle
-    from lfmwatch.model.examples import (
-        _arxiv_fetcher,
-        example,
-        feedback_examples,
-        fill_texts,
-        mark_stream,
-        readme_entries,
-    )
+    from lfmwatch.model.examples import example, fill_texts, mark_stream, readme_entries
+    from lfmwatch.model.readers import arxiv_fetcher, feedback_examples
     from lfmwatch.store.papers import get_papers
     from lfmwatch.store.retention import stream_sample
 
@@ -86,7 +80,7 @@ def deployment_examples(store: Store, config: Config, readme_text: str, readme_w
             negatives.append(example(pid, paper.get("title"), paper.get("abstract"), None, "negative"))
             from_store += 1
     known.update(get_papers(store, [i for i in labelled if not (known.get(i) or {}).get("abstract")]))
-    fetch = _arxiv_fetcher(config) if fetch_missing else None
+    fetch = arxiv_fetcher(config) if fetch_missing else None
     examples, counts = fill_texts(mark_stream(examples, stream_ids), known, fetch)
     kinds: dict[str, int] = {}
     for e in feedback:
@@ -181,9 +175,9 @@ def retrain(store: Store, config: Config, examples: list[TrainingExample], info:
             champion_path: Path | None = None) -> RetrainOutcome:
     """Fit a challenger, gate it against the model in use (`champion_path`, default `out`), write it to `out` or
     keep the champion, record the run."""
-    from lfmwatch.model.classifier import card_path, load_model, save_model
     from lfmwatch.model.fit import fit_model
     from lfmwatch.model.gate import run_gate
+    from lfmwatch.model.io import card_path, load_model, save_model
     from lfmwatch.store.training import record_train_run
 
     challenger = fit_model(

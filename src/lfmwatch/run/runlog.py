@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from lfmwatch.ids import exact_arxiv_id
 
 if TYPE_CHECKING:
-    from lfmwatch.run.pipeline import RunReport, StageResult
+    from lfmwatch.run.report import RunReport, StageResult
 
 log = logging.getLogger("lfmwatch.run")
 

@@ -103,7 +103,7 @@ def model_card(config: Config) -> dict[str, Any] | None:
 
     model_path = Path(config.model.path)
     try:
-        from lfmwatch.model.classifier import card_path
+        from lfmwatch.model.io import card_path
 
         path = card_path(model_path)
     except ImportError:  # the classifier is not installed: the card still sits beside the model file

@@ -20,16 +20,12 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from lfmwatch.errors import LockedError, StoreError
+from lfmwatch.records import utcnow
 
 migrations = Migrations("lfmwatch")
 
 FTS_COLUMNS = ["title", "abstract"]
 FTS_TRIGGERS = ("papers_ai", "papers_ad", "papers_au")  # the names sqlite-utils gives them
-
-
-def utcnow() -> str:
-    """Current UTC time as an ISO string (seconds precision), the store's timestamp format."""
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 # --- migrations: append only; never edit one that has shipped -------------------------------------

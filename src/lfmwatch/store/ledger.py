@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from lfmwatch.store.db import Store, utcnow
+from lfmwatch.records import utcnow
+from lfmwatch.store.db import Store
 
 if TYPE_CHECKING:
     from lfmwatch.adapters.github import PullInfo
@@ -148,23 +149,16 @@ def acceptance_by_section(store: Store, since: str | None = None) -> list[dict[s
 # --- candidates and proposals (used by propose) ---------------------------------------------------------
 
 
-def current_model_version(store: Store, config: Config) -> str | None:
-    """The model version predictions are taken from: the model card's, else the newest predictions'."""
-    from lfmwatch.model.classifier import card_path
-
-    try:
-        card = json.loads(card_path(config.model.path).read_text(encoding="utf-8"))
-        if card.get("version"):
-            return str(card["version"])
-    except (OSError, ValueError):
-        pass
+def newest_model_version(store: Store) -> str | None:
+    """The version of the model that wrote the newest prediction (None before any classification)."""
     row = store.db.execute("SELECT model_version FROM predictions ORDER BY created DESC, rowid DESC LIMIT 1").fetchone()
     return row[0] if row else None
 
 
 def load_candidates(store: Store, config: Config, model_version: str | None = None) -> list[Candidate]:
-    """Relevant predictions of the model (at its threshold, or model.threshold when set) merged into papers."""
-    version = model_version or current_model_version(store, config)
+    """Relevant predictions of `model_version` (default: the newest predictions' model), at the model's
+    threshold or model.threshold when set, merged into papers."""
+    version = model_version or newest_model_version(store)
     if version is None:
         return []
     override = config.model.threshold if config.model.threshold >= 0 else None

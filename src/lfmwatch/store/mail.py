@@ -6,7 +6,8 @@ import hashlib
 import re
 from typing import TYPE_CHECKING, Any
 
-from lfmwatch.store.db import utcnow
+from lfmwatch.records import utcnow
+from lfmwatch.store.ledger import newest_model_version
 
 if TYPE_CHECKING:
     from lfmwatch.store.db import Store
@@ -17,15 +18,6 @@ _DAY = "COALESCE(NULLIF(p.listed, ''), substr(p.published, 1, 10))"
 def _dicts(cur: Any) -> list[dict[str, Any]]:
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-
-
-def latest_model_version(store: Store) -> str | None:
-    """The model version whose predictions were written last (None before any classification)."""
-    row = store.db.conn.execute(
-        "SELECT model_version FROM predictions GROUP BY model_version ORDER BY MAX(created) DESC, model_version DESC "
-        "LIMIT 1"
-    ).fetchone()
-    return row[0] if row else None
 
 
 def relevant_rows(store: Store, first: str, last: str) -> list[dict[str, Any]]:
@@ -40,7 +32,7 @@ def relevant_rows(store: Store, first: str, last: str) -> list[dict[str, Any]]:
           AND (pr.relevant = 1 OR pro.status IN ('selected', 'proposed', 'accepted', 'moved'))
           AND COALESCE(pro.status, '') NOT IN ('rejected', 'ignored')
     """
-    return _dicts(store.db.conn.execute(sql, [latest_model_version(store), first, last]))
+    return _dicts(store.db.conn.execute(sql, [newest_model_version(store), first, last]))
 
 
 def merged_between(store: Store, first: str, last: str) -> list[dict[str, Any]]:

@@ -202,7 +202,7 @@ def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 def upsert_papers(store: Store, papers: Iterable[Mapping[str, Any]], source: str) -> tuple[int, int]:
     """Insert new papers and update changed ones; returns (new, updated). Identical re-inserts count as neither."""
     conn = store.db.conn
-    from lfmwatch.store.db import utcnow  # the store is open already: no import cost
+    from lfmwatch.records import utcnow
 
     now = utcnow()
     placeholders = ", ".join("?" for _ in COLUMNS)

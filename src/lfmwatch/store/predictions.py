@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from lfmwatch.store.db import utcnow
+from lfmwatch.records import utcnow
 
 if TYPE_CHECKING:
     from lfmwatch.records import Prediction

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from lfmwatch.store.db import utcnow
+from lfmwatch.records import utcnow
 
 if TYPE_CHECKING:
     from lfmwatch.store.db import Store
