@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from lfmwatch.records import utcnow
 from lfmwatch.store.db import Store
+from lfmwatch.store.predictions import newest_model_version
 
 if TYPE_CHECKING:
     from lfmwatch.adapters.github import PullInfo
@@ -147,12 +148,6 @@ def acceptance_by_section(store: Store, since: str | None = None) -> list[dict[s
 
 
 # --- candidates and proposals (used by propose) ---------------------------------------------------------
-
-
-def newest_model_version(store: Store) -> str | None:
-    """The version of the model that wrote the newest prediction (None before any classification)."""
-    row = store.db.execute("SELECT model_version FROM predictions ORDER BY created DESC, rowid DESC LIMIT 1").fetchone()
-    return row[0] if row else None
 
 
 def load_candidates(store: Store, config: Config, model_version: str | None = None) -> list[Candidate]:

@@ -7,7 +7,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from lfmwatch.records import utcnow
-from lfmwatch.store.ledger import newest_model_version
+from lfmwatch.store.predictions import newest_model_version
 
 if TYPE_CHECKING:
     from lfmwatch.store.db import Store

@@ -56,3 +56,9 @@ def predictions_of(store: Store, model_version: str, ids: Sequence[str]) -> dict
         ):
             rows[r["id"]] = {**r, "relevant": bool(r["relevant"]), "sections": json.loads(r["sections"] or "[]")}
     return rows
+
+
+def newest_model_version(store: Store) -> str | None:
+    """The version of the model that wrote the newest prediction (None before any classification)."""
+    row = store.db.execute("SELECT model_version FROM predictions ORDER BY created DESC, rowid DESC LIMIT 1").fetchone()
+    return row[0] if row else None
