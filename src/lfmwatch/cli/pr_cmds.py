@@ -50,22 +50,19 @@ def _session(app: App) -> Any:
 def propose_cmd(app: App, dry_run: bool, readme: Path | None, out: Path | None, body: Path | None,
                 record: bool) -> None:
     """Open or update the bot's pull request; with --readme, edit a local file instead of GitHub."""
-    from lfmwatch.model.io import card_version
     from lfmwatch.pr import propose
 
-    version = card_version(app.config.model.path)  # the model the daily run classifies with
     if readme is None and (out or body or record):
         raise click.UsageError("--out, --body and --record need --readme")
     with _store(app, dry_run) as store:
         if readme is not None:
             if not readme.exists():
                 raise InputError(f"{readme}: no such file", "pass the path of a copy of the list's README")
-            result = propose.propose_local(store, app.config, readme, out, body, dry_run=dry_run, record=record,
-                                           model_version=version)
+            result = propose.propose_local(store, app.config, readme, out, body, dry_run=dry_run, record=record)
         else:
             session = _session(app)
             try:
-                result = propose.propose(store, app.config, session, dry_run=dry_run, model_version=version)
+                result = propose.propose(store, app.config, session, dry_run=dry_run)
             finally:
                 session.close()
     if dry_run and result.status != "nothing":

@@ -21,15 +21,6 @@ def card_path(path: str | Path) -> Path:
     return p.with_name(p.stem + ".card.json")
 
 
-def card_version(path: str | Path) -> str | None:
-    """The model version its card names, without loading the model (None when there is no readable card)."""
-    try:
-        card = json.loads(card_path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return str(card["version"]) if isinstance(card, dict) and card.get("version") else None
-
-
 def save_model(model: LfmModel, path: str | Path) -> Path:
     """Write the model (`.npz`, pickle-free) and its JSON card beside it; returns the model path."""
     import numpy as np
