@@ -6,9 +6,9 @@ import numpy as np
 from tests.test_model import SECTIONS, tiny_examples
 
 from lfmwatch.model.classifier import FORMAT, FORMAT_V1
-from lfmwatch.model.io import load_model, save_model
 from lfmwatch.model.features import Vocabulary, fit_vocabulary, title_roles
 from lfmwatch.model.fit import FitOptions, fit_model
+from lfmwatch.model.io import load_model, save_model
 
 
 def test_title_roles_mark_tool_and_target_words():
