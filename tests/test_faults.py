@@ -21,7 +21,7 @@ from fakes.arxiv_emulator import ArxivEmulator
 from fakes.github_fake import GitHubFake
 from lfmwatch.cli import cli
 from lfmwatch.store.db import Store
-from test_pipeline_e2e import EXPECTED, REPO, tiny_model, world  # noqa: F401  (fixtures)
+from test_pipeline_e2e import EXPECTED, REPO, _day_two_papers, tiny_model, world  # noqa: F401  (fixtures)
 
 BRANCH = "lfmwatch/papers"
 # A first day's run writes: branch ref, README commit, pull request, two labels, the PR's labels.
@@ -29,11 +29,17 @@ FIRST_DAY_WRITES = 6
 
 
 @pytest.fixture
-def capped(world: tuple[ArxivEmulator, GitHubFake], tmp_path: Path) -> GitHubFake:  # noqa: F811
+def capped(capped_world: tuple[ArxivEmulator, GitHubFake]) -> GitHubFake:
+    """The GitHub fake of `capped_world`."""
+    return capped_world[1]
+
+
+@pytest.fixture
+def capped_world(world: tuple[ArxivEmulator, GitHubFake], tmp_path: Path) -> tuple[ArxivEmulator, GitHubFake]:  # noqa: F811
     """The world of test_pipeline_e2e with a daily cap equal to the day's picks: a killed run must not spend it."""
     config = tmp_path / "lfmwatch.toml"
     config.write_text(config.read_text() + f"[select]\nmax_per_run = {len(EXPECTED)}\n")
-    return world[1]
+    return world
 
 
 def _killed_run(gh: GitHubFake, tmp_path: Path, n: int, when: str) -> subprocess.CompletedProcess[str]:
@@ -103,3 +109,65 @@ def test_a_refused_readme_commit_does_not_spend_the_day(capped: GitHubFake, tmp_
     assert rerun.exit_code == 0, rerun.output
     assert f"proposed {len(EXPECTED)} paper(s) in PR #1" in rerun.output
     _assert_converged(gh, tmp_path / "state.db")
+
+
+DAY2 = {p["id"] for p in _day_two_papers()}
+
+
+def _yesterday_run(servers: tuple[ArxivEmulator, GitHubFake], tmp_path: Path, close: bool) -> None:
+    """Yesterday: a run proposed EXPECTED in PR #1 (then closed by the maintainers when `close`); today a new paper."""
+    emu, gh = servers
+    assert CliRunner().invoke(cli, ["run"]).exit_code == 0
+    if close:
+        gh.close_pull(REPO, 1)
+    with Store(tmp_path / "state.db") as store:  # that run was yesterday: today's cap is untouched
+        store.db.execute("UPDATE proposals SET proposed_at = '2020-01-01T06:00:00+00:00', "
+                         "selected_at = '2020-01-01T06:00:00+00:00'")
+    emu.add_papers(_day_two_papers())
+
+
+# The writes of today's run: an update of the open PR (README commit, PR body), or after a closed PR a new one
+# (branch reset, README commit, pull request, its labels; the labels are the same code as on day one).
+SECOND_DAY = [("update", n, when) for n in (1, 2) for when in ("before", "after")]
+SECOND_DAY += [("after-close", n, when) for n in (1, 2, 3) for when in ("before", "after")]  # 4: labels, as day one
+
+
+@pytest.mark.parametrize(("case", "n", "when"), SECOND_DAY)
+def test_next_day_killed_at_every_write_converges(capped_world: tuple[ArxivEmulator, GitHubFake], tmp_path: Path,
+                                                  case: str, n: int, when: str) -> None:
+    _, gh = capped_world
+    _yesterday_run(capped_world, tmp_path, close=case == "after-close")
+    before = gh.writes
+    killed = _killed_run(gh, tmp_path, n, when)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout
+    assert gh.killed is not None and gh.killed[:2] == (before + n, when)
+    rerun = CliRunner().invoke(cli, ["run"])
+    assert rerun.exit_code == 0, rerun.output
+    again = CliRunner().invoke(cli, ["run"])
+    assert again.exit_code == 0 and "no paper proposed" in again.output, again.output
+    number = 2 if case == "after-close" else 1
+    open_prs = gh.pulls(REPO, state="open")
+    assert [p["number"] for p in open_prs] == [number] and len(gh.pulls(REPO)) == number
+    text = gh.file(REPO, "README.md", BRANCH) or ""
+    in_pr = EXPECTED | DAY2 if case == "update" else DAY2
+    assert sorted(pid for pid in EXPECTED | DAY2 for _ in range(text.count(f"abs/{pid})"))) == sorted(in_pr)
+    assert set(open_prs[0]["labels"]) == {"lfmwatch", "new papers"}
+    with Store(tmp_path / "state.db") as store:
+        rows = {r[0]: (r[1], r[2]) for r in store.db.execute("SELECT paper_id, status, pr_number FROM proposals")}
+        labels = dict(store.db.execute("SELECT paper_id, label FROM feedback").fetchall())
+    assert {pid: rows[pid] for pid in in_pr} == dict.fromkeys(in_pr, ("proposed", number))
+    if case == "update":
+        assert labels == {}
+    else:  # the closed PR's papers only, as that closure labels them (never today's paper, never accepted)
+        assert set(labels) == EXPECTED and len(set(labels.values())) == 1
+        assert set(labels.values()) <= {"rejected", "closed"}
+
+
+@pytest.mark.parametrize(("case", "writes"), [("update", 2), ("after-close", 4)])
+def test_the_write_count_covers_a_whole_second_day(capped_world: tuple[ArxivEmulator, GitHubFake], tmp_path: Path,
+                                                   case: str, writes: int) -> None:
+    _, gh = capped_world
+    _yesterday_run(capped_world, tmp_path, close=case == "after-close")
+    before = gh.writes
+    assert CliRunner().invoke(cli, ["run"]).exit_code == 0
+    assert gh.writes - before == writes, gh.write_log[before:]

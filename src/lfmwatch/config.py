@@ -447,7 +447,7 @@ _KEY_DOCS = {
     "summaries.max_tokens": "tokens spent per run at most",
     "summaries.timeout_seconds": "HTTP timeout of one LLM request",
     "summaries.max_retries": "retries of one LLM request",
-    "digest.recipients": "digest subscribers' addresses",
+    "digest.recipients": "subscribers' addresses; prefer the LFMWATCH_DIGEST_RECIPIENTS secret (a committed file is public)",
     "digest.bcc": "send one message with recipients in Bcc (false: To each recipient)",
     "digest.sender": "From header",
     "digest.subject": "subject prefix; the ISO week is appended",

@@ -92,17 +92,23 @@ def sync_cmd(app: App, dry_run: bool) -> None:
     click.echo(result.line())
 
 
+def _require_arxiv_id(text: str) -> None:
+    """A usage error (exit 2) unless `text` is an arXiv id or abs URL: nothing else may reach the store."""
+    from lfmwatch.ids import normalize_arxiv_id
+
+    if normalize_arxiv_id(text) is None:
+        raise click.BadParameter(f"{text[:60]!r} is not an arXiv id (e.g. 2401.01234 or an arxiv.org/abs URL)",
+                                 param_hint="PAPER_ID")
+
+
 @click.command("ignore")
 @click.argument("paper_id")
 @pass_app
 def ignore_cmd(app: App, paper_id: str) -> None:
     """Never propose this arXiv paper (until `lfmwatch unignore ID`)."""
-    from lfmwatch.ids import normalize_arxiv_id
     from lfmwatch.store.ledger import ignore_paper
 
-    if normalize_arxiv_id(paper_id) is None:
-        raise click.BadParameter(f"{paper_id[:60]!r} is not an arXiv id (e.g. 2401.01234 or an arxiv.org/abs URL)",
-                                 param_hint="PAPER_ID")
+    _require_arxiv_id(paper_id)
     ignore_paper(app.store, paper_key(paper_id))
     click.echo(f"ignored {paper_key(paper_id)}: it will not be proposed")
 
@@ -113,6 +119,8 @@ def ignore_cmd(app: App, paper_id: str) -> None:
 def unignore_cmd(app: App, paper_id: str) -> None:
     """Allow a rejected or ignored paper to be proposed again."""
     from lfmwatch.store.ledger import unignore_paper
+
+    _require_arxiv_id(paper_id)
 
     pid = paper_key(paper_id)
     if unignore_paper(app.store, pid):
