@@ -230,3 +230,29 @@ def test_retrain_cron_is_a_config_key(cron: str, tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="schedule.retrain_cron"):
         load_config(tmp_path / "lfmwatch.toml")
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_committed_bundle_matches_its_card_and_stays_small() -> None:
+    from lfmwatch.model.bundle import bundle_card_path, file_sha256, read_bundle
+
+    bundle = ROOT / "models" / "lfm-bundle.jsonl.gz"
+    c = json.loads(bundle_card_path(bundle).read_text())
+    assert c["sha256"] == file_sha256(bundle) and c["bytes"] == bundle.stat().st_size < 10_000_000
+    assert c["command"] == "lfmwatch bundle --data ../shared/data --out models/lfm-bundle.jsonl.gz"
+    b = read_bundle(bundle)
+    assert (len(b.labels), len(b.reviewed), len(b.unlabelled)) == (
+        c["counts"]["label"], c["counts"]["reviewed"], c["counts"]["unlabelled"])
+
+
+@pytest.mark.shared
+def test_bundle_command_rebuilds_the_committed_bundle(shared_data: Path, tmp_path: Path) -> None:
+    from lfmwatch.model.bundle import bundle_card_path
+
+    card = json.loads(bundle_card_path(ROOT / "models" / "lfm-bundle.jsonl.gz").read_text())
+    code, out = run("bundle", "--data", str(shared_data), "--out", str(tmp_path / "b.jsonl.gz"))
+    assert code == 0, out
+    rebuilt = json.loads((tmp_path / "b.card.json").read_text())
+    assert rebuilt["sha256"] == card["sha256"] and rebuilt["sources"] == card["sources"]
