@@ -39,8 +39,11 @@ def test_removed_line_is_a_hard_negative(store: Store) -> None:
     _pr(store, 1, "merged")
     record_feedback(store, "2501.00001", "rejected", "pr#1", proposed_section=WI)
     assert _by_id(store)["2501.00001"][0] == "feedback_rejected"
+    from lfmwatch.model.examples import KINDS
+    from lfmwatch.model.fit import FitOptions
+
     label, weight = _relevance_label(store, "2501.00001")
-    assert label == 0 and weight == 9.0  # weight 3 x the hard-negative multiplier 3
+    assert label == 0 and weight == KINDS["feedback_rejected"][2] * FitOptions().hard_negative_weight
 
 
 def test_ignore_command_is_a_hard_negative(store: Store) -> None:
@@ -60,8 +63,12 @@ def test_closed_pr_blocks_but_teaches_only_a_weak_negative(store: Store) -> None
     record_feedback(store, "2501.00005", "rejected", "pr#2", proposed_section=WI)
     by = _by_id(store)
     assert by["2501.00004"][0] == by["2501.00005"][0] == "feedback_closed"
+    from lfmwatch.model.fit import FitOptions
+
     label, weight = _relevance_label(store, "2501.00004")
-    assert label == -1 and weight == 0.5  # like an unlabelled paper, not 9.0 like a rejection
+    # Like an unlabelled paper (weight 1 x the unlabelled weight), far below a rejection's.
+    assert label == -1 and weight == FitOptions().negative_weight
+    assert weight < FitOptions().hard_negative_weight
     assert "2501.00004" in blocked_ids(store)
 
 
