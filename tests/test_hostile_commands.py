@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -70,3 +74,23 @@ def test_verbose_logs_never_print_a_key_from_openai_base_url(monkeypatch: pytest
     logged = stream.getvalue()
     assert "llm.example" in logged and "***" in logged
     assert not any(s in logged for s in ("sk-pass-111", "sk-query-222", "sk-env-333"))
+
+
+def test_lfmwatch_v_never_prints_secrets_of_openai_base_url(tmp_path: Path) -> None:
+    """The real CLI under -v (HTTP libraries log every request URL) against the OpenAI fake."""
+    openai_fake = pytest.importorskip("fakes.openai_fake")
+    with Store(tmp_path / "state.db") as store:
+        store.db["papers"].insert({"id": "2611.00001", "title": "Merging models", "abstract": "We merge models.",
+                                   "source": "test", "authors": "[]", "categories": "[]"})
+        store.db["proposals"].insert({"paper_id": "2611.00001", "status": "selected", "section": "X"})
+    (tmp_path / "lfmwatch.toml").write_text("[summaries]\nenabled = true\nmax_retries = 0\ntimeout_seconds = 5\n")
+    with openai_fake.OpenAIFake(openai_fake.answer("Merges fine-tuned models by averaging their weights.")) as llm:
+        base = llm.base_url.replace("http://", "http://u:sk-pass-111@") + "?key=sk-query-222"
+        env = {**os.environ, "OPENAI_BASE_URL": base, "OPENAI_API_KEY": "sk-env-333",
+               "PYTHONPATH": os.pathsep.join(sys.path)}
+        run = subprocess.run([sys.executable, "-m", "lfmwatch", "-v", "summarize"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=120)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    assert "127.0.0.1" in out and "/chat/completions" in out  # the request URL was logged...
+    assert not any(s in out for s in ("sk-pass-111", "sk-query-222", "sk-env-333"))  # ...without its secrets
