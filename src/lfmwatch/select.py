@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lfmwatch.awesome import AwesomeList
@@ -13,14 +13,14 @@ from lfmwatch.records import area_of, section_path
 SKIP_REASONS = ("in_list", "blocked", "below_floor", "no_section", "duplicate_title", "over_section_cap", "over_cap")
 
 
-def paper_id(candidate: dict[str, Any]) -> str:
+def paper_id(candidate: Mapping[str, Any]) -> str:
     """The normalised arXiv id of a candidate (its raw id when it does not parse as one)."""
     raw = str(candidate.get("id") or candidate.get("paper_id") or "")
     return paper_key(raw)
 
 
 def select_papers(
-    candidates: Sequence[dict[str, Any]],
+    candidates: Sequence[Mapping[str, Any]],
     lst: AwesomeList,
     blocked_ids: set[str],
     limit: int,
@@ -43,7 +43,7 @@ def select_papers(
     list_titles.discard("")
     blocked = {paper_key(b) for b in blocked_ids}
 
-    def order(c: dict[str, Any]) -> tuple[float, str]:
+    def order(c: Mapping[str, Any]) -> tuple[float, str]:
         return (-float(c.get("score") or 0.0), paper_id(c))
 
     chosen: list[dict[str, Any]] = []

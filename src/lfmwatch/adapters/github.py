@@ -7,6 +7,7 @@ says how to recover. `github` is imported inside functions only, so importing th
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -462,11 +463,11 @@ class GitHubRepo:
     def ensure_labels(self, names: list[str], *, color: str = "0e8a16") -> None:
         """Create the labels that do not exist yet (check first; 'already exists' is fine)."""
         for name in names:
-            if self._call(f"read label {name!r}", lambda n=name: self.raw.get_label(n), _absent) is not None:
+            if self._call(f"read label {name!r}", functools.partial(self.raw.get_label, name), _absent) is not None:
                 continue
             # 422 already_exists: someone created it in between
             self._call(f"create label {name!r}",
-                       lambda n=name: self.raw.create_label(n, color, "Papers proposed by lfmwatch"),
+                       functools.partial(self.raw.create_label, name, color, "Papers proposed by lfmwatch"),
                        lambda exc: None if exc.status == 422 else NOT_MINE)
 
     def add_labels(self, number: int, names: list[str]) -> None:

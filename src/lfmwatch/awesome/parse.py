@@ -104,8 +104,7 @@ def _blocks(tokens: list[Token]) -> Iterator[_Block]:
             continue
         start, end = tok.map
         if tok.type == "heading_open":
-            inline = tokens[i + 1]
-            yield _Block("heading", start, end, level=int(tok.tag[1:]), text=inline.content)
+            yield _Block("heading", start, end, level=int(tok.tag[1:]), text=tokens[i + 1].content)
             i += 3
         elif tok.type in ("bullet_list_open", "ordered_list_open"):
             i += 1

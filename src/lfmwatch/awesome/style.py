@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from lfmwatch.awesome.document import AwesomeList, NewEntry, Section
 from lfmwatch.errors import ListError
@@ -33,7 +34,7 @@ class Style:
     blank_after_heading: bool = True
 
 
-def _majority(counter: Counter[object], default: object) -> object:
+def _majority(counter: Counter[Any], default: Any) -> Any:
     return counter.most_common(1)[0][0] if counter else default
 
 

@@ -283,7 +283,7 @@ def list_positives(
     out = []
     for (pid, section), paper in sorted(rows.items()):
         known = texts.get(pid) or {}
-        title = known.get("title") or paper.get("title")
+        title = str(known.get("title") or paper.get("title") or "")
         if title:
             out.append(({"id": pid, "title": title, "abstract": known.get("abstract") or ""}, section))
     return out

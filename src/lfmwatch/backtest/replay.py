@@ -267,7 +267,8 @@ class Truth:
     def build(cls, labels: Mapping[str, Sequence[Label]], days: Sequence[Day], listed_ids: Iterable[str] = ()) -> Truth:
         """Truth for a replay of `days`; papers of `listed_ids` are excluded (the bot cannot propose them)."""
         in_list_all = set(listed_ids)
-        period, in_list = {}, set()
+        period: dict[str, str] = {}
+        in_list: set[str] = set()
         for day, papers in days:
             for p in papers:
                 pid = str(p["id"])
@@ -581,11 +582,11 @@ def run_backtest(
         props, rounds = replay_with_review(days, systems[first], select, per_day, labels, review_every, retrain, blocked,
                                            truth.reviewed)
         timings["replay with review (incl. retraining)"] = tick() - t0
-        reviewed = score(f"{first} + review", props, truth, days, per_day)
+        with_review = score(f"{first} + review", props, truth, days, per_day)
         review = {
             "every": review_every,
             "rounds": [vars(r) for r in rounds],
-            "metrics": reviewed.summary(),
+            "metrics": with_review.summary(),
             "frozen": learning_curve(runs[first].proposals, truth, days, review_every),
             "reviewed": learning_curve(props, truth, days, review_every),
             "proposals": props,

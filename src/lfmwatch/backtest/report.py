@@ -335,7 +335,7 @@ def plot_learning(result: BacktestResult, path: Path) -> None:
     """Cumulative recall and precision over the period: frozen systems and, with --review, the reviewed model."""
     plt = _pyplot()
     every = (result.review or {}).get("every") or 7
-    days_seq = [(d, []) for d in result.days]
+    days_seq: list[tuple[str, list[Any]]] = [(d, []) for d in result.days]
     series = [(r.metrics.name, learning_curve(r.proposals, result.truth, days_seq, every))
               for r in result.systems.values()]
     if result.review:

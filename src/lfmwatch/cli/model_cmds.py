@@ -18,7 +18,7 @@ _path = click.Path(dir_okay=False, path_type=Path)
 _existing = click.Path(dir_okay=False, exists=True, path_type=Path)
 
 
-def _data_options(fn):  # type: ignore[no-untyped-def]
+def _data_options(fn):
     """Options shared by train and evaluate: where the training data comes from."""
     options = [
         click.option("--readme", type=_existing, default=None, help="The list's README: its entries are positives."),
@@ -36,14 +36,14 @@ def _data_options(fn):  # type: ignore[no-untyped-def]
 
 
 def _collect(app: App, readme: Path | None, labels: tuple[Path, ...], reviewed: Path | None, corpus: Path | None,
-             texts: tuple[Path, ...], no_fetch: bool) -> tuple[list, dict]:  # type: ignore[type-arg]
+             texts: tuple[Path, ...], no_fetch: bool) -> tuple[list, dict]:
     from lfmwatch.model.fit import FitOptions
     from lfmwatch.model.readers import collect_examples, iter_corpus
 
     config = app.config
     # The store gives review feedback (and negatives without --corpus); do not create one just to read nothing.
     store = app.store if (corpus is None or config.db_path.exists()) else None
-    extra: dict[str, dict] = {}  # type: ignore[type-arg]
+    extra: dict[str, dict] = {}
     for path in texts:
         for paper in iter_corpus(path):
             if paper.get("abstract"):
@@ -65,7 +65,7 @@ def _collect(app: App, readme: Path | None, labels: tuple[Path, ...], reviewed: 
     return examples, info
 
 
-def _command_line(name: str, params: dict) -> str:  # type: ignore[type-arg]
+def _command_line(name: str, params: dict) -> str:
     """The command as a user would type it (for the model card), rebuilt from the parsed options."""
     words = ["lfmwatch", name]
     for key, value in params.items():

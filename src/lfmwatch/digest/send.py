@@ -270,7 +270,7 @@ def send_digest(store: Store, config: Config, week: str, *, dry_run: bool = Fals
     previous = digest_row(store, week)
     already = previous is not None and previous["status"] == "sent"
     writing = dry_run or out_dir is not None
-    if already and not writing:
+    if already and not writing and previous is not None:
         return DigestResult(week, "already_sent", papers=previous.get("papers") or 0,
                             message_id=previous.get("message_id") or "",
                             reason=f"digest {week} was already sent ({previous.get('sent_at') or 'earlier'}); "

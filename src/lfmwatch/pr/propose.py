@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import difflib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -489,7 +489,7 @@ def select_for_pr(
 
 
 def _select(store: Store, config: Config, state: _State,
-            candidates: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, int]]:
+            candidates: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, int]]:
     in_pr = _added_entries(state.work_list, state.base_list)
     blocked = blocked_ids(store) | {e.arxiv_id for e in in_pr} | {e.arxiv_id for e in state.closed_entries}
     limit = _limit(config, len(in_pr))
@@ -518,7 +518,7 @@ def propose_to_github(
     store: Store,
     config: Config,
     session: GitHubSession,
-    selected: Sequence[dict[str, Any]],
+    selected: Sequence[Mapping[str, Any]],
     *,
     run_id: int | None = None,
     dry_run: bool = False,
@@ -541,7 +541,7 @@ def propose_to_github(
         )
 
 
-def _attempt(store: Store, config: Config, session: GitHubSession, selected: Sequence[dict[str, Any]], *,
+def _attempt(store: Store, config: Config, session: GitHubSession, selected: Sequence[Mapping[str, Any]], *,
              run_id: int | None, dry_run: bool) -> ProposeResult:
     from lfmwatch.awesome import insert_entries, parse_list
     from lfmwatch.pr.body import render_pr_body

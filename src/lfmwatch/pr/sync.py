@@ -91,7 +91,7 @@ def sync(store: Store, config: Config, session: GitHubSession, *, dry_run: bool 
         return result
     base_file = target.read_file(t.readme, t.base_branch or target.default_branch)
     lst = parse_list(base_file.text, exclude=tuple(t.exclude_sections)) if base_file else None
-    sections = [s for s in (section_path(x) for x in lst.paper_sections())] if lst else []
+    sections = [s for s in (section_path(x) for x in lst.paper_sections()) if s] if lst else []
     for number in todo:
         pr = target.get_pull(number)
         outcome: dict[str, Any] = {"number": number, "state": "merged" if pr.merged else pr.state}

@@ -33,7 +33,7 @@ FTS_TRIGGERS = ("papers_ai", "papers_ad", "papers_au")  # the names sqlite-utils
 
 @migrations(name="m001_papers")
 def _m001_papers(db: sqlite_utils.Database) -> None:
-    db["papers"].create(
+    db.table("papers").create(
         {
             "id": str,
             "version": int,
@@ -54,14 +54,14 @@ def _m001_papers(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"title"},
     )
-    db["papers"].create_index(["published"])
-    db["papers"].create_index(["listed"])
-    db["papers"].enable_fts(FTS_COLUMNS, create_triggers=True, tokenize="porter")
+    db.table("papers").create_index(["published"])
+    db.table("papers").create_index(["listed"])
+    db.table("papers").enable_fts(FTS_COLUMNS, create_triggers=True, tokenize="porter")
 
 
 @migrations(name="m002_runs_state_locks")
 def _m002_runs_state_locks(db: sqlite_utils.Database) -> None:
-    db["runs"].create(
+    db.table("runs").create(
         {
             "id": int,
             "kind": str,  # poll | import | run | digest | backtest ...
@@ -79,14 +79,14 @@ def _m002_runs_state_locks(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["runs"].create_index(["kind", "started"])
-    db["state"].create({"key": str, "value": str, "updated": str}, pk="key")
-    db["locks"].create({"name": str, "pid": int, "host": str, "acquired": str, "expires": str}, pk="name")
+    db.table("runs").create_index(["kind", "started"])
+    db.table("state").create({"key": str, "value": str, "updated": str}, pk="key")
+    db.table("locks").create({"name": str, "pid": int, "host": str, "acquired": str, "expires": str}, pk="name")
 
 
 @migrations(name="m003_predictions")
 def _m003_predictions(db: sqlite_utils.Database) -> None:
-    db["predictions"].create(
+    db.table("predictions").create(
         {
             "paper_id": str,
             "model_version": str,
@@ -100,12 +100,12 @@ def _m003_predictions(db: sqlite_utils.Database) -> None:
         },
         pk=("paper_id", "model_version"),
     )
-    db["predictions"].create_index(["model_version", "relevant", "score"])
+    db.table("predictions").create_index(["model_version", "relevant", "score"])
 
 
 @migrations(name="m004_proposals_pulls_feedback")
 def _m004_proposals_pulls_feedback(db: sqlite_utils.Database) -> None:
-    db["proposals"].create(
+    db.table("proposals").create(
         {
             "paper_id": str,
             "section": str,
@@ -120,8 +120,8 @@ def _m004_proposals_pulls_feedback(db: sqlite_utils.Database) -> None:
         },
         pk="paper_id",
     )
-    db["proposals"].create_index(["status"])
-    db["pull_requests"].create(
+    db.table("proposals").create_index(["status"])
+    db.table("pull_requests").create(
         {
             "number": int,
             "repo": str,
@@ -137,7 +137,7 @@ def _m004_proposals_pulls_feedback(db: sqlite_utils.Database) -> None:
         },
         pk="number",
     )
-    db["feedback"].create(
+    db.table("feedback").create(
         {
             "id": int,
             "paper_id": str,
@@ -149,13 +149,13 @@ def _m004_proposals_pulls_feedback(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["feedback"].create_index(["paper_id"])
-    db["feedback"].create_index(["source", "paper_id"], unique=True)
+    db.table("feedback").create_index(["paper_id"])
+    db.table("feedback").create_index(["source", "paper_id"], unique=True)
 
 
 @migrations(name="m005_summaries_digests")
 def _m005_summaries_digests(db: sqlite_utils.Database) -> None:
-    db["summaries"].create(
+    db.table("summaries").create(
         {
             "paper_id": str,
             "model": str,
@@ -168,7 +168,7 @@ def _m005_summaries_digests(db: sqlite_utils.Database) -> None:
         },
         pk=("paper_id", "model", "prompt_version"),
     )
-    db["digests"].create(
+    db.table("digests").create(
         {
             "week": str,  # YYYY-Www
             "status": str,  # building | partial | sent | empty
@@ -180,7 +180,7 @@ def _m005_summaries_digests(db: sqlite_utils.Database) -> None:
         },
         pk="week",
     )
-    db["digest_recipients"].create(
+    db.table("digest_recipients").create(
         {"week": str, "recipient": str, "status": str, "error": str, "sent_at": str},
         pk=("week", "recipient"),
     )
@@ -226,14 +226,14 @@ def _expected_columns() -> dict[str, frozenset[str]]:
     """Table -> columns of a blank store after every migration (what the code relies on)."""
     db = sqlite_utils.Database(memory=True)
     migrations.apply(db)
-    return {t: frozenset(db[t].columns_dict) for t in db.table_names() if not t.startswith("_")}
+    return {t: frozenset(db.table(t).columns_dict) for t in db.table_names() if not t.startswith("_")}
 
 
 def _check_columns(db: sqlite_utils.Database, path: Path) -> None:
     """Every table and column the migrations create is there (a hand-edited or foreign file is refused)."""
     have = set(db.table_names())
     missing = [f"{t}.{c}" for t, cols in _expected_columns().items() if t in have
-               for c in sorted(cols - set(db[t].columns_dict))]
+               for c in sorted(cols - set(db.table(t).columns_dict))]
     missing += [t for t in _expected_columns() if t not in have]
     if missing:
         raise StoreError(f"{path}: the store lacks {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''} "
@@ -306,12 +306,12 @@ class Store:
     # key/value state ------------------------------------------------------------------------------
     def get_state(self, key: str, default: Any = None) -> Any:
         """Read a JSON value from the state table."""
-        rows = list(self.db["state"].rows_where("key = ?", [key]))
+        rows = list(self.db.table("state").rows_where("key = ?", [key]))
         return json.loads(rows[0]["value"]) if rows else default
 
     def set_state(self, key: str, value: Any) -> None:
         """Write a JSON value to the state table."""
-        self.db["state"].upsert({"key": key, "value": json.dumps(value), "updated": utcnow()}, pk="key")
+        self.db.table("state").upsert({"key": key, "value": json.dumps(value), "updated": utcnow()}, pk="key")
 
     # runs -----------------------------------------------------------------------------------------
     def start_run(self, kind: str, **fields: Any) -> int:
@@ -319,14 +319,14 @@ class Store:
         row = {"kind": kind, "started": utcnow(), "status": "running", **fields}
         if isinstance(row.get("counts"), dict):
             row["counts"] = json.dumps(row["counts"])
-        return int(self.db["runs"].insert(row).last_pk)
+        return int(self.db.table("runs").insert(row).last_pk or 0)
 
     def finish_run(self, run_id: int, status: str, **fields: Any) -> None:
         """Record the end of a run (status ok | failed | interrupted) with its counts."""
         row = {"finished": utcnow(), "status": status, **fields}
         if isinstance(row.get("counts"), dict):
             row["counts"] = json.dumps(row["counts"])
-        self.db["runs"].update(run_id, row)
+        self.db.table("runs").update(run_id, row)
 
     def abandon_runs(self, kind: str) -> int:
         """Mark `running` runs of `kind` as interrupted (call while holding that kind's lock: their process died)."""
@@ -340,7 +340,7 @@ class Store:
     def last_runs(self, kind: str | None = None, limit: int = 10) -> list[dict[str, Any]]:
         """Most recent runs first."""
         where, args = ("kind = ?", [kind]) if kind else (None, [])
-        rows = list(self.db["runs"].rows_where(where, args, order_by="id desc", limit=limit))
+        rows = list(self.db.table("runs").rows_where(where, args, order_by="id desc", limit=limit))
         for r in rows:
             r["counts"] = json.loads(r["counts"]) if r.get("counts") else {}
         return rows
@@ -352,7 +352,7 @@ class Store:
         now = datetime.now(UTC)
         me = {"name": name, "pid": os.getpid(), "host": socket.gethostname()}
         with self._write_transaction():
-            rows = list(self.db["locks"].rows_where("name = ?", [name]))
+            rows = list(self.db.table("locks").rows_where("name = ?", [name]))
             if rows and not _stale(rows[0], now):
                 held = rows[0]
                 raise LockedError(
@@ -360,7 +360,7 @@ class Store:
                     "wait for it to finish; a crashed holder's lock expires at "
                     f"{held['expires']} or as soon as its process is gone",
                 )
-            self.db["locks"].upsert(
+            self.db.table("locks").upsert(
                 {**me, "acquired": now.replace(microsecond=0).isoformat(),
                  "expires": (now + timedelta(seconds=ttl_seconds)).replace(microsecond=0).isoformat()},
                 pk="name",
@@ -391,7 +391,7 @@ class Store:
     # FTS ------------------------------------------------------------------------------------------
     def ensure_fts(self) -> None:
         """Re-create the papers FTS index and triggers (sqlite-utils transform() drops the triggers)."""
-        papers = self.db["papers"]
+        papers = self.db.table("papers")
         if papers.detect_fts() is None:
             papers.enable_fts(FTS_COLUMNS, create_triggers=True, tokenize="porter")
             return

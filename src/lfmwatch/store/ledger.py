@@ -46,7 +46,7 @@ def record_feedback(
     ).fetchone()
     if before:
         return False
-    store.db["feedback"].insert(
+    store.db.table("feedback").insert(
         {"paper_id": paper_id, "label": label, "section": section, "proposed_section": proposed_section,
          "source": source, "created": utcnow()},
         ignore=True,
@@ -61,9 +61,9 @@ def set_proposal_status(store: Store, paper_id: str, status: str, **fields: Any)
     if status in ("accepted", "moved", "rejected", "ignored", "unignored"):
         row.setdefault("decided_at", now)
     if store.db.execute("SELECT 1 FROM proposals WHERE paper_id = ?", [paper_id]).fetchone():
-        store.db["proposals"].update(paper_id, row)
+        store.db.table("proposals").update(paper_id, row)
     else:
-        store.db["proposals"].insert(row)
+        store.db.table("proposals").insert(row)
 
 
 def effective_labels(store: Store) -> dict[str, dict[str, Any]]:
@@ -220,7 +220,7 @@ def record_intent(store: Store, chosen: Sequence[dict[str, Any]], run_id: int | 
             if row is not None and row[0] not in ("selected", "unignored", "unfiled"):
                 continue
             why = p.get("why")
-            store.db["proposals"].upsert(
+            store.db.table("proposals").upsert(
                 {"paper_id": p["id"], "section": p["section"], "score": p.get("score"),
                  "why": why if isinstance(why, str) or why is None else json.dumps(why, ensure_ascii=False),
                  "status": "selected", "run_id": run_id, "selected_at": now, "pr_number": None},
@@ -261,7 +261,7 @@ def record_local_proposals(store: Store, chosen: Sequence[dict[str, Any]], propo
     when = proposed_at or utcnow()
     with store.db.atomic():
         for p in chosen:
-            store.db["proposals"].update(p["id"], {"status": "proposed", "proposed_at": when})
+            store.db.table("proposals").update(p["id"], {"status": "proposed", "proposed_at": when})
 
 
 def record_proposed(store: Store, entries: Sequence[Entry], pr: PullInfo | None, repo: str, branch: str,
@@ -270,6 +270,8 @@ def record_proposed(store: Store, entries: Sequence[Entry], pr: PullInfo | None,
     now = utcnow()
     with store.db.atomic():
         for e in entries:
+            if e.arxiv_id is None:
+                continue  # an entry without an arXiv id is no paper of the bot
             row = store.db.execute("SELECT status, pr_number FROM proposals WHERE paper_id = ?",
                                    [e.arxiv_id]).fetchone()
             number = pr.number if pr else None
@@ -278,10 +280,10 @@ def record_proposed(store: Store, entries: Sequence[Entry], pr: PullInfo | None,
             if row is None:
                 # The PR holds a paper the store does not know as proposed (state.db lost, or a person added it):
                 # record it so it is never proposed a second time.
-                store.db["proposals"].insert({"paper_id": e.arxiv_id, "section": e.section, "status": "proposed",
+                store.db.table("proposals").insert({"paper_id": e.arxiv_id, "section": e.section, "status": "proposed",
                                               "pr_number": pr.number if pr else None, "proposed_at": now})
             elif row[0] in ("selected", "unignored", "unfiled", "proposed"):
-                store.db["proposals"].update(e.arxiv_id, {"status": "proposed", "pr_number": pr.number if pr else None,
+                store.db.table("proposals").update(e.arxiv_id, {"status": "proposed", "pr_number": pr.number if pr else None,
                                                           "proposed_at": now})
         if pr is not None:
             save_pull(store, pr, repo, branch, stamp_changes=True, head_sha=head_sha or pr.head_sha,
@@ -327,7 +329,7 @@ def save_pull(store: Store, pr: PullInfo, repo: str, branch: str, *, stamp_chang
         if old is not None and tuple(old) == tuple(row.values()):
             return
         row["updated"] = utcnow()
-    store.db["pull_requests"].upsert(row, pk="number")
+    store.db.table("pull_requests").upsert(row, pk="number")
 
 
 def open_pull(store: Store) -> dict[str, Any] | None:

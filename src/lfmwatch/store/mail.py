@@ -47,20 +47,20 @@ def merged_between(store: Store, first: str, last: str) -> list[dict[str, Any]]:
 
 def digest_row(store: Store, week: str) -> dict[str, Any] | None:
     """The digests row of an ISO week, or None when it was never built."""
-    rows = list(store.db["digests"].rows_where("week = ?", [week]))
+    rows = list(store.db.table("digests").rows_where("week = ?", [week]))
     return rows[0] if rows else None
 
 
 def save_digest(store: Store, week: str, status: str, *, subject: str | None = None, message_id: str | None = None,
                 papers: int = 0, created: str | None = None) -> None:
     """Write the digests row of a week (building, or empty: nothing to send)."""
-    store.db["digests"].upsert({"week": week, "status": status, "subject": subject, "message_id": message_id,
+    store.db.table("digests").upsert({"week": week, "status": status, "subject": subject, "message_id": message_id,
                                 "papers": papers, "created": created or utcnow(), "sent_at": None}, pk="week")
 
 
 def set_digest_status(store: Store, week: str, status: str) -> None:
     """Mark a week's digest partial or sent (sent stamps sent_at)."""
-    store.db["digests"].update(week, {"status": status, **({"sent_at": utcnow()} if status == "sent" else {})})
+    store.db.table("digests").update(week, {"status": status, **({"sent_at": utcnow()} if status == "sent" else {})})
 
 
 _ADDRESS = re.compile(r"[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+")
@@ -81,13 +81,13 @@ def scrub_addresses(text: str | None) -> str | None:
 
 def served_recipients(store: Store, week: str) -> dict[str, str]:
     """Recipient key -> status for the recipients a week's digest reached (sent) or that refused it."""
-    return {r["recipient"]: r["status"] for r in store.db["digest_recipients"].rows_where("week = ?", [week])
+    return {r["recipient"]: r["status"] for r in store.db.table("digest_recipients").rows_where("week = ?", [week])
             if r["status"] in ("sent", "refused")}
 
 
 def mark_recipient(store: Store, week: str, recipient: str, status: str, error: str | None = None) -> None:
     """Record what happened to one recipient of a week's digest (under its key: no address is stored)."""
-    store.db["digest_recipients"].upsert(
+    store.db.table("digest_recipients").upsert(
         {"week": week, "recipient": recipient_key(recipient), "status": status, "error": scrub_addresses(error),
          "sent_at": utcnow() if status == "sent" else None},
         pk=("week", "recipient"),

@@ -144,7 +144,7 @@ def paper_from_result(result: Any) -> dict[str, Any]:
 
 
 def _to_row(paper: Mapping[str, Any]) -> dict[str, Any]:
-    row = {c: paper.get(c) for c in COLUMNS}
+    row: dict[str, Any] = {c: paper.get(c) for c in COLUMNS}
     for c in _JSON_COLUMNS:
         if isinstance(row[c], list | tuple):
             row[c] = json.dumps(list(row[c]), ensure_ascii=False)

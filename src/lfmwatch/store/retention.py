@@ -208,7 +208,7 @@ def compact(store: Store, policy: RetentionPolicy, *, dry_run: bool = False, tod
 def _vacuum(store: Store) -> int:
     """Merge the FTS index's segments, fold the WAL in and VACUUM; returns the new size in bytes."""
     conn = store.db.conn
-    if store.db["papers"].detect_fts():
+    if store.db.table("papers").detect_fts():
         conn.execute("INSERT INTO papers_fts(papers_fts) VALUES ('optimize')")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.execute("VACUUM")

@@ -32,7 +32,7 @@ def cached(store: Store, ids: list[str], model: str, prompt_version: str) -> dic
 def record(store: Store, paper_id: str, model: str, prompt_version: str, status: str, summary: str | None,
            error: str | None, tokens: int) -> None:
     """Write the outcome of summarizing one paper."""
-    store.db["summaries"].upsert(
+    store.db.table("summaries").upsert(
         {"paper_id": paper_id, "model": model, "prompt_version": prompt_version, "status": status,
          "summary": summary, "error": error, "tokens": tokens, "created": utcnow()},
         pk=("paper_id", "model", "prompt_version"),
