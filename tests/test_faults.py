@@ -76,9 +76,12 @@ def test_first_run_killed_at_every_write_converges(capped: GitHubFake, tmp_path:
     killed = _killed_run(gh, tmp_path, n, when)
     assert killed.returncode == -signal.SIGKILL, killed.stdout
     assert gh.killed is not None and gh.killed[:2] == (n, when)
+    had_pr = bool(gh.pulls(REPO))
     rerun = CliRunner().invoke(cli, ["run"])
     assert rerun.exit_code == 0, rerun.output
     assert "daily cap" not in rerun.output
+    if not had_pr:  # the rerun is the run that opened the PR: its one line says what it proposed
+        assert f"proposed {len(EXPECTED)} paper(s) in PR #1" in rerun.output, rerun.output
     _assert_converged(gh, tmp_path / "state.db")
     again = CliRunner().invoke(cli, ["run"])  # and a third run changes nothing
     assert again.exit_code == 0 and "no paper proposed" in again.output

@@ -325,10 +325,12 @@ def _stage_propose(ctx: _Context, result: StageResult) -> None:
     outcome = propose.propose_to_github(ctx.store, ctx.config, ctx.github_session(), ctx.selected,
                                         run_id=ctx.report.run_id, dry_run=ctx.dry_run)
     by_id = {p["id"]: p for p in (*outcome.papers, *ctx.selected)}
+    # Opening the PR that an interrupted run's commit was waiting for proposes its papers now: say so.
+    proposed = outcome.proposed or ([p["id"] for p in outcome.papers] if outcome.created_pr else [])
     ctx.report.proposed = [
         {"id": pid, "title": by_id.get(pid, {}).get("title"), "section": by_id.get(pid, {}).get("section"),
          "score": by_id.get(pid, {}).get("score")}
-        for pid in outcome.proposed
+        for pid in proposed
     ]
     ctx.report.pr_number, ctx.report.pr_url = outcome.pr_number, outcome.pr_url
     if ctx.dry_run:
@@ -336,7 +338,7 @@ def _stage_propose(ctx: _Context, result: StageResult) -> None:
     result.counts = {"proposed": len(outcome.proposed), "in_pr": len(outcome.papers)}
     if outcome.refused:
         result.counts["refused"] = len(outcome.refused)
-    if outcome.proposed and outcome.pr_number:
+    if proposed and outcome.pr_number:
         result.note = f"{'opened' if outcome.created_pr else 'updated'} PR #{outcome.pr_number}"
     else:
         result.note = outcome.reason
