@@ -42,6 +42,7 @@ def phase(args: argparse.Namespace) -> dict[str, float]:
     from lfmwatch.awesome import parse_list
     from lfmwatch.backtest import baselines as bl
     from lfmwatch.backtest import replay as bt
+    from lfmwatch.backtest.runner import run_system
     from lfmwatch.config import Config
     from lfmwatch.model.io import load_model
 
@@ -88,7 +89,7 @@ def phase(args: argparse.Namespace) -> dict[str, float]:
         del all_papers
         for name, ranker in (("keywords", bl.keyword_baseline()), ("svm", bl.fit_svm_baseline(pos, neg))):
             t1 = time.perf_counter()
-            bt.run_system(name, ranker, days, select, truth, args.per_day)
+            run_system(name, ranker, days, select, truth, args.per_day)
             out[f"{name}_s"] = time.perf_counter() - t1
         out["baselines_s"] = time.perf_counter() - t0
     return {**out, "peak_rss_mb": _rss_mb()}

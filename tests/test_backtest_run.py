@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from lfmwatch.backtest import baselines as bl
 from lfmwatch.backtest import replay as bt
+from lfmwatch.backtest.runner import BacktestResult
 from lfmwatch.cli import cli
 from lfmwatch.config import Config
 
@@ -55,7 +56,7 @@ def make_data(tmp: Path, seed: int = 7) -> tuple[Path, Path]:
     return corpus, label_file
 
 
-def run(tmp: Path, **kw: Any) -> bt.BacktestResult:
+def run(tmp: Path, **kw: Any) -> BacktestResult:
     corpus, labels = make_data(tmp)
     args = {"corpus": corpus, "labels": labels, "start": "2025-02-05", "end": "2025-02-10", "per_day": 4,
             "train_until": "2025-01-31"}

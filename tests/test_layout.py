@@ -177,3 +177,11 @@ def test_the_pure_core_does_no_io() -> None:
             if any(i == x or i.startswith(x + ".") for x in IMPURE):
                 bad.append(f"{m} imports {i}")
     assert bad == []
+
+
+MAX_LINES = 500  # a module over this owns too much: split it by what it owns
+
+
+def test_no_module_is_over_500_lines() -> None:
+    long = {str(p.relative_to(SRC)): n for p in _modules() if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert long == {}, f"split these modules by what they own: {long}"

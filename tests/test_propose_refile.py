@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from fakes.github_fake import GitHubFake
-from lfmwatch.pr.propose import propose, renamed_sections
+from lfmwatch.pr.branch import renamed_sections
+from lfmwatch.pr.propose import propose
 from lfmwatch.pr.sync import sync
 from lfmwatch.store.db import Store
 from propose_fixtures import AD, BRANCH, DAY1, FT, README, REPO, WI, make_config, seed, session_for

@@ -154,7 +154,7 @@ def test_merged_pr_then_run_killed_between_commit_and_pr(gh: GitHubFake, store: 
 
 def test_commit_pushed_after_the_reset_decision_is_never_force_pushed_over(gh: GitHubFake, store: Store,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    import lfmwatch.pr.propose as proposing
+    import lfmwatch.pr.branch as proposing
     from lfmwatch.errors import GitHubError
 
     cfg = make_config()

@@ -21,17 +21,16 @@ from typing import Any
 
 from lfmwatch.backtest.replay import (
     PAPER_FIELDS,
-    BacktestResult,
     Label,
     Ranker,
     day_before,
     make_selector,
     paper_day,
     released_by,
-    run_backtest,
     sections_markdown,
     split_days,
 )
+from lfmwatch.backtest.runner import BacktestResult, run_backtest
 from lfmwatch.errors import InputError, ModelError
 from lfmwatch.model.readers import read_jsonl
 

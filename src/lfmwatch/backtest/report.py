@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lfmwatch.backtest.replay import BacktestResult, learning_curve, paired_sections
+from lfmwatch.backtest.replay import learning_curve, paired_sections
+from lfmwatch.backtest.runner import BacktestResult
 from lfmwatch.errors import InputError, LfmwatchError
 
 COLORS = {"lfmwatch": "#1f77b4", "lfmwatch + review": "#17becf", "keywords": "#d62728",
