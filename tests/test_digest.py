@@ -21,9 +21,10 @@ from lfmwatch.digest.content import (
     title_terms,
     week_bounds,
 )
-from lfmwatch.digest.render import build_message, inert, render_html, render_text
+from lfmwatch.digest.render import build_message, render_html, render_text
 from lfmwatch.store.db import open_store
 from lfmwatch.store.papers import paper_from_record, upsert_papers
+from lfmwatch.textsafe import inert
 
 WEEK = "2025-W30"  # Mon 2025-07-21 .. Sun 2025-07-27
 FUSION = "Model Reuse > Model Fusion > Weight Interpolation"

@@ -141,3 +141,13 @@ def test_one_line_and_html_text() -> None:
 def test_md_inline_keeps_ordinary_titles_readable() -> None:
     title = "Llm-adapters: An adapter family for parameter-efficient fine-tuning of large language models"
     assert md_inline(title) == title
+
+
+def test_markdown_and_mail_break_the_same_links() -> None:
+    from lfmwatch.textsafe import JOINER, inert, md_inline
+
+    for hostile in ("javascript:alert(1)", "see https://evil.example/x", "mailto:a@b.org", "www.evil.com",
+                    "file:/etc/passwd", "ping @maintainer"):
+        for out in (inert(hostile), md_inline(hostile)):
+            assert JOINER in out, (hostile, out)
+            assert out.replace(JOINER, "").replace("\\", "") == hostile

@@ -17,12 +17,12 @@ _STRIP_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn"}
 _ALWAYS_ESCAPE = set("\\`*_[]<>|~")
 _ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 # GFM autolinks (www., scheme://, e-mail), GitHub @mentions and #123 references; fuzzy domains like a.com too.
-_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*):(?=//)")
+_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*):(?=/)")
 _WWW = re.compile(r"(?i)\b(www)\.")
 _MENTION = re.compile(r"@(?=[\w\-])")
 _ISSUE = re.compile(r"#(?=\d)")
 _DOT_WORD = re.compile(r"(?<=[A-Za-z0-9])\.(?=[A-Za-z])")
-_XMPP = re.compile(r"(?i)\b(mailto|xmpp):")
+_PSEUDO = re.compile(r"(?i)\b(mailto|xmpp|javascript|data|tel|sms):")
 _BLOCK_START = re.compile(r"^(?:(#)|([+\-=])|(\d{1,9})([.)]))")
 
 
@@ -59,6 +59,21 @@ def html_text(text: str) -> str:
     return html.escape(one_line(text), quote=True)
 
 
+def _break_links(s: str) -> str:
+    """A JOINER inside every would-be link: schemes, pseudo-schemes, www., bare domains and @mentions."""
+    s = _SCHEME.sub(lambda m: m.group(1) + ":" + JOINER, s)
+    s = _PSEUDO.sub(lambda m: m.group(1) + JOINER + ":", s)
+    s = _WWW.sub(lambda m: m.group(1) + JOINER + ".", s)
+    s = _MENTION.sub("@" + JOINER, s)
+    return _DOT_WORD.sub("." + JOINER, s)
+
+
+def inert(text: object, max_len: int | None = None) -> str:
+    """One line of untrusted text that no mail client or Markdown renderer turns into a link or mention; not
+    escaped (for plain text, or HTML that a template escapes)."""
+    return _break_links(one_line(str(text if text is not None else ""), max_len))
+
+
 def md_inline(text: str, max_len: int | None = None) -> str:
     """Untrusted text as one line of inert Markdown/GFM: shown verbatim, never a link, tag, mention or break.
 
@@ -67,12 +82,7 @@ def md_inline(text: str, max_len: int | None = None) -> str:
     plain = one_line(text, max_len)
     out = "".join("\\" + ch if ch in _ALWAYS_ESCAPE else ch for ch in plain)
     out = _ENTITY.sub(r"\\&", out)
-    out = _SCHEME.sub(lambda m: m.group(1) + ":" + JOINER, out)
-    out = _XMPP.sub(lambda m: m.group(1) + JOINER + ":", out)
-    out = _WWW.sub(lambda m: m.group(1) + JOINER + ".", out)
-    out = _MENTION.sub("@" + JOINER, out)
-    out = _ISSUE.sub("#" + JOINER, out)
-    out = _DOT_WORD.sub("." + JOINER, out)
+    out = _ISSUE.sub("#" + JOINER, _break_links(out))
     m = _BLOCK_START.match(out)
     if m:
         # A line start could open a heading, list, quote or setext underline: escape that first marker.

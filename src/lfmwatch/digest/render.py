@@ -16,30 +16,13 @@ from email.utils import format_datetime, parseaddr
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from lfmwatch.textsafe import JOINER, one_line
+from lfmwatch.textsafe import inert, one_line
 
 if TYPE_CHECKING:
     import jinja2
 
     from lfmwatch.config import Config
     from lfmwatch.digest.content import Digest
-
-_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*):(?=/)")
-_PSEUDO = re.compile(r"(?i)\b(mailto|xmpp|javascript|data|tel|sms):")
-_WWW = re.compile(r"(?i)\b(www)\.")
-_MENTION = re.compile(r"@(?=[\w\-])")
-_DOT_WORD = re.compile(r"(?<=[A-Za-z0-9])\.(?=[A-Za-z])")
-
-
-def inert(text: Any, max_len: int | None = None) -> str:
-    """One line of untrusted text that no mail client will turn into a link or mention (not HTML-escaped)."""
-    s = one_line(str(text if text is not None else ""), max_len)
-    s = _SCHEME.sub(lambda m: m.group(1) + ":" + JOINER, s)
-    s = _PSEUDO.sub(lambda m: m.group(1) + JOINER + ":", s)
-    s = _WWW.sub(lambda m: m.group(1) + JOINER + ".", s)
-    s = _MENTION.sub("@" + JOINER, s)
-    return _DOT_WORD.sub("." + JOINER, s)
-
 
 def _date_range(digest: Digest) -> str:
     a, b = digest.start, digest.end
