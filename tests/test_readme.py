@@ -32,3 +32,19 @@ def test_quick_start_matches_ci() -> None:
     assert 'pip install -c requirements/lock.txt -e ".[test]"' in lines[0]
     assert 'pip install --quiet -c requirements/lock.txt -e ".[test]"' in ci
     assert lines[1].strip() == "python -m pytest" and "python -m pytest" in ci
+
+
+def test_the_layout_drawing_matches_the_tree() -> None:
+    src = ROOT / "src" / "lfmwatch"
+    drawing = README.split("## Development", 1)[1].split("```", 2)[1]
+    drawn = set(re.findall(r"^[├└]── (\S+)", drawing, re.M))
+    packages = {f"{p.name}/" for p in src.iterdir() if (p / "__init__.py").is_file()}
+    modules = {p.name for p in src.glob("*.py") if p.name not in ("__init__.py", "__main__.py")}
+    assert drawn == packages | modules, f"README tree: missing {sorted((packages | modules) - drawn)}, " \
+                                         f"stale {sorted(drawn - packages - modules)}"
+    for package in packages:  # every module of a package is named on its line
+        line = next(ln for ln in drawing.splitlines() if f"── {package}" in ln)
+        for mod in sorted((src / package).glob("*.py")):
+            name = mod.stem
+            if name != "__init__" and name not in line and not (name.endswith("_cmds") and "*_cmds" in line):
+                raise AssertionError(f"README tree: {package} line does not name {name}")
