@@ -263,3 +263,35 @@ def test_bundle_command_rebuilds_the_committed_bundle(shared_data: Path, tmp_pat
     assert code == 0, out
     rebuilt = json.loads((tmp_path / "b.card.json").read_text())
     assert rebuilt["sha256"] == card["sha256"] and rebuilt["sources"] == card["sources"]
+
+
+def test_gate_never_compares_an_in_sample_section_against_an_out_of_fold_one() -> None:
+    """A champion whose card records out-of-fold relevance but no sections (trained before sections were recorded)
+    is compared on sections only for papers judged since it was trained; `train` now records the sections too."""
+    import random as _random
+
+    from lfmwatch.model.examples import example
+    from lfmwatch.model.fit import FitOptions, fit_model
+    from lfmwatch.model.gate import run_gate
+    from test_model import NEG_TOPICS, SECTIONS, _text, tiny_examples
+
+    rng = _random.Random(4)
+    reviewed = [example(f"2403.{s}{i:04d}", _text(rng, topic, 8), _text(rng, topic), section, "reviewed_pos")
+                for s, (section, topic) in enumerate(SECTIONS.items()) for i in range(8)]
+    reviewed += [example(f"2403.9{i:04d}", _text(rng, t, 8), _text(rng, t), None, "reviewed_neg")
+                 for i, t in enumerate(NEG_TOPICS * 2)]
+    examples = tiny_examples() + reviewed
+    opts = FitOptions(folds=2, min_df_keep=1, min_pos_df_keep=1, stream_prior=0.1)
+    champion = fit_model(examples, sections=list(SECTIONS), options=opts)
+    challenger = fit_model(examples, sections=list(SECTIONS), options=opts)
+    assert "section" not in champion.card["oof_judged"]
+    _, report = run_gate(champion, challenger, examples, target_precision=0.9, folds=2)
+    assert report["champion"]["scored_out_of_fold"] == len(reviewed)
+    assert report["champion"]["section_papers"] == report["challenger"]["section_papers"] == 0
+    assert "no out-of-fold sections" in report["note"]
+    from lfmwatch.cli.model_cmds import _record_oof_sections
+
+    _record_oof_sections(champion, examples)
+    _, report = run_gate(champion, challenger, examples, target_precision=0.9, folds=2)
+    assert report["champion"]["section_papers"] == report["challenger"]["section_papers"] == 24
+    assert report["champion"]["section_accuracy"] is not None and "note" not in report

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -108,6 +108,7 @@ def train_cmd(app: App, readme: Path | None, labels: tuple[Path, ...], reviewed:
                     "unlabelled_seen": info.get("unlabelled_seen")},
         unlabelled_seen=info.get("unlabelled_seen"),
     )
+    _record_oof_sections(model, examples)
     d = model.card["data"]
     rd = (info.get("sources") or {}).get("readme")
     if rd:
@@ -123,6 +124,20 @@ def train_cmd(app: App, readme: Path | None, labels: tuple[Path, ...], reviewed:
         f"{d['negatives_used']} negative papers, threshold {model.threshold:.3f} ({model.card.get('threshold_rule')}), "
         f"{len(model.card['unpredictable_sections'])} unpredictable sections"
     )
+
+
+def _record_oof_sections(model: Any, examples: list) -> None:  # type: ignore[type-arg]
+    """Add the judged includes' out-of-fold sections to the card's record, for the next retrain's quality gate."""
+    from lfmwatch.model.gate import judged_truth, oof_sections
+
+    rec = model.card.get("oof_judged")
+    if not rec:
+        return
+    truth = judged_truth(examples)
+    texts = {e.id: {"id": e.id, "title": e.title, "abstract": e.abstract} for e in examples if e.id in truth}
+    sections = oof_sections(model, examples, [i for i in rec["ids"] if truth.get(i, (False,))[0] and i in texts],
+                            texts)
+    rec["section"] = [sections.get(i) for i in rec["ids"]]
 
 
 def _retrain(app: App, out: Path | None, *, no_fetch: bool, force: bool, dry_run: bool, command: str) -> None:

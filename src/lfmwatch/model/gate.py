@@ -166,7 +166,11 @@ def run_gate(champion: Any | None, challenger: Any, examples: Sequence[TrainingE
     r_prob, r_sec = record_scores(champion.card)
     r_prob = {i: p for i, p in r_prob.items() if i in truth}
     live_prob, live_sec = live_scores(champion, list(truth), texts)
-    h_prob, h_sec = {**live_prob, **r_prob}, {**live_sec, **{i: s for i, s in r_sec.items() if i in truth}}
+    h_prob = {**live_prob, **r_prob}
+    # Sections: recorded out of fold, or live for papers judged since the champion was trained (it never saw
+    # them). A paper it trained on without a recorded section has none: its live section would be in-sample.
+    h_sec = {i: s for i, s in live_sec.items() if i not in r_prob}
+    h_sec.update({i: s for i, s in r_sec.items() if i in truth})
     threshold, held = hold_threshold(truth, c_prob, float(challenger.threshold), float(champion.threshold),
                                      target_precision, min_band)
     if threshold != challenger.threshold:
@@ -175,10 +179,14 @@ def run_gate(champion: Any | None, challenger: Any, examples: Sequence[TrainingE
         challenger = replace(challenger, threshold=threshold, card=card, version="")
     champ = figures(truth, h_prob, h_sec, float(champion.threshold))
     champ.update(scored_out_of_fold=len(r_prob), scored_live=len(truth) - len(r_prob))
-    chall = figures(truth, c_prob, c_sec, threshold)
+    # Section accuracy on the same papers for both (those the champion has an honest section for).
+    chall = figures(truth, c_prob, {i: c_sec.get(i) for i in h_sec}, threshold)
     accepted, reasons = compare(champ, chall)
     if not truth:
         reasons = ["no judged papers to compare on"]
+    if r_prob and not r_sec:
+        report["note"] = ("section accuracy compared only on papers judged since the current model was trained: "
+                          "its card records no out-of-fold sections")
     if champ["scored_live"] and not champ["scored_out_of_fold"]:
         report["note"] = ("the current model carries no out-of-fold record (trained before the gate): its figures "
                           "are its own predictions, optimistic on the judged papers it trained on")
