@@ -126,7 +126,7 @@ def train_cmd(app: App, readme: Path | None, labels: tuple[Path, ...], reviewed:
     )
 
 
-def _record_oof_sections(model: Any, examples: list) -> None:  # type: ignore[type-arg]
+def _record_oof_sections(model: Any, examples: list) -> None:
     """Add the judged includes' out-of-fold sections to the card's record, for the next retrain's quality gate."""
     from lfmwatch.model.gate import judged_truth, oof_sections
 
