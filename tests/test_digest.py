@@ -163,12 +163,18 @@ def test_rising_topics_against_previous_weeks(store):
 def test_rising_topics_pure():
     assert title_terms("Towards Model Merging: a Study of LoRA-style Adapters in 2025") == {
         "merging", "model merging", "lora-style", "adapters", "lora-style adapters"}  # "model" alone is generic
-    now = ["Diffusion distillation A", "Diffusion distillation B", "Diffusion distillation C", "Other thing"]
-    before = [["Prompt tuning X", "Prompt tuning Y", "Diffusion models Z"], ["Prompt tuning W"]]
+    now = ["Diffusion distillation A", "Diffusion distillation B", "Diffusion distillation C", "Other thing",
+           "Sparse routing", "Graph kernels", "Label noise", "Weight decay"]
+    before = [["Prompt tuning X", "Prompt tuning Y", "Diffusion models Z", "Token pruning", "Image codecs"],
+              ["Prompt tuning W", "Speech units", "Audio tokens"]]
     rising = rising_topics(now, before)
     assert [t.term for t in rising] == ["diffusion distillation"]
     assert rising_topics(now, []) == []  # no history, no claim
-    assert rising_topics(now[:2], before) == []  # too few papers to say anything
+    # Too few papers to say anything: 2 of 3 titles this week is no "67% <- 29%" trend.
+    assert rising_topics(now[:3], before) == []
+    assert rising_topics(now, before[:1]) == []  # nor against a history of 5 papers
+    # A term in only two titles is not a topic, even in a week of eight.
+    assert rising_topics(now[1:], before) == []
 
 
 def test_max_papers_keeps_the_best(store):

@@ -29,7 +29,7 @@ class TargetConfig:
     labels: list[str] = field(default_factory=lambda: ["lfmwatch", "new papers"])
     pr_title: str = "lfmwatch: new papers for the list"
     exclude_sections: list[str] = field(
-        default_factory=lambda: ["Table of Contents", "Citation", "Papers"]
+        default_factory=lambda: ["Table of Contents", "Citation", "Papers", "*Exciting News*"]
     )
 
 
@@ -419,7 +419,7 @@ _KEY_DOCS = {
     "target.fork": "owner/name of a fork to push to when the token cannot push to target.repo",
     "target.labels": "labels put on the bot's pull request (created when missing)",
     "target.pr_title": "stable title of the bot's pull request",
-    "target.exclude_sections": "headings that never hold papers (matched on the heading text)",
+    "target.exclude_sections": "headings that never hold papers (the heading text, or a pattern with * such as '*News*')",
     "arxiv.categories": "arXiv categories to poll (OR-ed)",
     "arxiv.extra_query": "extra arXiv query AND-ed to the categories, e.g. 'abs:LLM'",
     "arxiv.delay_seconds": "pause between API requests (arXiv asks for 3 s)",

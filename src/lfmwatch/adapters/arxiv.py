@@ -197,7 +197,7 @@ class ArxivSource:
             except _Retryable as exc:
                 if attempt >= self.max_retries:
                     raise NetworkError(
-                        f"arXiv API failed after {attempt + 1} attempts: {exc}",
+                        f"arXiv API failed after {attempt + 1} attempts: {exc} ({safe_url(url)})",
                         "arXiv is busy or down; run `lfmwatch poll` again later (completed windows are kept)",
                     ) from exc
                 pause = self.backoff * (2**attempt)
@@ -235,6 +235,7 @@ class ArxivSource:
             detail = _error_feed_message(content)
             message = (f"arXiv API error: {detail} (HTTP {status})" if detail
                        else f"arXiv API refused the request: HTTP {status} {resp.reason or ''}".rstrip())
+            message += f" ({safe_url(url)})"
             raise NetworkError(
                 message,
                 "check arxiv.categories / arxiv.extra_query in lfmwatch.toml and LFMWATCH_ARXIV_API_URL",
@@ -389,3 +390,15 @@ def _retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def safe_url(url: str) -> str:
+    """`url` for an error message: no user:password, and the values of secret-looking query keys masked."""
+    import re
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    query = re.sub(r"((?:^|&)[^=&]*(?:key|token|secret|password|auth|sig)[^=&]*=)[^&]*", r"\1***", parts.query,
+                   flags=re.IGNORECASE)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))

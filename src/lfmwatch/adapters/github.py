@@ -252,7 +252,7 @@ class GitHubSession:
     def repo(self, full_name: str) -> GitHubRepo:
         """The repository `owner/name` (fetched once)."""
         if full_name not in self._repos:
-            raw = self.call(f"read the repository {full_name}", full_name, lambda: self.gh.get_repo(full_name))
+            raw = self.call("read the repository", full_name, lambda: self.gh.get_repo(full_name))
             self._repos[full_name] = GitHubRepo(self, raw, full_name)
         return self._repos[full_name]
 

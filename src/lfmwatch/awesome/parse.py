@@ -6,7 +6,7 @@ import functools
 import html
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from markdown_it import MarkdownIt
@@ -312,13 +312,28 @@ class _Open:
     kind: str
 
 
+def excluded_heading(exclude: Iterable[str]) -> Callable[[str], bool]:
+    """A test for headings that never hold papers: an `exclude` name matches the heading text exactly (case and
+    spacing aside), or as a shell pattern when it has `*`/`?` (``"*Exciting News*"``); empty headings too."""
+    from fnmatch import fnmatchcase
+
+    names = {" ".join(str(e).split()).casefold() for e in exclude}
+    patterns = [n for n in names if "*" in n or "?" in n]
+
+    def test(name: str) -> bool:
+        key = " ".join(name.split()).casefold()
+        return not key or key in names or any(fnmatchcase(key, p) for p in patterns)
+
+    return test
+
+
 def parse_list(text: str, exclude: Iterable[str] = (), *, fast: bool = True) -> AwesomeList:
     """Parse README text into its section tree, entries and duplicates; `exclude` names non-paper headings.
 
     `fast=False` sends every entry through markdown-it's inline parser (the reference the fast path is tested
     against).
     """
-    excluded_names = {" ".join(str(e).split()).casefold() for e in exclude}
+    excluded = excluded_heading(exclude)
     lines = split_lines(text)
     env: dict[str, object] = {}
     # GitHub ignores a leading byte-order mark; dropping it keeps every line number the same.
@@ -367,7 +382,7 @@ def parse_list(text: str, exclude: Iterable[str] = (), *, fast: bool = True) -> 
             stack.append((block.level, name))
             current = Section(
                 path=" > ".join(n for _, n in stack), heading=name, level=block.level, line=block.start,
-                entries=[], excluded=not name or name.casefold() in excluded_names, body_start=block.end,
+                entries=[], excluded=excluded(name), body_start=block.end,
             )
             sections.append(current)
         elif block.kind == "item":

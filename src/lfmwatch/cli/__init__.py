@@ -50,13 +50,16 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
     """lfmwatch watches arXiv for papers that belong in the Learn-from-Model awesome list,
     files them into the list's own sections and proposes them in one rolling pull request."""
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # Third-party debug chatter would print request URLs; keep it at WARNING unless asked.
-    for noisy in ("urllib3", "github", "httpx", "openai", "arxiv", "apscheduler"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # -v is lfmwatch's own debug log; third-party libraries say at most INFO (httpx's one line per request, with
+    # its URL redacted by _redact_logs), never their DEBUG chatter (markdown-it's per-rule lines); WARNING without -v.
+    logging.getLogger("lfmwatch").setLevel(logging.DEBUG if verbose else logging.INFO)
+    for noisy in ("urllib3", "github", "httpx", "httpcore", "openai", "arxiv", "apscheduler", "markdown_it",
+                  "requests", "charset_normalizer", "asyncio", "mail.log"):
+        logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)
     _redact_logs()
     app = App(config_path=config_path)
     ctx.obj = app

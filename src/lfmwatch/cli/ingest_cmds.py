@@ -148,7 +148,8 @@ def status_cmd(app: App, as_json: bool) -> None:
     for k, v in rows:
         click.echo(f"{k}: {v}")
     for r in runs:
-        click.echo(f"run {r.get('kind')}: {_run_line(r)}")
+        kind = str(r.get("kind") or "run")
+        click.echo(f"{'run' if kind == 'run' else kind + ' run'}: {_run_line(r)}")
 
 
 @click.command("compact")

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 _WEEK = re.compile(r"^(\d{4})-?W(\d{1,2})$", re.I)
 HISTORY_WEEKS = 4
+#: Rising topics need this many relevant papers this week and in the weeks before, and a term this many titles.
+MIN_RISING_PAPERS = 8
+MIN_RISING_TERM = 3
 
 
 # --- weeks -------------------------------------------------------------------------------------------
@@ -272,12 +275,12 @@ def rising_topics(current: list[str], previous: list[list[str]], weeks: int = HI
     n_now = len(current)
     before = [t for week in previous for t in week]
     n_before = len(before)
-    if n_now < 3 or n_before == 0:
-        return []
+    if n_now < MIN_RISING_PAPERS or n_before < MIN_RISING_PAPERS:
+        return []  # a share of 3 papers ("67% <- 29%") is noise, not a trend
     now = Counter(t for title in current for t in title_terms(title))
     then = Counter(t for title in before for t in title_terms(title))
     # Two mentions in a big week is noise; in a small week it is all there is.
-    min_count = max(2, math.ceil(0.05 * n_now))
+    min_count = max(MIN_RISING_TERM, math.ceil(0.05 * n_now))
     scored = []
     for term, c in now.items():
         if c < min_count:

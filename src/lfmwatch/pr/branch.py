@@ -303,7 +303,10 @@ def write_branch(state: BranchState, new_text: str, added: Sequence[dict[str, An
     """Create/reset the branch when needed, then commit the README on top of what we read."""
     ids = ", ".join(p["id"] for p in added[:12]) + (", ..." if len(added) > 12 else "")
     # Only ids in the message: titles are untrusted and GitHub renders @mentions in commit messages.
-    message = f"{BOT_COMMIT_PREFIX} add {len(added)} paper(s) to {readme}" + (f"\n\narXiv: {ids}" if ids else "")
+    n = len(added)
+    head = f"{BOT_COMMIT_PREFIX} add {n} paper{'' if n == 1 else 's'} to {readme}" if n else \
+        f"{BOT_COMMIT_PREFIX} update {readme}"
+    message = head + (f"\n\narXiv: {ids}" if ids else "")
     if state.plan == "create":
         state.head.create_branch(state.branch, state.base_sha)
     elif state.plan == "fast-forward" and state.branch_sha != state.base_sha:

@@ -179,6 +179,15 @@ def last_retrain(store: Store) -> dict[str, Any] | None:
 PIPELINE_KEYS = ("daily_runs", "open_pr", "proposals", "acceptance", "model", "retrain", "schedule")
 
 
+def plural(n: Any, word: str) -> str:
+    """`1 paper`, `3 papers` (n may be None: `? papers`)."""
+    return f"{'?' if n is None else n} {word}{'' if n == 1 else 's'}"
+
+
+def _round(value: Any) -> Any:
+    return round(value, 3) if isinstance(value, float) else value
+
+
 def describe_pipeline_status(info: dict[str, Any]) -> list[tuple[str, str]]:
     """Human-readable (label, text) rows for the issue-6 keys of `collect_status`, for the plain/rich output."""
     rows: list[tuple[str, str]] = []
@@ -192,11 +201,11 @@ def describe_pipeline_status(info: dict[str, Any]) -> list[tuple[str, str]]:
             text += f"; error: {str(run['error']).splitlines()[0]}"
         rows.append(("daily run", f"{text} ({stages})" if stages else text))
     pr = info.get("open_pr")
-    rows.append(("open PR", f"#{pr['number']} with {pr['papers']} papers {pr.get('url') or ''}".rstrip() if pr
-                 else "none"))
+    rows.append(("open PR", f"#{pr['number']} with {plural(pr['papers'], 'paper')} {pr.get('url') or ''}".rstrip()
+                 if pr else "none"))
     acc = info.get("acceptance") or {}
     rate = acc.get("rate")
-    rows.append(("acceptance", "no reviewed papers yet" if rate is None else
+    rows.append(("acceptance", f"no reviewed papers yet ({acc.get('pending', 0)} pending)" if rate is None else
                  f"{rate:.0%} kept ({acc['accepted']} accepted, {acc['moved']} moved, {acc['rejected']} rejected, "
                  f"{acc['ignored']} ignored, {acc['pending']} pending)"))
     model = info.get("model") or {}
@@ -205,7 +214,7 @@ def describe_pipeline_status(info: dict[str, Any]) -> list[tuple[str, str]]:
     else:
         rows.append(("model", f"{model.get('version')} from {model.get('origin')} ({model.get('model_path')}), "
                               f"trained {model.get('created')} on {model.get('papers')} papers "
-                              f"({model.get('positives')} positive), threshold {model.get('threshold')}, "
+                              f"({model.get('positives')} positive), threshold {_round(model.get('threshold'))}, "
                               f"data {str(model.get('data_hash') or '')[:12]}"))
     rt = info.get("retrain")
     rows.append(("last retrain", f"{rt.get('finished')}: {rt['line']}" if rt else "none recorded yet"))
