@@ -133,6 +133,7 @@ class NewEntry:
     section: str
     arxiv_id: str
     title: str
+    venue: str | None = None  # "ICLR 2024" when the paper was accepted there (its tag label instead of arXiv)
 
 
 @dataclass

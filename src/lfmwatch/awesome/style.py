@@ -110,6 +110,6 @@ def render_entry(lst: AwesomeList, entry: NewEntry) -> str:
     if style.form == "link":
         body = f"[{title}]({url})"
     else:
-        label = md_inline(style.label) or "arXiv"
+        label = md_inline(entry.venue or "", 40) or md_inline(style.label) or "arXiv"
         body = f"[[{label}]({url})]{style.sep}{title}".rstrip()
     return f"{style.indent}{style.bullet}{style.space}{body}"

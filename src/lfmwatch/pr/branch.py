@@ -25,8 +25,9 @@ log = logging.getLogger(__name__)
 
 def new_entries(papers: Sequence[dict[str, Any]]) -> list[Any]:
     from lfmwatch.awesome import NewEntry
+    from lfmwatch.awesome.venue import entry_venue
 
-    return [NewEntry(p["section"], p["id"], str(p.get("title") or "")) for p in papers]
+    return [NewEntry(p["section"], p["id"], str(p.get("title") or ""), entry_venue(p)) for p in papers]
 
 
 def added_entries(lst: AwesomeList, base: AwesomeList) -> list[Any]:
@@ -205,7 +206,8 @@ def _load_work(state: BranchState, config: Config, *, allow_merge: bool) -> None
         return  # the base changed other files only: nothing to re-apply
     mb_list = parse_list(mb_text, exclude=exclude)
     added = added_entries(state.work_list, mb_list)
-    entries = new_entries([{"id": e.arxiv_id, "section": section_path(e.section), "title": e.title} for e in added])
+    entries = new_entries([{"id": e.arxiv_id, "section": section_path(e.section), "title": e.title,
+                            "venue": e.venue} for e in added])
     pure = set(cmp.files) <= {t.readme} and insert_entries(mb_text, entries, exclude=exclude).text == state.work_text
     if pure:
         res = insert_entries(state.base_text, entries, exclude=exclude)
@@ -281,7 +283,7 @@ def refile(store: Store, state: BranchState, exclude: tuple[str, ...], *, dry_ru
         target = state.renamed.get(n.section) or next(
             (s for s in ranked.get(n.arxiv_id, []) if s in known and s != n.section), None)
         if target:
-            moves.append(NewEntry(target, n.arxiv_id, n.title))
+            moves.append(NewEntry(target, n.arxiv_id, n.title, n.venue))
     res = insert_entries(state.work_text, moves, exclude=exclude)
     state.work_text = res.text
     state.work_list = parse_list(res.text, exclude=exclude)

@@ -92,7 +92,9 @@ def review_acceptance(store: Store) -> dict[str, Any]:
     rows = acceptance_by_section(store)
     total = {k: sum(r[k] for r in rows) for k in ("accepted", "moved", "rejected", "ignored", "pending")}
     decided = total["accepted"] + total["moved"] + total["rejected"] + total["ignored"]
-    rate = round((total["accepted"] + total["moved"]) / decided, 3) if decided else None
+    # No rate until a pull request has an outcome: ignores alone would read as "0% kept" before any review.
+    reviewed = total["accepted"] + total["moved"] + total["rejected"]
+    rate = round((total["accepted"] + total["moved"]) / decided, 3) if reviewed else None
     return {**total, "rate": rate, "by_section": rows}
 
 
@@ -205,7 +207,7 @@ def describe_pipeline_status(info: dict[str, Any]) -> list[tuple[str, str]]:
                  if pr else "none"))
     acc = info.get("acceptance") or {}
     rate = acc.get("rate")
-    rows.append(("acceptance", f"no reviewed papers yet ({acc.get('pending', 0)} pending)" if rate is None else
+    rows.append(("acceptance", "no reviewed papers yet" + (f" ({acc['pending']} pending)" if acc.get("pending") else "") if rate is None else
                  f"{rate:.0%} kept ({acc['accepted']} accepted, {acc['moved']} moved, {acc['rejected']} rejected, "
                  f"{acc['ignored']} ignored, {acc['pending']} pending)"))
     model = info.get("model") or {}
