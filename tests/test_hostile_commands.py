@@ -14,8 +14,9 @@ from click.testing import CliRunner
 
 from fakes.github_fake import GitHubFake
 from lfmwatch.cli import _redact_logs, cli
+from lfmwatch.pr.commands import command_text
 from lfmwatch.pr.propose import propose
-from lfmwatch.pr.sync import command_text, sync
+from lfmwatch.pr.sync import sync
 from lfmwatch.store.db import Store
 from lfmwatch.textsafe import redact
 from propose_fixtures import DAY1, REPO, make_config, seed, session_for

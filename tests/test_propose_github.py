@@ -267,7 +267,7 @@ def test_caps_summaries_and_stranded_selection(gh: GitHubFake, store: Store) -> 
     res = propose_to_github(store, cfg, session_for(gh), chosen)
     assert res.created_pr and res.proposed == [] and len(res.papers) == 2
     body = gh.pulls(REPO)[0]["body"]
-    assert "summary: Adds task vectors \\<b\\>safely\\</b\\>." in body
+    assert "Adds task vectors \\<b\\>safely\\</b\\>." in body  # the LLM summary is the gist
     cfg.select.max_per_run = 5
     res = propose(store, cfg, session_for(gh))
     assert len(res.proposed) == 1 and res.skipped["over_cap"] == 2  # the PR is at its cap of 3

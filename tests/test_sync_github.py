@@ -80,29 +80,45 @@ def test_comment_commands(gh: GitHubFake, store: Store) -> None:
     cfg = make_config()
     seed(store, DAY1)
     propose(store, cfg, session_for(gh))
-    gh.comment(REPO, 1, "Thanks!\n/lfmwatch ignore 2501.00002\n/lfmwatch move 2501.00003 Adapter Tuning")
-    gh.comment(REPO, 1, "/lfmwatch ignore 2501.00001", user="drive-by", association="NONE")
-    gh.comment(REPO, 1, "/lfmwatch move 2501.00001 No Such Section")
+    ok = gh.comment(REPO, 1, "Thanks!\n/lfmwatch ignore 2501.00002\n/lfmwatch move 2501.00003 Adapter Tuning")
+    refused = gh.comment(REPO, 1, "/lfmwatch ignore 2501.00001", user="drive-by", association="NONE")
+    typo = gh.comment(REPO, 1, "/lfmwatch move 2501.00001 Adaptor Tuning")
     res = sync(store, cfg, session_for(gh))
     assert res.counts["commands"] == 2 and res.counts["unauthorized"] == 1 and res.counts["unknown"] == 1
     assert statuses(store)["2501.00002"] == "ignored" and statuses(store)["2501.00001"] == "proposed"
     labels = {r["id"]: r for r in feedback_labels(store)}
     assert labels["2501.00003"]["label"] == "moved" and labels["2501.00003"]["section"] == AD
     assert labels["2501.00002"]["label"] == "ignored"
-    n = store.db["feedback"].count
-    assert sync(store, cfg, session_for(gh)).counts["commands"] == 0  # already recorded
-    assert store.db["feedback"].count == n
-    # Merged with every line where the bot put it: the README (the list as it stands) has the last word on what is
-    # in the list (the ignored 2501.00002 is accepted); the move command, made "without editing the file", names
-    # the section of 2501.00003.
+    # The commands acted on the branch, each comment with a commit of its own, and the bot answered every comment.
+    text = gh.file(REPO, "README.md", BRANCH)
+    assert "2501.00002" not in text and "2501.00001" in text
+    assert text.index("2501.00003") < text.index("## Model Reuse") and text.index("2501.00003") > text.index(
+        "#### Adapter Tuning")
+    assert gh.log(REPO, BRANCH)[0]["message"].startswith(
+        "lfmwatch: remove 2501.00002; move 2501.00003 to Model Tuning > Weight Enginerring > Adapter Tuning")
+    assert gh.reactions(REPO, ok) == [("lfmwatch-bot", "+1"), ("lfmwatch-bot", "rocket")]
+    assert gh.reactions(REPO, refused) == [] and gh.reactions(REPO, typo) == [("lfmwatch-bot", "confused")]
+    replies = [c["body"].replace("\\", "") for c in gh.comments_on(REPO, 1) if c["user"] == "lfmwatch-bot"]
+    assert len(replies) == 2
+    assert "drive-by cannot steer lfmwatch" in replies[0]
+    assert "unknown section 'Adaptor Tuning'" in replies[1] and "Model Tuning > Weight Enginerring > Adapter" in \
+        replies[1] and "/lfmwatch move ARXIV_ID SECTION" in replies[1]
+    assert not any(ln.lstrip().startswith("/lfmwatch") for r in replies for ln in r.splitlines())
+    n, heads = store.db["feedback"].count, gh.branches(REPO)[BRANCH]
+    again = sync(store, cfg, session_for(gh))  # answered once: nothing recorded, edited or said twice
+    assert again.counts["commands"] == 0 and store.db["feedback"].count == n and not again.answers
+    assert gh.branches(REPO)[BRANCH] == heads and len(gh.comments_on(REPO, 1)) == 5
+    # Merged: the README is the truth. The ignored paper's line is gone and it stays ignored (never "rejected" by
+    # the merge, never accepted); the moved one is learned in the section its line is in.
     gh.merge_pull(REPO, 1)
     final = sync(store, cfg, session_for(gh))
-    assert final.counts["accepted"] == 2 and final.counts["moved"] == 1 and final.counts["rejected"] == 0
+    assert final.counts["accepted"] == 1 and final.counts["moved"] == 1 and final.counts["rejected"] == 0
     labels = {r["id"]: r for r in feedback_labels(store)}
-    assert labels["2501.00002"]["label"] == "accepted" and labels["2501.00002"]["section"] == AD
+    assert labels["2501.00002"]["label"] == "ignored"
     assert labels["2501.00003"]["label"] == "moved" and labels["2501.00003"]["section"] == AD
     assert labels["2501.00003"]["proposed_section"] == FT and labels["2501.00003"]["source"] == "pr#1"
-    assert statuses(store) == {"2501.00001": "accepted", "2501.00002": "accepted", "2501.00003": "moved"}
+    assert statuses(store) == {"2501.00001": "accepted", "2501.00002": "ignored", "2501.00003": "moved"}
+    assert ("#1 2501.00003: moved in " + AD) in final.details()
 
 
 def test_line_moved_in_the_file_beats_a_move_command(gh: GitHubFake, store: Store) -> None:

@@ -13,6 +13,7 @@ Usage::
         gh.edit_file("owner/list", "lfmwatch/papers", "README.md", lambda t: t.replace(a, b), author="alice")
         gh.remove_line(...), gh.move_line(...)                  # reviewer edits (each one commit on the branch)
         gh.merge_pull("owner/list", 1)   gh.close_pull("owner/list", 1)   gh.comment("owner/list", 1, "/lfmwatch ...")
+        gh.comments_on("owner/list", 1)   gh.reactions("owner/list", comment_id)   # the bot's replies and reactions
         gh.push_commit("owner/list", "main", {"README.md": new_text})   gh.delete_branch("owner/list", "lfmwatch/papers")
         gh.add_token("ro", "reader", push=False)                # a token that can read but not push
         gh.fail_next("POST", r"/pulls$", 502, times=2)          # inject failures for the next matching requests
@@ -98,6 +99,7 @@ class Repo:
     fork_of: str | None = None
     id: int = 0
     collaborators: set[str] = field(default_factory=set)
+    reactions: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # issue comment id -> reactions
     org: bool = False  # owned by an organization (GitHub then refuses maintainer_can_modify on PRs from it)
 
 
@@ -247,6 +249,16 @@ class GitHubFake(GitObjects):
             self.repos[repo].comments.setdefault(number, []).append(
                 {"id": cid, "user": user, "body": body, "association": association, "created": _now()})
             return cid
+
+    def comments_on(self, repo: str, number: int) -> list[dict[str, Any]]:
+        """The conversation comments of an issue/PR (id, user, body, association), oldest first."""
+        with self.lock:
+            return [dict(c) for c in self.repos[repo].comments.get(number, [])]
+
+    def reactions(self, repo: str, comment_id: int) -> list[tuple[str, str]]:
+        """(user, content) of the reactions on an issue comment, in the order they were made."""
+        with self.lock:
+            return [(x["user"], x["content"]) for x in self.repos[repo].reactions.get(comment_id, [])]
 
     def fail_next(self, method: str, path_pattern: str, status: int, *, times: int = 1, rate_limit: bool = False,
                   reset_in: int = 3600, retry_after: int | None = None, message: str | None = None) -> None:
@@ -508,6 +520,48 @@ class GitHubFake(GitObjects):
         cid = self.comment(repo, n, body.get("body", ""), token.login, "NONE")
         return 201, next(c for c in self._h_list_comments(repo, r, m, q, body, token)[1] if c["id"] == cid), {}
 
+    def _reaction_json(self, x: dict[str, Any]) -> dict[str, Any]:
+        return {"id": x["id"], "node_id": f"REA_{x['id']}", "user": self._user(x["user"]), "content": x["content"],
+                "created_at": x["created"]}
+
+    def _find_comment(self, r: Repo, cid: int) -> dict[str, Any]:
+        for comments in r.comments.values():
+            for c in comments:
+                if c["id"] == cid:
+                    return c
+        raise HTTPError(404, "Not Found")
+
+    def _h_list_reactions(self, repo, r, m, q, body, token):
+        cid = int(m.group(1))
+        self._find_comment(r, cid)
+        return 200, [self._reaction_json(x) for x in r.reactions.get(cid, [])], {}
+
+    def _h_create_reaction(self, repo, r, m, q, body, token):
+        cid = int(m.group(1))
+        self._find_comment(r, cid)
+        content = body.get("content")
+        if content not in ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"):
+            raise HTTPError(422, "Validation Failed", [{"resource": "Reaction", "field": "content",
+                                                        "code": "invalid"}])
+        mine = r.reactions.setdefault(cid, [])
+        for x in mine:  # GitHub answers 200 with the existing reaction when the user already reacted so
+            if x["user"] == token.login and x["content"] == content:
+                return 200, self._reaction_json(x), {}
+        x = {"id": next(self._ids), "user": token.login, "content": content, "created": _now()}
+        mine.append(x)
+        return 201, self._reaction_json(x), {}
+
+    def _h_pull_commits(self, repo, r, m, q, body, token):
+        p = self._pull(repo, m.group(1))
+        head = self._pull_head_sha(p)
+        if p.merged and p.merge_commit_sha:
+            base = self.commits[p.merge_commit_sha]["parents"][0]
+        else:
+            base = r.refs.get(p.base_ref, "")
+        own = self._ancestors(head) - (self._ancestors(base) if base else set())
+        ordered = sorted(own, key=lambda s: self.commits[s]["gen"])
+        return 200, [self._commit_json(p.head_repo, s) for s in ordered], {}
+
 
 _ROUTES: list[tuple[str, str, str]] = [
     ("GET", r"^$", "repo"),
@@ -533,9 +587,12 @@ _ROUTES: list[tuple[str, str, str]] = [
     ("GET", r"^/issues/(\d+)/comments$", "list_comments"),
     ("POST", r"^/issues/(\d+)/comments$", "create_comment"),
     ("GET", r"^/issues/comments/(\d+)$", "get_comment"),
+    ("GET", r"^/issues/comments/(\d+)/reactions$", "list_reactions"),
+    ("POST", r"^/issues/comments/(\d+)/reactions$", "create_reaction"),
+    ("GET", r"^/pulls/(\d+)/commits$", "pull_commits"),
 ]
 _WRITES = {"create_ref", "update_ref", "put_contents", "merge", "create_tree", "create_git_commit", "create_label"}
-_PULL_WRITES = {"create_pull", "update_pull", "add_labels", "create_comment"}
+_PULL_WRITES = {"create_pull", "update_pull", "add_labels", "create_comment", "create_reaction"}
 
 
 

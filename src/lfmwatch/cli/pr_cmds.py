@@ -84,6 +84,8 @@ def sync_cmd(app: App, dry_run: bool) -> None:
             result = sync.sync(store, app.config, session, dry_run=dry_run)
         finally:
             session.close()
+    for line in result.details():
+        click.echo(line)
     for p in result.pending:
         if p["removed"] or p["moved"]:
             click.echo(f"PR #{p['number']} (open): removed so far {len(p['removed'])}, moved {len(p['moved'])}")

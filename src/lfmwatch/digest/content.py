@@ -326,6 +326,7 @@ def load_week(store: Store, week: str) -> WeekRows:
     for r in rows:
         if r["day"] < start.isoformat():
             history.append({**r, "week": week_of(date.fromisoformat(r["day"][:10]))})
+    # Only what merges put in the list, in the section where the merged README has it (see store.mail).
     gained = merged_between(store, start.isoformat(), end.isoformat())
     summaries = get_summaries(store, [r["id"] for r in papers])
     return WeekRows(week=week, papers=papers, history=history, gained=gained, summaries=summaries)

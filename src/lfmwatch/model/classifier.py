@@ -329,7 +329,9 @@ class LfmModel:
 
 def _topical(words: Sequence[str], stop: set[str]) -> bool:
     """Whether a term (its words) may be shown as a `why` reason: not generic, not a number, not a title role."""
-    if any(w in stop or w.isdigit() or len(w) < 2 or w.startswith(ROLE_MARK) for w in words):
+    from lfmwatch.model.why_filter import is_noise
+
+    if any(w in stop or w.isdigit() or len(w) < 2 or w.startswith(ROLE_MARK) for w in words) or is_noise(words):
         return False
     if len(words) == 1:
         return words[0] not in GENERIC_WORDS

@@ -102,10 +102,13 @@ class ProposeResult:
 
 
 def _body_papers(store: Store, entries: Sequence[Any]) -> list[dict[str, Any]]:
+    from lfmwatch.store.review import body_details
+
     info = paper_info(store, [e.arxiv_id for e in entries])
+    details = body_details(store, [e.arxiv_id for e in entries])
     papers = []
     for e in entries:
-        p = dict(info.get(e.arxiv_id, {"id": e.arxiv_id}))
+        p = {**details.get(e.arxiv_id, {}), **info.get(e.arxiv_id, {"id": e.arxiv_id})}
         p.setdefault("title", e.title)
         p["title"] = p.get("title") or e.title
         p["section"] = section_path(e.section)

@@ -1,52 +1,47 @@
-"""Read the outcome of the bot's pull requests into feedback labels (`lfmwatch sync`).
+"""Read the outcome of the bot's pull requests into feedback labels, and act on reviewers' commands (`lfmwatch sync`).
 
 For every bot PR not yet synced as final:
-- merged: the README at the merge commit is the truth. A paper of the PR still in it is `accepted` in the section
-  where it ended up, or `moved` when that differs from the section the bot proposed (a corrected label); a paper
-  no longer in it was removed by a reviewer: `rejected`.
+- comment commands first (lfmwatch.pr.commands): `/lfmwatch ignore ID` and `/lfmwatch move ID SECTION` from the
+  repository's owners, members and collaborators are recorded as feedback (source `comment#ID`); on an open PR the
+  line is removed / moved on the branch, a commit of its own; every command comment is answered once. A ticked
+  "reject" box in the PR body rejects that paper (source `checkbox#N`) and removes its line.
+- authorship: lines on the branch that the bot never selected and that a commit not written by lfmwatch added are
+  the reviewers' own (proposals status `reviewer`): not proposals, not in the acceptance rate.
+- merged: the README at the merge commit is the truth. A bot paper still in it is `accepted` in the section where it
+  is, or `moved` when that differs from the section the bot proposed; a paper no longer in it was removed by a
+  reviewer: `rejected` (or stays `ignored` when a command ignored it). A reviewer's own line still in it is
+  recorded as `added` in its section. Only these `pr#N` rows are "merged into the list" for the digest.
 - closed without merging: every paper of the PR is decided and never proposed again; a line a reviewer removed
   from the branch before closing is `rejected`, the others are `closed` (a weak negative for training: closing
   a whole PR says less about each paper than removing its line).
-- open: the README on the PR's head tells what reviewers changed so far (reported, not recorded: they may still
-  change their mind).
-Comment commands, on any bot PR, one per line: `/lfmwatch ignore ARXIV_ID` and `/lfmwatch move ARXIV_ID SECTION`
-(SECTION is a section path of the list, or a heading name that is unique in it). They count only from users
-GitHub marks as the repository's OWNER, MEMBER or COLLABORATOR (`author_association`), so a drive-by commenter
-cannot steer the bot; others' commands are counted as `unauthorized` and ignored. Comments are read before the
-final outcome, so for a merged PR the README (the list as it now stands) has the last word: a paper still in it
-is accepted even when a command ignored it, and a line moved in the file keeps the file's section; a `move` command
-decides the section only of a line left where the bot put it.
+- open: the README on the PR's head tells what reviewers changed so far (reported, not recorded).
 Feedback rows are idempotent (unique source, paper_id), so running sync twice changes nothing the second time.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lfmwatch.records import resolve_section, section_path, utcnow
+from lfmwatch.records import section_path, utcnow
 from lfmwatch.store.db import Store
 from lfmwatch.store.ledger import (
     known_pulls,
     pr_proposals,
-    proposal_of,
     record_feedback,
     refile_proposals,
     save_pull,
     set_proposal_status,
 )
+from lfmwatch.store.review import REVIEWER, bot_selected, mark_reviewer_lines
 
 if TYPE_CHECKING:
     from lfmwatch.adapters.github import GitHubRepo, GitHubSession, PullInfo
+    from lfmwatch.awesome import AwesomeList
     from lfmwatch.config import Config
 
 log = logging.getLogger(__name__)
-
-TRUSTED = ("OWNER", "MEMBER", "COLLABORATOR")
-_COMMAND = re.compile(r"^[ \t]*/lfmwatch[ \t]+(ignore|move)[ \t]+(\S+)(?:[ \t]+(.+?))?[ \t]*$", re.IGNORECASE | re.MULTILINE)
-
 
 @dataclass
 class SyncResult:
@@ -55,6 +50,8 @@ class SyncResult:
     pulls: list[dict[str, Any]] = field(default_factory=list)  # number, state, and per-PR outcome counts
     counts: dict[str, int] = field(default_factory=dict)
     pending: list[dict[str, Any]] = field(default_factory=list)  # open PRs: removed/moved so far (not recorded)
+    decisions: list[tuple[int, str, str, str | None]] = field(default_factory=list)  # (pr, paper, outcome, section)
+    answers: list[tuple[int, int, str, str]] = field(default_factory=list)  # (pr, comment, user, done|error|refused)
     errors: list[str] = field(default_factory=list)
 
     def line(self) -> str:
@@ -63,6 +60,13 @@ class SyncResult:
             return "nothing to sync: the bot has no pull request waiting for an outcome"
         c = ", ".join(f"{k} {v}" for k, v in self.counts.items() if v and k != "pulls")
         return f"synced {len(self.pulls)} pull request(s)" + (f": {c}" if c else ": no new outcome")
+
+    def details(self) -> list[str]:
+        """One line per paper decided and per command comment answered (for `lfmwatch sync`)."""
+        out = [f"#{n} {pid}: {label}" + (f" in {section}" if section else "")
+               for n, pid, label, section in self.decisions]
+        out += [f"#{n} comment {cid} by {user}: {outcome}" for n, cid, user, outcome in self.answers]
+        return out
 
 
 def _bump(counts: dict[str, int], key: str, n: int = 1) -> None:
@@ -77,8 +81,8 @@ def sync(store: Store, config: Config, session: GitHubSession, *, dry_run: bool 
     target = session.repo(t.repo)
     # propose pushes to the target itself when it may, to the fork only when it may not: look under both heads.
     head_owners = dict.fromkeys([target.owner, *([t.fork.split("/")[0]] if t.fork else [])])
-    result = SyncResult(counts=dict.fromkeys(("accepted", "moved", "rejected", "closed", "ignored", "commands",
-                                              "unauthorized", "unknown"), 0))
+    result = SyncResult(counts=dict.fromkeys(("accepted", "moved", "rejected", "closed", "ignored", "added",
+                                              "commands", "unauthorized", "unknown", "reviewer_lines"), 0))
     # Discover the bot's PRs on GitHub too (the store may have lost a row, or a run died before recording it).
     known = known_pulls(store)
     discovered = [pr for owner in head_owners for pr in target.find_pulls(f"{owner}:{t.branch}", state="all")]
@@ -95,9 +99,11 @@ def sync(store: Store, config: Config, session: GitHubSession, *, dry_run: bool 
     for number in todo:
         pr = target.get_pull(number)
         outcome: dict[str, Any] = {"number": number, "state": "merged" if pr.merged else pr.state}
-        moves = _commands(store, target, pr, sections, result, outcome, dry_run)
+        _commands(store, session, config, target, pr, sections, result, dry_run)
+        if pr.merged or pr.state == "open":
+            _authorship(store, config, target, pr, lst, result, dry_run)
         if pr.merged:
-            _merged(store, config, target, pr, result, outcome, dry_run, moves)
+            _merged(store, config, target, pr, result, outcome, dry_run)
         elif pr.state == "closed":
             _closed(store, config, target, pr, result, outcome, dry_run)
         else:
@@ -116,19 +122,22 @@ def sync_pulls(store: Store, config: Config, session: GitHubSession, *, dry_run:
     return dict(sync(store, config, session, dry_run=dry_run).counts)
 
 
-def _decide(store: Store, row: dict[str, Any], label: str, section: str | None, source: str,
-            result: SyncResult, outcome: dict[str, Any], dry_run: bool, status: str | None = None) -> None:
+def _decide(store: Store, row: dict[str, Any], label: str, section: str | None, number: int,
+            result: SyncResult, outcome: dict[str, Any], dry_run: bool, *, status: str | None = None,
+            source: str | None = None) -> None:
     _bump(result.counts, label)
     _bump(outcome, label)
+    result.decisions.append((number, row["paper_id"], label, section))
     if dry_run:
         return
     with store.atomic():
-        record_feedback(store, row["paper_id"], label, source, section=section, proposed_section=row["section"])
+        record_feedback(store, row["paper_id"], label, source or f"pr#{number}", section=section,
+                        proposed_section=row["section"] if row.get("status") != REVIEWER else None)
         set_proposal_status(store, row["paper_id"], status or label)
 
 
 def _merged(store: Store, config: Config, target: GitHubRepo, pr: PullInfo, result: SyncResult,
-            outcome: dict[str, Any], dry_run: bool, moves: dict[str, str] | None = None) -> None:
+            outcome: dict[str, Any], dry_run: bool) -> None:
     from lfmwatch.awesome import parse_list
 
     t = config.target
@@ -140,9 +149,16 @@ def _merged(store: Store, config: Config, target: GitHubRepo, pr: PullInfo, resu
     lst = parse_list(f.text, exclude=tuple(t.exclude_sections))
     sections = set(lst.paper_sections())
     for row in pr_proposals(store, pr.number):
+        e = lst.find(arxiv_id=row["paper_id"]) or (lst.find(title=row["title"]) if row.get("title") else None)
+        where = section_path(e.section) if e is not None else None
+        if row["status"] == REVIEWER:
+            if e is not None:  # a reviewer's own line: in the list, but not the bot's proposal
+                _decide(store, row, "added", where, pr.number, result, outcome, dry_run, status=REVIEWER)
+            continue
         if row["status"] not in ("proposed", "selected", "ignored"):
             continue
-        e = lst.find(arxiv_id=row["paper_id"]) or (lst.find(title=row["title"]) if row.get("title") else None)
+        if e is None and row["status"] == "ignored":
+            continue  # an ignore command removed it: it stays ignored
         if e is None and row["section"] and row["section"] not in sections:
             # Its section is gone from the merged list (renamed or removed upstream): that says nothing about
             # the paper, so it is no rejection (a hard negative for training); it is reported and set free.
@@ -153,16 +169,11 @@ def _merged(store: Store, config: Config, target: GitHubRepo, pr: PullInfo, resu
             if not dry_run:
                 refile_proposals(store, [], [row["paper_id"]])
         elif e is None:
-            _decide(store, row, "rejected", None, f"pr#{pr.number}", result, outcome, dry_run)
+            _decide(store, row, "rejected", None, pr.number, result, outcome, dry_run)
         else:
-            where = section_path(e.section)
-            if where == row["section"] and (moves or {}).get(row["paper_id"]):
-                # The line stayed where the bot put it, but a reviewer's `/lfmwatch move` named the right section
-                # ("record the right section without editing the file"): that is the label. A line moved in the
-                # file itself keeps the file's section.
-                where = (moves or {})[row["paper_id"]]
+            # The list as merged has the last word: the section where the line is, whatever a command said.
             label = "accepted" if where == row["section"] else "moved"
-            _decide(store, row, label, where, f"pr#{pr.number}", result, outcome, dry_run)
+            _decide(store, row, label, where, pr.number, result, outcome, dry_run)
 
 
 def _closed(store: Store, config: Config, target: GitHubRepo, pr: PullInfo, result: SyncResult,
@@ -178,77 +189,92 @@ def _closed(store: Store, config: Config, target: GitHubRepo, pr: PullInfo, resu
         if row["status"] in ("proposed", "selected"):
             if lst is not None and lst.find(arxiv_id=row["paper_id"]) is None:
                 # Its own source: a `rejected` row under plain `pr#N` of a closed PR is the old whole-PR rejection.
-                _decide(store, row, "rejected", None, f"pr#{pr.number}/removed", result, outcome, dry_run)
+                _decide(store, row, "rejected", None, pr.number, result, outcome, dry_run,
+                        source=f"pr#{pr.number}/removed")
             else:
-                _decide(store, row, "closed", None, f"pr#{pr.number}", result, outcome, dry_run, status="rejected")
+                _decide(store, row, "closed", None, pr.number, result, outcome, dry_run, status="rejected")
 
 
-_FENCE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,})")
+def _commands(store: Store, session: GitHubSession, config: Config, target: GitHubRepo, pr: PullInfo,
+              sections: list[str], result: SyncResult, dry_run: bool) -> None:
+    """Act on and answer the PR's command comments (lfmwatch.pr.commands)."""
+    from lfmwatch.pr.commands import editor_for, handle_checkboxes, handle_comments
 
+    def decided(pid: str, label: str, section: str | None) -> None:
+        result.decisions.append((pr.number, pid, label, section))
 
-def command_text(body: str) -> str:
-    """The lines of a comment that may carry commands: not inside a fenced or indented code block, not quoted.
+    try:
+        editor = editor_for(session, config, target, pr)
+        handled = handle_comments(store, target, pr, target.comments(pr.number), sections, editor, dry_run=dry_run,
+                                  on_decision=decided)
+        rejected = handle_checkboxes(store, pr, editor, dry_run=dry_run, on_decision=decided)
+    except Exception as exc:  # a command must never stop the outcomes of the PR from being read
+        from lfmwatch.errors import LfmwatchError
 
-    An example in a code block or a quoted command (`> /lfmwatch ignore ...` in a reply) is not a command.
-    """
-    out: list[str] = []
-    fence: str | None = None
-    for line in body.splitlines():
-        m = _FENCE.match(line)
-        if fence is not None:
-            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not line.strip().strip(fence[0]):
-                fence = None
-            out.append("")
+        if not isinstance(exc, LfmwatchError):
+            raise
+        result.errors.append(f"PR #{pr.number}: commands not handled: {exc.message}")
+        return
+    _bump(result.counts, "rejected", len(rejected))
+    for h in handled:
+        result.answers.append((pr.number, h.comment.id, h.comment.user, h.outcome))
+        if h.outcome == "refused":
+            _bump(result.counts, "unauthorized")
             continue
-        if m:
-            fence = m.group(1)
-            out.append("")
+        _bump(result.counts, "commands", len(h.applied))
+        _bump(result.counts, "ignored", sum(1 for v, _, _ in h.applied if v == "ignore"))
+        if h.problems:
+            _bump(result.counts, "unknown", len(h.problems))
+            result.errors += [f"PR #{pr.number} comment {h.comment.id}: {p}" for p in h.problems]
+
+
+def _authorship(store: Store, config: Config, target: GitHubRepo, pr: PullInfo, base: AwesomeList | None,
+                result: SyncResult, dry_run: bool) -> None:
+    """Mark the PR's lines that reviewers wrote themselves (status `reviewer`); see the module doc."""
+    from lfmwatch.adapters.github_review import pull_commits
+    from lfmwatch.awesome import parse_list
+    from lfmwatch.pr.branch import BOT_COMMIT_PREFIX
+
+    t = config.target
+    exclude = tuple(t.exclude_sections)
+    head_text = _read(target, config, pr, pr.head_sha)
+    if head_text is None:
+        return
+    head = parse_list(head_text, exclude)
+    on_branch = {e.arxiv_id: e for e in head.entries if e.arxiv_id}
+    rows = {r["paper_id"]: r for r in pr_proposals(store, pr.number)}
+    # The PR's lines: on the branch but not in the base list (open), or recorded in the PR (merged).
+    mine = {pid for pid, r in rows.items() if r["status"] == "proposed"}
+    if pr.state == "open" and base is not None:
+        mine |= {pid for pid in on_branch if base.find(arxiv_id=pid) is None}
+    unknown = {pid for pid in mine & set(on_branch) if rows.get(pid, {}).get("status") != REVIEWER}
+    unknown -= bot_selected(store, unknown)
+    if not unknown:
+        return  # every line is the bot's: no need to read the commits
+    added: dict[str, str] = {}
+    for c in pull_commits(target, pr.number):
+        if c.message.startswith(BOT_COMMIT_PREFIX) or len(c.parents) != 1:
+            continue  # the bot's own commits, and merges (which bring the base's lines)
+        after, before = _read(target, config, pr, c.sha), _read(target, config, pr, c.parents[0])
+        if after is None:
             continue
-        quoted = line.lstrip().startswith(">")
-        indented = len(line.expandtabs(4)) - len(line.expandtabs(4).lstrip()) >= 4
-        out.append("" if quoted or indented else line)
-    return "\n".join(out)
+        old = {e.arxiv_id for e in parse_list(before or "", exclude).entries if e.arxiv_id}
+        for e in parse_list(after, exclude).entries:
+            if e.arxiv_id and e.arxiv_id not in old and e.arxiv_id in unknown:
+                added.setdefault(e.arxiv_id, c.author)
+    lines = [(pid, section_path(on_branch[pid].section), on_branch[pid].title, who) for pid, who in added.items()]
+    if lines and not dry_run:
+        marked = mark_reviewer_lines(store, pr.number, lines)
+        _bump(result.counts, "reviewer_lines", len(marked))
 
 
-def _commands(store: Store, target: GitHubRepo, pr: PullInfo, sections: list[str], result: SyncResult,
-              outcome: dict[str, Any], dry_run: bool) -> dict[str, str]:
-    """Apply the trusted comment commands; returns paper id -> section of its latest `move` command."""
-    from lfmwatch.ids import normalize_arxiv_id
-
-    moves: dict[str, str] = {}
-    for c in target.comments(pr.number):
-        for m in _COMMAND.finditer(command_text(c.body)):
-            verb, raw_id, arg = m.group(1).lower(), m.group(2), m.group(3)
-            if c.association.upper() not in TRUSTED:
-                _bump(result.counts, "unauthorized")
-                continue
-            pid = normalize_arxiv_id(raw_id)
-            if pid is None:  # only a real arXiv id may reach the store (`../../etc/passwd';` is no paper)
-                _bump(result.counts, "unknown")
-                result.errors.append(f"PR #{pr.number} comment {c.id}: {raw_id[:40]!r} is not an arXiv id")
-                continue
-            row = proposal_of(store, pid)
-            proposed = row[0] if row else None
-            source = f"comment#{c.id}"
-            if verb == "ignore":
-                if dry_run:
-                    _bump(result.counts, "commands")
-                    continue
-                with store.atomic():
-                    if record_feedback(store, pid, "ignored", source, proposed_section=proposed):
-                        set_proposal_status(store, pid, "ignored")
-                        _bump(result.counts, "commands")  # counted once: comments are re-read every sync
-                        _bump(result.counts, "ignored")
-                continue
-            section = resolve_section(arg or "", sections)
-            if section is None:
-                _bump(result.counts, "unknown")
-                result.errors.append(f"PR #{pr.number} comment {c.id}: unknown section {arg!r} for {pid}")
-                continue
-            moves[pid] = section
-            if dry_run or record_feedback(store, pid, "moved", source, section=section, proposed_section=proposed):
-                _bump(result.counts, "commands")
-    return moves
+def _read(target: GitHubRepo, config: Config, pr: PullInfo, ref: str | None) -> str | None:
+    if not ref:
+        return None
+    repo = target if pr.head_owner == target.owner or not config.target.fork else target.session.repo(
+        config.target.fork)
+    f = repo.read_file(config.target.readme, ref)
+    return f.text if f else None
 
 
 def _open_report(store: Store, config: Config, target: GitHubRepo, pr: PullInfo) -> dict[str, Any]:
@@ -257,10 +283,10 @@ def _open_report(store: Store, config: Config, target: GitHubRepo, pr: PullInfo)
 
     t = config.target
     report: dict[str, Any] = {"number": pr.number, "removed": [], "moved": []}
-    f = target.read_file(t.readme, pr.head_sha) if pr.head_sha else None
-    if f is None:
+    text = _read(target, config, pr, pr.head_sha)
+    if text is None:
         return report
-    lst = parse_list(f.text, exclude=tuple(t.exclude_sections))
+    lst: AwesomeList = parse_list(text, exclude=tuple(t.exclude_sections))
     for row in pr_proposals(store, pr.number):
         if row["status"] != "proposed":
             continue

@@ -206,6 +206,14 @@ def _m006_recipients_hashed(db: sqlite_utils.Database) -> None:
                    [scrub_addresses(error), scrub_addresses(reason), run_id])
 
 
+@migrations(name="m007_proposal_authorship")
+def _m007_proposal_authorship(db: sqlite_utils.Database) -> None:
+    # Lines on the bot's branch that reviewers wrote themselves (status `reviewer`): their title as written in
+    # the list (the paper may not be in `papers`) and who added them.
+    db.table("proposals").add_column("title", str)
+    db.table("proposals").add_column("added_by", str)
+
+
 # --- schema checks and environment errors ----------------------------------------------------------
 
 

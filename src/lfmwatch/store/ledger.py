@@ -127,7 +127,8 @@ def acceptance_by_section(store: Store, since: str | None = None) -> list[dict[s
     rate = (accepted + moved) / decided, the share of decided papers the reviewers kept in the list
     (None while nothing is decided); `since` (ISO date) limits to papers proposed from then on.
     """
-    where, args = "pr_number IS NOT NULL OR status IN ('accepted', 'moved', 'rejected')", []
+    # Reviewers' own lines (status `reviewer`) are not the bot's proposals: not in the rate.
+    where, args = "(pr_number IS NOT NULL OR status IN ('accepted', 'moved', 'rejected')) AND status != 'reviewer'", []
     if since:
         where = f"({where}) AND proposed_at >= ?"
         args.append(since)
@@ -297,8 +298,9 @@ def proposal_of(store: Store, paper_id: str) -> tuple[str | None, str] | None:
 
 
 def pr_proposals(store: Store, number: int) -> list[dict[str, Any]]:
-    """The proposal rows of one pull request, with the papers' titles, by paper id."""
-    return list(store.db.query("SELECT p.*, (SELECT title FROM papers WHERE id = p.paper_id) AS title "
+    """The proposal rows of one pull request, with the papers' titles (the list's for reviewers' lines), by id."""
+    return list(store.db.query("SELECT p.*, COALESCE((SELECT title FROM papers WHERE id = p.paper_id), p.title) "
+                               "AS title "
                                "FROM proposals p WHERE pr_number = ? ORDER BY paper_id", [number]))
 
 

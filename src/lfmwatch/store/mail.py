@@ -36,11 +36,17 @@ def relevant_rows(store: Store, first: str, last: str) -> list[dict[str, Any]]:
 
 
 def merged_between(store: Store, first: str, last: str) -> list[dict[str, Any]]:
-    """Papers the maintainers accepted (as proposed or moved) between two days, with their titles."""
+    """What merges put in the list between two days (ISO, inclusive), with titles, oldest first.
+
+    Only outcomes read from a merged README count (feedback source `pr#N`: accepted, moved, or a reviewer's own
+    line `added`), in the section where the merged README has them: a command on an open PR, an ignore or a
+    removal never reads as merged. `title` falls back to the list's own title for reviewers' lines.
+    """
     return _dicts(store.db.conn.execute(
-        "SELECT f.paper_id, f.label, f.section, f.created, p.title FROM feedback f "
-        "LEFT JOIN papers p ON p.id = f.paper_id "
-        "WHERE f.label IN ('accepted', 'moved') AND substr(f.created, 1, 10) BETWEEN ? AND ?",
+        "SELECT f.paper_id, f.label, f.section, f.created, COALESCE(p.title, pro.title) AS title FROM feedback f "
+        "LEFT JOIN papers p ON p.id = f.paper_id LEFT JOIN proposals pro ON pro.paper_id = f.paper_id "
+        "WHERE f.source LIKE 'pr#%' AND f.label IN ('accepted', 'moved', 'added') "
+        "AND substr(f.created, 1, 10) BETWEEN ? AND ? ORDER BY f.created, f.id",
         [first, last],
     ))
 
