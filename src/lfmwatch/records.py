@@ -11,7 +11,10 @@ The records are `TypedDict`s over the plain dicts the store hands out, so they c
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, date, datetime
 from typing import Any, TypedDict
 
 SEP = " > "
@@ -113,6 +116,27 @@ def resolve_section(name: str, sections: list[str]) -> str | None:
     return tails[0] if len(tails) == 1 else None
 
 
+_LOGICAL_DAY: ContextVar[date | None] = ContextVar("lfmwatch_logical_day", default=None)
+
+
 def utcnow() -> str:
-    """Current UTC time as an ISO string (seconds precision): every record's timestamp format."""
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
+    """Current UTC time as an ISO string (seconds precision): every record's timestamp format.
+
+    Inside `logical_day(D)` (a replay of a past day: `lfmwatch run --until D`) it is D at the current time of day,
+    so what the replayed run records (proposals, feedback, the daily cap) belongs to D.
+    """
+    now = datetime.now(UTC).replace(microsecond=0)
+    day = _LOGICAL_DAY.get()
+    if day is not None and day < now.date():
+        now = datetime.combine(day, now.time(), UTC)
+    return now.isoformat()
+
+
+@contextmanager
+def logical_day(day: date | None) -> Iterator[None]:
+    """Record timestamps as of `day` (a past day being replayed); None: the wall clock."""
+    token = _LOGICAL_DAY.set(day)
+    try:
+        yield
+    finally:
+        _LOGICAL_DAY.reset(token)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
+from typing import Any
 
 import click
 
@@ -14,21 +16,27 @@ from lfmwatch.cli.app import App, pass_app
 @click.option("--dry-run", is_flag=True,
               help="Work on a temporary copy of the store, read GitHub only, print what would happen.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
+@click.option("--until", "until", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Replay a past day: poll up to DATE (YYYY-MM-DD) and count the daily cap for that day.")
 @pass_app
-def run_cmd(app: App, dry_run: bool, as_json: bool) -> None:
+def run_cmd(app: App, dry_run: bool, as_json: bool, until: Any) -> None:
     """The daily pipeline: poll → classify → sync → select → summarize → propose."""
-    from lfmwatch.run.pipeline import STAGES, RunFailed, run_daily
+    from lfmwatch.run.pipeline import STAGES, Adapters, RunFailed, run_daily
     from lfmwatch.run.runlog import RunLog, write_step_summary
     from lfmwatch.store.db import dry_run_store
     from lfmwatch.textsafe import one_line
 
     config = app.config
+    day = until.date() if until else None
+    if day is not None and day > datetime.now(UTC).date():
+        raise click.BadParameter(f"{day} is in the future; --until replays past days", param_hint="--until")
+    adapters = Adapters(until=day)
     with RunLog(list(STAGES), stream=sys.stderr) as runlog:
         if dry_run:
             with dry_run_store(config.db_path) as copy:
-                report = run_daily(copy, config, dry_run=True, runlog=runlog)
+                report = run_daily(copy, config, dry_run=True, runlog=runlog, adapters=adapters)
         else:
-            report = run_daily(app.store, config, runlog=runlog)
+            report = run_daily(app.store, config, runlog=runlog, adapters=adapters)
     write_step_summary(report)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, default=str))

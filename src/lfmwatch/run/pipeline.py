@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from lfmwatch.errors import LfmwatchError
-from lfmwatch.records import utcnow
+from lfmwatch.records import logical_day, utcnow
 from lfmwatch.run.report import RunReport, StageResult
 from lfmwatch.store.runs import RunRecord, recorded_run
 
@@ -55,6 +55,7 @@ class Adapters:
     llm: OpenAI | None = None  # an OpenAI-compatible client; default built by lfmwatch.adapters.llm from the env
     model: LfmModel | None = None  # default load_model(config.model.path)
     today: Callable[[], date] | None = None  # the run's calendar day (reasons about weekdays)
+    until: date | None = None  # replay: the run polls up to this day and acts as of it (`run --until`)
 
 
 class RunFailed(LfmwatchError):
@@ -84,7 +85,7 @@ def run_daily(
     """
     adapters = adapters or Adapters()
     report = RunReport(dry_run=dry_run)
-    with recorded_run(store, "run", lock="run") as run:
+    with logical_day(adapters.until), recorded_run(store, "run", lock="run") as run:
         report.run_id = run.id
         report.started = utcnow()
         ctx = _Context(store, config, adapters, report, dry_run, runlog=runlog)
@@ -197,7 +198,7 @@ def _stage_poll(ctx: _Context, result: StageResult) -> None:
         source = ArxivSource.from_config(ctx.config)
     if ctx.runlog is not None:
         source = _CountingSource(source, ctx.runlog.items("poll", "papers fetched"))
-    pr = poll(ctx.store, ctx.config, source)
+    pr = poll(ctx.store, ctx.config, source, until=ctx.adapters.until)
     result.counts = {"fetched": pr.fetched, "new": pr.new, "updated": pr.updated}
     result.counts["window"] = f"{(pr.window_start or '?')[:10]}..{(pr.window_end or '?')[:10]}"
     result.note = pr.reason
@@ -281,7 +282,7 @@ def _stage_select(ctx: _Context, result: StageResult) -> None:
     # select.max_per_run is spent per calendar day (UTC): a second run the same day, or a rerun after a
     # crash, must not propose the next batch of a backlog. Only papers that reached GitHub count: picks
     # recorded by a run that died (or was refused) before its commit are picked again and finish the job.
-    today = (ctx.adapters.today or (lambda: datetime.now(UTC).date()))().isoformat()
+    today = (ctx.adapters.today or (lambda: ctx.adapters.until or datetime.now(UTC).date()))().isoformat()
     done_today = proposed_on(ctx.store, today, on_branch)
     budget = max(0, ctx.config.select.max_per_run - done_today)
     stranded = [c for c in chosen if c["id"] in on_branch]  # on GitHub already: counted in done_today
