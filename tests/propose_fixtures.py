@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from fakes.github_fake import GitHubFake, fast_settings
@@ -93,6 +94,10 @@ HOSTILE = [("2501.00011", "[x](http://evil.example) <img src=x onerror=alert(1)>
            ("2501.00012", "# Heading? <script>alert(1)</script> ![p](http://evil/p.png) #123", AD, 0.98)]
 
 
+#: The bot's own markup in a PR body: its hidden markers and the collapsible details blocks (fixed text).
+OWN_HTML = re.compile(r"^(?:\s|<!-- lfmwatch:[a-z-]+(?::[0-9a-z./-]+)? -->|</?details>|<summary>details</summary>)*$")
+
+
 def rendered_links(markdown: str) -> tuple[list[str], list[str]]:
     """Link targets and raw HTML of a CommonMark rendering (what a reader could click or what could run)."""
     from markdown_it import MarkdownIt
@@ -102,6 +107,6 @@ def rendered_links(markdown: str) -> tuple[list[str], list[str]]:
         for t in [tok, *(tok.children or [])]:
             if t.type in ("link_open", "image"):
                 hrefs.append(str(t.attrs.get("href") or t.attrs.get("src")))
-            if t.type in ("html_inline", "html_block") and "lfmwatch:rolling-pr" not in t.content:
+            if t.type in ("html_inline", "html_block") and not OWN_HTML.match(t.content):
                 html.append(t.content)
     return hrefs, html
