@@ -19,7 +19,7 @@ UNITS = frozenset("""
 #: Prefixes left over from split hyphenated words ("inter-layer" -> "inter"), never a topic alone.
 FRAGMENTS = frozenset("""
     inter intra multi non pre post sub semi self cross co re un anti over under meta hyper ultra mid
-    de dis en ex im in mis out trans bi tri uni
+    de dis en ex im in mis out trans bi tri uni fine well
 """.split())
 #: Words that frame a paper but name no topic of the list (its sections are about using trained models).
 FILLER = frozenset("""
