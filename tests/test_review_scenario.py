@@ -221,7 +221,7 @@ def test_two_weeks_of_reviews(world: tuple[GitHubFake, Path]) -> None:
     show("Week 2: a reject box ticked", gh, db, 2)
     gh.close_pull(REPO, 2)
     run("2026-11-18")
-    assert {(pid, label) for pid, label, _, source in feedback(db) if source == "pr#2"} == {(C1, "rejected")}
+    assert {(pid, label) for pid, label, _, source in feedback(db) if source == "pr#2"} == {(C1, "closed")}
     assert digest(db, WEEK2)[0] == [] and len(digest(db, WEEK1)[0]) == 6  # nothing merged in week 2
     show("Week 2: PR #2 closed", gh, db, 2)
 
