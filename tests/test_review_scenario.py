@@ -5,7 +5,6 @@ feedback rows and the weekly digest say after each step. Run with `-s` to read t
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,8 @@ from lfmwatch.digest.content import build_digest
 from lfmwatch.digest.render import render_text
 from lfmwatch.store.db import Store
 
-tiny_model = e2e.tiny_model
-REPO, TOKEN, WI, FT = e2e.REPO, e2e.TOKEN, e2e.WI, e2e.FT
+tiny_model, world = e2e.tiny_model, e2e.world
+REPO, WI, FT = e2e.REPO, e2e.WI, e2e.FT
 BRANCH = "lfmwatch/papers"
 WEEK1, WEEK2 = "2026-W46", "2026-W47"  # Mon 2026-11-09 .. Sun 2026-11-22
 
@@ -62,22 +61,14 @@ PAPERS = [
 
 
 @pytest.fixture
-def world(tiny_model: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[GitHubFake, Path]]:
-    (tmp_path / "models").mkdir()
-    shutil.copy(tiny_model, tmp_path / "models" / "tiny.npz")
-    shutil.copy(tiny_model.with_name("tiny.card.json"), tmp_path / "models" / "tiny.card.json")
-    (tmp_path / "lfmwatch.toml").write_text(
-        f'[target]\nrepo = "{REPO}"\n'
-        "[arxiv]\ndelay_seconds = 0\nbackoff_seconds = 0.01\ntimeout_seconds = 5\nmax_retries = 1\n"
-        '[model]\npath = "models/tiny.npz"\nthreshold = 0.5\n'
-    )
-    with ArxivEmulator(PAPERS) as emu, GitHubFake() as gh:
-        gh.add_token(TOKEN, push={REPO})
-        gh.create_repo(REPO, {"README.md": e2e.README})
-        monkeypatch.setenv("LFMWATCH_ARXIV_API_URL", emu.url)
-        monkeypatch.setenv("GITHUB_API_URL", gh.url)
-        monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
-        yield gh, tmp_path
+def _scenario_papers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(e2e, "arxiv_papers", lambda: PAPERS)  # the end-to-end world, with these two weeks' papers
+
+
+@pytest.fixture
+def scenario(_scenario_papers: None, world: tuple[ArxivEmulator, GitHubFake],
+             tmp_path: Path) -> Iterator[tuple[GitHubFake, Path]]:
+    yield world[1], tmp_path
 
 
 def run(day: str) -> str:
@@ -122,8 +113,8 @@ def show(step: str, gh: GitHubFake, db: Path, number: int | None = None) -> None
         print(f"digest {week}:", digest(db, week)[0])
 
 
-def test_two_weeks_of_reviews(world: tuple[GitHubFake, Path]) -> None:
-    gh, home = world
+def test_two_weeks_of_reviews(scenario: tuple[GitHubFake, Path]) -> None:
+    gh, home = scenario
     db = home / "state.db"
 
     # --- Mon 9 Nov: the first run opens PR #1 with the day's papers, the NeurIPS paper tagged as the list does.
@@ -226,8 +217,8 @@ def test_two_weeks_of_reviews(world: tuple[GitHubFake, Path]) -> None:
     show("Week 2: PR #2 closed", gh, db, 2)
 
 
-def test_replayed_days_have_their_own_daily_cap(world: tuple[GitHubFake, Path]) -> None:
-    gh, home = world
+def test_replayed_days_have_their_own_daily_cap(scenario: tuple[GitHubFake, Path]) -> None:
+    gh, home = scenario
     with (home / "lfmwatch.toml").open("a") as fh:
         fh.write("[select]\nmax_per_run = 2\n")
     assert "proposed 2 paper" in run("2026-11-09")

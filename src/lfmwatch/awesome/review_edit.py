@@ -14,6 +14,7 @@ from lfmwatch.awesome.document import AwesomeList, Entry, NewEntry
 from lfmwatch.awesome.edit import insert_entries
 from lfmwatch.awesome.parse import is_blank, parse_list, split_lines
 from lfmwatch.errors import ListError
+from lfmwatch.ids import normalize_arxiv_id
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,8 @@ class EditResult:
 
 
 def _others(lst: AwesomeList, arxiv_id: str) -> Counter[tuple[str, str | None, str]]:
-    return Counter((e.section, e.arxiv_id, e.title) for e in lst.entries if e.arxiv_id != arxiv_id)
+    key = normalize_arxiv_id(arxiv_id) or arxiv_id
+    return Counter((e.section, e.arxiv_id, e.title) for e in lst.entries if e.arxiv_id != key)
 
 
 def remove_entry(text: str, arxiv_id: str, exclude: Iterable[str] = ()) -> EditResult:
@@ -49,7 +51,9 @@ def remove_entry(text: str, arxiv_id: str, exclude: Iterable[str] = ()) -> EditR
         start -= 1  # last item before a heading: drop the blank line before it instead
     new = "".join(lines[:start] + lines[end:])
     after = parse_list(new, exclude)
-    if after.find(arxiv_id=arxiv_id) is not None or _others(after, arxiv_id) != _others(lst, arxiv_id):
+    gone = sum(e.arxiv_id == entry.arxiv_id for e in lst.entries) - sum(e.arxiv_id == entry.arxiv_id
+                                                                         for e in after.entries)
+    if gone != 1 or _others(after, arxiv_id) != _others(lst, arxiv_id):
         return EditResult(text, entry, "removing the line would change how the rest of the list reads")
     return EditResult(new, entry)
 
