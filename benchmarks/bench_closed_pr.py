@@ -12,7 +12,6 @@ under each retrained model, and how many stay above the retrained model's thresh
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import os
@@ -27,16 +26,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     """Run the two retrains and print the closed papers' scores."""
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    ap.add_argument("--models", type=Path, default=ROOT / "models")
-    ap.add_argument("--stream", type=int, default=5000)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_retrain import arguments
+
+    ap = arguments()
     ap.add_argument("--papers", type=int, default=10)
     args = ap.parse_args()
-    sys.path.insert(0, str(ROOT / "tests"))
     from fakes.github_fake import GitHubFake
     from lfmwatch.config import config_from_dict
-    from lfmwatch.model.classifier import load_model
+    from lfmwatch.model.io import load_model
     from lfmwatch.model.fit import fit_model
     from lfmwatch.run.retrain import deployment_examples, readme_from_github
     from lfmwatch.store.db import Store

@@ -24,14 +24,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def main() -> None:
-    """Run the retrain once and print what it measured."""
+def arguments() -> argparse.ArgumentParser:
+    """--data, --models, --stream (shared with bench_closed_pr.py); the tests' fakes become importable."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--models", type=Path, default=ROOT / "models")
     ap.add_argument("--stream", type=int, default=5000)
-    args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "tests"))
+    return ap
+
+
+def main() -> None:
+    """Run the retrain once and print what it measured."""
+    args = arguments().parse_args()
     from fakes.github_fake import GitHubFake
     from lfmwatch.config import config_from_dict
     from lfmwatch.run.retrain import run_retrain
