@@ -34,8 +34,8 @@ def main() -> None:
     args = ap.parse_args()
     from fakes.github_fake import GitHubFake
     from lfmwatch.config import config_from_dict
-    from lfmwatch.model.io import load_model
     from lfmwatch.model.fit import fit_model
+    from lfmwatch.model.io import load_model
     from lfmwatch.run.retrain import deployment_examples, readme_from_github
     from lfmwatch.store.db import Store
     from lfmwatch.store.ledger import record_feedback
