@@ -150,6 +150,7 @@ def test_propose_readme_on_real_list(shared_data: Path, tmp_path: Path) -> None:
     assert "\r\n" in original
     copy = tmp_path / "README.md"
     copy.write_bytes(original.encode("utf-8"))
+    (tmp_path / "lfmwatch.toml").write_text('[model]\npath = "m1.npz"\n', encoding="utf-8")  # predictions of "m1"
     lst = parse_list(original, exclude=Config().target.exclude_sections)
     sections = set(lst.paper_sections())
     labels = [json.loads(line) for line in (shared_data / "lfm-labels.jsonl").read_text().splitlines()[:400]]

@@ -14,7 +14,8 @@ Kept for a while (the bulk of the stream):
   papers retraining uses.
 "The last days of the stream" count back from the newest listing day stored (never later than today), so an
 import of an old corpus keeps its own last days. Predictions of dropped papers go, and so do older models'
-predictions that said "not relevant"; the FTS index is optimised and the file VACUUMed.
+predictions that said "not relevant"; predictions that say "not relevant" lose their `why` words and section list
+(only relevant ones are ever shown); the FTS index is optimised and the file VACUUMed.
 """
 
 from __future__ import annotations
@@ -179,10 +180,16 @@ def compact(store: Store, policy: RetentionPolicy, *, dry_run: bool = False, tod
         stale += " AND (score IS NULL OR score < ?)"
         stale_args.append(policy.keep_score)
     pred_where = f"paper_id IN ({drop}) OR ({stale})"
+    # Reasons and section lists are only read for relevant predictions (candidates, digest): others lose them.
+    trim = "relevant = 0 AND (why IS NOT NULL OR sections IS NOT NULL)" + (
+        "" if policy.keep_score is None else " AND (score IS NULL OR score < ?)")
+    trim_args = [] if policy.keep_score is None else [policy.keep_score]
     (n_preds,) = conn.execute(f"SELECT COUNT(*) FROM predictions WHERE {pred_where}", stale_args).fetchone()
     (n_sums,) = conn.execute(f"SELECT COUNT(*) FROM summaries WHERE paper_id IN ({drop})").fetchone()
     report = CompactReport(dry_run, ref, int(papers_before), int(n_papers), int(n_preds), int(n_sums), kept_by,
                            before, before)
+    if not dry_run:
+        conn.execute(f"UPDATE predictions SET why = NULL, sections = NULL WHERE {trim}", trim_args)
     if dry_run or not (n_papers or n_preds or n_sums):
         conn.execute("DROP TABLE IF EXISTS temp.retention_keep")
         if not dry_run and vacuum:
