@@ -269,8 +269,11 @@ def iter_papers(store: Store, where: str | None = None, args: Iterable[Any] = ()
 
 
 def fts_query(query: str) -> str:
-    """Turn free user text into a safe FTS5 query: every word quoted, all words required."""
-    words = re.findall(r"\w+", query, flags=re.UNICODE)
+    """Turn free user text into a safe FTS5 query: every word quoted, all words required.
+
+    Words are the tokenizer's tokens (letters and digits; `_` separates, as in FTS5's unicode61), so each quoted
+    word is one token: the index keeps no positions (detail=column), which rules out multi-token phrases."""
+    words = re.findall(r"[^\W_]+", query, flags=re.UNICODE)
     return " ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
@@ -286,7 +289,16 @@ def search_papers(store: Store, query: str, limit: int = 20) -> list[dict[str, A
         "JOIN papers ON papers.rowid = papers_fts.rowid "
         "WHERE papers_fts MATCH ? ORDER BY rank LIMIT ?"
     )
-    rows = store.db.conn.execute(sql, [match, int(limit)]).fetchall()
+    import sqlite3
+
+    try:
+        rows = store.db.conn.execute(sql, [match, int(limit)]).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "phrase" not in str(exc):
+            raise
+        # A few scripts' letters are separators to the tokenizer: search for the plain ASCII words instead.
+        match = fts_query(re.sub(r"[^A-Za-z0-9]+", " ", query))
+        rows = store.db.conn.execute(sql, [match, int(limit)]).fetchall() if match else []
     return [_from_row(dict(zip(COLUMNS, r[: len(COLUMNS)], strict=True))) for r in rows]
 
 
