@@ -51,7 +51,7 @@ def load_corpus(categories: tuple[str, ...] = (), limit: int | None = None) -> l
 
 def default_model():  # type: ignore[no-untyped-def]
     """The packaged default model (models/ of this checkout)."""
-    from lfmwatch.model.classifier import load_model
+    from lfmwatch.model.io import load_model
 
     return load_model(ROOT / "models" / "lfm-model.npz")
 
