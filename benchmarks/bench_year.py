@@ -99,9 +99,11 @@ def year(days: int, per_day: int, push_every: int = 7) -> int:
                 batch.append({**src, "id": f"{prefix}.{n:05d}", "listed": day.isoformat(), "published": day.isoformat()})
             upsert_papers(store, batch, "arxiv")
             counts = classify_store(store, model)
+            # select.max_per_run (10) a day, select.max_per_pr (40) in the week's pull request.
+            room = min(10, 40 - sum(len(ids) for _, ids in pending if (day - _).days < day.weekday() + 1))
             picks = [r[0] for r in store.db.execute(
                 "SELECT r.paper_id FROM predictions r LEFT JOIN proposals p ON p.paper_id = r.paper_id "
-                "WHERE r.relevant = 1 AND p.paper_id IS NULL ORDER BY r.score DESC LIMIT 10")]
+                "WHERE r.relevant = 1 AND p.paper_id IS NULL ORDER BY r.score DESC LIMIT ?", [max(0, room)])]
             for pid in picks:
                 set_proposal_status(store, pid, "proposed", pr_number=d // 7 + 1, proposed_at=utcnow())
             pending.append((day, picks))

@@ -55,7 +55,7 @@ RELEVANT = {"2603.00003", "2603.00013", "2603.00023", "2603.00033"}
 
 
 def test_compaction_keeps_the_ledger_the_relevant_the_window_and_the_sample(stocked: Store) -> None:
-    policy = RetentionPolicy(window_days=3, sample_size=45, categories=("cs.LG",))
+    policy = RetentionPolicy(window_days=3, sample_size=45, categories=("cs.LG",), relevant_days=60)
     blocked = blocked_ids(stocked)
     dry = compact(stocked, policy, dry_run=True, today=TODAY)
     assert stocked.db["papers"].count == 601 and dry.papers_dropped > 0  # a dry run changes nothing
@@ -87,9 +87,17 @@ def test_the_stream_day_is_the_newest_paper_not_the_clock(stocked: Store) -> Non
                               [(TODAY - timedelta(days=2)).isoformat()]).fetchone()[0] == 30
 
 
+def test_relevant_papers_not_proposed_go_after_relevant_days(stocked: Store) -> None:
+    set_proposal_status(stocked, "2603.00013", "proposed", pr_number=2)
+    compact(stocked, RetentionPolicy(window_days=1, sample_size=0, relevant_days=30), today=TODAY)
+    kept = {r[0] for r in stocked.db.execute("SELECT id FROM papers")}
+    assert "2603.00013" in kept  # proposed: kept for good
+    assert not {"2603.00003", "2603.00023", "2603.00033"} & kept  # relevant 57-59 days ago, never proposed
+
+
 def test_threshold_override_keeps_the_papers_it_makes_candidates(stocked: Store) -> None:
     _predict(stocked, "2603.00007", relevant=0, score=0.45)
-    compact(stocked, RetentionPolicy(window_days=1, sample_size=0, keep_score=0.4), today=TODAY)
+    compact(stocked, RetentionPolicy(window_days=1, sample_size=0, keep_score=0.4, relevant_days=60), today=TODAY)
     assert stocked.db.execute("SELECT 1 FROM papers WHERE id = '2603.00007'").fetchone()
     assert not stocked.db.execute("SELECT 1 FROM papers WHERE id = '2603.00008'").fetchone()
 

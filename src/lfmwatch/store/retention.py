@@ -4,10 +4,11 @@ Kept forever: every table but `papers`/`predictions`/`summaries` (the PR ledger,
 runs, the watermark and other state), and every paper the bot decided or learned something about:
 - *ledger*: a paper with a proposal row (selected, proposed, accepted, moved, rejected, ignored, unignored),
   a feedback row (labels from reviews and comment commands) or a summary;
-- *relevant*: a paper any model found relevant (the digest's papers and the candidates still waiting for a
-  slot are among them), or scoring at least the configured `model.threshold` override;
 - *unclassified*: a paper without any prediction yet (the next classify must see it).
 Kept for a while (the bulk of the stream):
+- *relevant*: for `relevant_days` (42), a paper any model found relevant or that scores at least the configured
+  `model.threshold` override: the candidates still waiting for a slot, and the digest's papers for their week and
+  the four weeks of rising-topic history after it (those proposed stay for good, as *ledger*);
 - *window*: papers listed in the last `window_days` days of the stream (`arxiv.overlap_days` + 1): the days the
   next poll fetches again (it starts `overlap_days` before its watermark), so they are not re-inserted as new;
 - *sample*: the newest `sample_size` papers of the configured categories (`stream_sample`), the unlabelled
@@ -38,6 +39,7 @@ class RetentionPolicy:
     """How much of the stream compaction keeps (see the module docstring)."""
 
     window_days: int = 3
+    relevant_days: int = 42  # the digest's week, its 4 weeks of rising-topic history, and a week of slack
     sample_size: int = DEFAULT_SAMPLE_SIZE
     categories: tuple[str, ...] = ()
     keep_score: float | None = None  # model.threshold override: papers scoring this much are candidates too
@@ -119,13 +121,16 @@ def stream_sample(store: Store, size: int = DEFAULT_SAMPLE_SIZE, categories: Seq
 
 
 def _reason_sql(policy: RetentionPolicy, ref: str | None) -> dict[str, tuple[str, list[Any]]]:
-    score = ("" if policy.keep_score is None else " OR score >= ?")
+    score = ("" if policy.keep_score is None else " OR r.score >= ?")
     score_args = [] if policy.keep_score is None else [policy.keep_score]
     first_day = ((date.fromisoformat(ref) - timedelta(days=policy.window_days - 1)).isoformat() if ref else "9999")
+    first_relevant = ((date.fromisoformat(ref) - timedelta(days=policy.relevant_days - 1)).isoformat() if ref
+                      else "9999")
     return {
         "ledger": ("SELECT paper_id FROM proposals UNION SELECT paper_id FROM feedback "
                    "UNION SELECT paper_id FROM summaries", []),
-        "relevant": (f"SELECT DISTINCT paper_id FROM predictions WHERE relevant = 1{score}", score_args),
+        "relevant": (f"SELECT DISTINCT r.paper_id FROM predictions r JOIN papers p ON p.id = r.paper_id "
+                     f"WHERE (r.relevant = 1{score}) AND {_DAY} >= ?", [*score_args, first_relevant]),
         "unclassified": ("SELECT p.id FROM papers p WHERE NOT EXISTS "
                          "(SELECT 1 FROM predictions r WHERE r.paper_id = p.id)", []),
         "window": (f"SELECT p.id FROM papers p WHERE {_DAY} >= ?", [first_day]),
