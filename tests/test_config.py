@@ -132,6 +132,18 @@ def test_init_writes_and_refuses_to_overwrite(tmp_path: Path) -> None:
     assert "# my edit" not in (tmp_path / "lfmwatch.toml").read_text()
 
 
+def test_init_config_keeps_the_packaged_model(tmp_path: Path) -> None:
+    """A fresh `lfmwatch init` in a directory without models/ still finds the model pip installed."""
+    from lfmwatch.config import PACKAGED_MODEL, packaged_model_path
+
+    assert CliRunner().invoke(cli, ["init"]).exit_code == 0
+    config = load_config(tmp_path / "lfmwatch.toml")
+    if packaged_model_path() is None:
+        pytest.skip("no packaged model in this installation")
+    assert config.model_origin == PACKAGED_MODEL
+    assert Path(config.model.path) == packaged_model_path()
+
+
 def test_bad_config_is_a_clean_cli_error(tmp_path: Path) -> None:
     write(tmp_path / "c.toml", "[arxiv]\nbogus = 1\n")
     result = CliRunner().invoke(cli, ["--config", str(tmp_path / "c.toml"), "init", "--path", "x.toml"])

@@ -385,7 +385,12 @@ def render_default_config() -> str:
             comment = _KEY_DOCS.get(f"{name}.{f.name}")
             if comment:
                 lines.append(f"# {comment}")
-            lines.append(f"{f.name} = {_toml_value(getattr(section, f.name))}")
+            line = f"{f.name} = {_toml_value(getattr(section, f.name))}"
+            if f"{name}.{f.name}" == "model.path":
+                # Set in a file, the path is relative to it and the packaged default model is no longer found.
+                lines.append("# unset: models/lfm-model.npz in the working directory when present, else the packaged model")
+                line = "# " + line
+            lines.append(line)
     return "\n".join(lines) + "\n"
 
 
