@@ -78,3 +78,13 @@ def test_a_full_disk_fails_the_run_with_a_hint_not_as_a_bug(tmp_path: Path, monk
         report = run_daily(store, load_config())
     assert report.status == "failed" and report.failed_stage() == "poll"
     assert "disk is full" in report.error and "free disk space" in report.hint and "bug" not in report.hint
+
+
+def test_a_store_path_whose_directory_cannot_be_made_is_a_clean_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory", encoding="utf-8")
+    db = blocker / "sub" / "state.db"  # its parent cannot be created: a file is in the way
+    with pytest.raises(StoreError, match="cannot create the store's directory"):
+        Store(db)
+    result = CliRunner().invoke(cli, ["status"], env={"LFMWATCH_DB": str(db)})
+    assert result.exit_code == 1 and "LFMWATCH_DB" in _no_traceback(result)

@@ -304,7 +304,11 @@ class Store:
         self.path = Path(path)
         try:
             if self.path.parent and not self.path.parent.exists():
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StoreError(f"{self.path}: cannot create the store's directory: {exc.strerror or exc}",
+                                     "point LFMWATCH_DB at a path in a writable directory") from exc
             conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
             self.db = sqlite_utils.Database(conn)
             if str(self.path) != ":memory:":
