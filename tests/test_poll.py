@@ -260,7 +260,7 @@ def test_error_feed_fails_the_poll_and_status_shows_it(emu: ArxivEmulator) -> No
 
 
 @pytest.mark.parametrize(("args", "code", "text"), [
-    (["--since", "2025-06-03", "--until", "2025-06-01"], 1, "is after --until"),
+    (["--since", "2025-06-03", "--until", "2025-06-01"], 2, "is after --until"),  # usage: exit 2
     (["--since", "yesterday"], 2, "is not a date like 2025-06-01"),
 ])
 def test_bad_dates(emu: ArxivEmulator, args: list[str], code: int, text: str) -> None:

@@ -37,6 +37,8 @@ def poll_cmd(app: App, since: date | None, until: date | None) -> None:
     from lfmwatch.adapters.arxiv import ArxivSource
     from lfmwatch.ingest.poll import poll
 
+    if since is not None and until is not None and since > until:
+        raise click.UsageError(f"--since {since} is after --until {until}: give --since on or before --until")
     result = poll(app.store, app.config, ArxivSource.from_config(app.config), since=since, until=until)
     click.echo(result.line())
     for warning in result.warnings:
