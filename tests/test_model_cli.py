@@ -87,6 +87,12 @@ def test_classify_without_model_says_how_to_train(tmp_path: Path) -> None:
     assert "lfmwatch train" in res.output
 
 
+def test_classify_output_without_input_is_a_usage_error(tmp_path: Path) -> None:
+    res = CliRunner().invoke(cli, ["classify", "--output", str(tmp_path / "p.jsonl")])
+    assert res.exit_code == 2 and "--output needs --input" in res.output
+    assert not (tmp_path / "p.jsonl").exists() and not (tmp_path / "state.db").exists()
+
+
 def test_evaluate_prints_report(tmp_path: Path) -> None:
     p = _write_inputs(tmp_path)
     res = CliRunner().invoke(cli, ["evaluate", "--labels", str(p["labels"]), "--corpus", str(p["corpus"]),

@@ -229,6 +229,8 @@ def classify_cmd(app: App, input_path: Path | None, output_path: Path | None, mo
     from lfmwatch.model.io import load_model
     from lfmwatch.run.classify import classify_jsonl, classify_store
 
+    if output_path is not None and input_path is None:
+        raise click.UsageError("--output needs --input (without --input, classify writes to the store)")
     config = app.config
     model = load_model(model_path or Path(config.model.path))
     threshold = config.model.threshold if config.model.threshold >= 0 else None
