@@ -84,7 +84,7 @@ def test_a_store_path_whose_directory_cannot_be_made_is_a_clean_error(tmp_path: 
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory", encoding="utf-8")
     db = blocker / "sub" / "state.db"  # its parent cannot be created: a file is in the way
-    with pytest.raises(StoreError, match="cannot create the store's directory"):
+    with pytest.raises(StoreError, match="cannot open the store: Not a directory"):
         Store(db)
     result = CliRunner().invoke(cli, ["status"], env={"LFMWATCH_DB": str(db)})
     assert result.exit_code == 1 and "LFMWATCH_DB" in _no_traceback(result)

@@ -303,12 +303,7 @@ class Store:
     def __init__(self, path: str | Path, *, migrate: bool = True) -> None:
         self.path = Path(path)
         try:
-            if self.path.parent and not self.path.parent.exists():
-                try:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                except OSError as exc:
-                    raise StoreError(f"{self.path}: cannot create the store's directory: {exc.strerror or exc}",
-                                     "point LFMWATCH_DB at a path in a writable directory") from exc
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
             self.db = sqlite_utils.Database(conn)
             if str(self.path) != ":memory:":
@@ -327,6 +322,9 @@ class Store:
                 f"{self.path}: cannot open the store: {exc}",
                 "check the file is an lfmwatch state.db (or point LFMWATCH_DB at another path)",
             ) from exc
+        except OSError as exc:  # e.g. its directory cannot be created
+            raise StoreError(f"{self.path}: cannot open the store: {exc.strerror or exc}",
+                             "point LFMWATCH_DB at a path in a writable directory") from exc
 
     def atomic(self) -> AbstractContextManager[Any]:
         """One transaction (a savepoint inside another): every write in the block lands, or none."""
