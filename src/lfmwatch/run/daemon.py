@@ -130,6 +130,7 @@ class Daemon:
     stop_event: threading.Event = field(default_factory=threading.Event)
     scheduler: BlockingScheduler | None = None
     executions: list[tuple[str, str]] = field(default_factory=list)  # (job, outcome), for logs and tests
+    _shut_down: threading.Event = field(default_factory=threading.Event)  # set when stop() has shut the scheduler
     _signals: int = 0
 
     def build(self) -> BlockingScheduler:
@@ -224,7 +225,16 @@ class Daemon:
             log.info("daemon started (pid %d): run %r, digest %r, retrain %r, %s", os.getpid(),
                      self.config.schedule.run_cron, self.config.schedule.digest_cron, self.config.schedule.retrain_cron,
                      self.config.schedule.timezone)
-            scheduler.start()
+            try:
+                scheduler.start()
+            except Exception as exc:
+                from apscheduler.jobstores.base import JobLookupError
+
+                if not (isinstance(exc, JobLookupError) and self.stop_event.is_set()):
+                    raise
+                # stop() shut the scheduler down while its loop was removing a one-off job that had just run:
+                # harmless; wait until the shutdown (and that job's bookkeeping) is complete.
+                self._shut_down.wait(timeout=60)
         finally:
             if restore is not None:
                 restore()
@@ -246,6 +256,7 @@ class Daemon:
                 scheduler.shutdown(wait=True)
             except Exception as exc:  # SchedulerNotRunningError when two stops race
                 log.debug("shutdown: %s", exc)
+        self._shut_down.set()
 
     # signals ------------------------------------------------------------------------------------
     def _install_signals(self) -> Callable[[], None]:
