@@ -127,7 +127,8 @@ def clean_summary(raw: str | None, *, title: str = "", abstract: str = "", langu
     text = _HTML_ENTITY.sub(" ", text)
     text = _MD_MARKS.sub("", text)
     text = _MENTION.sub(r"\1", text)
-    text = text.replace("<", " ").replace(">", " ")
+    # A bracket pair the link pattern did not match (no opening "[") must still not read as a link target.
+    text = text.replace("<", " ").replace(">", " ").replace("](", "] (")
     text = one_line(text)
     text = _PREFIX.sub("", text).strip(" \"'“”‘’")
     if not text:
