@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from lfmwatch.adapters.github import GitHubRepo, GitHubSession, PullInfo
     from lfmwatch.awesome import AwesomeList
     from lfmwatch.config import Config
+    from lfmwatch.pr.reads import RunReads
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class BranchState:
     closed_entries: list[Any] = field(default_factory=list)  # that PR's papers (entries not in base)
     unfiled: list[Any] = field(default_factory=list)  # the PR's entries whose section vanished from the base README
     renamed: dict[str, str] = field(default_factory=dict)  # old section path -> its new path, when evident
+    merge_pending: bool = False  # read without allow_merge: a write would merge the base into the branch first
 
     @property
     def head_spec(self) -> str:
@@ -93,7 +95,9 @@ def _repos(session: GitHubSession, config: Config) -> tuple[GitHubRepo, GitHubRe
     )
 
 
-def read_state(session: GitHubSession, config: Config, *, allow_merge: bool) -> BranchState:
+def read_state(session: GitHubSession, config: Config, *, allow_merge: bool,
+               reads: RunReads | None = None) -> BranchState:
+    """Read the base, the bot's open PR and the bot branch (files through `reads`, the run's cache, when given)."""
     from lfmwatch.awesome import parse_list
 
     t = config.target
@@ -101,10 +105,13 @@ def read_state(session: GitHubSession, config: Config, *, allow_merge: bool) -> 
     target, head = _repos(session, config)
     base = t.base_branch or target.default_branch
     _check_branch(t.branch, base, target, head)
-    base_sha = target.branch_sha(base)
+    known, base_sha = reads.take_base_head(target, base) if reads is not None else (False, None)
+    if not known:
+        base_sha = target.branch_sha(base)
     if base_sha is None:
         raise GitHubError(f"base branch {base!r} not found on {target.full_name}", "fix target.base_branch")
-    base_file = target.read_file(t.readme, base_sha)
+    base_file = reads.read_file(target, t.readme, base_sha) if reads is not None else target.read_file(t.readme,
+                                                                                                       base_sha)
     if base_file is None:
         raise GitHubError(f"{t.readme} not found on {target.full_name}@{base}", "fix target.readme")
     base_list = parse_list(base_file.text, exclude=exclude)
@@ -133,7 +140,7 @@ def read_state(session: GitHubSession, config: Config, *, allow_merge: bool) -> 
         if closed_file is not None:
             state.closed_entries = added_entries(parse_list(closed_file.text, exclude=exclude), base_list)
     if work_sha != base_sha:
-        _load_work(state, config, allow_merge=allow_merge)
+        _load_work(state, config, allow_merge=allow_merge, reads=reads)
     return state
 
 
@@ -185,13 +192,14 @@ def _fresh_start(head: GitHubRepo, target: GitHubRepo, spec: str, base_sha: str,
     return "reuse", branch_sha
 
 
-def _load_work(state: BranchState, config: Config, *, allow_merge: bool) -> None:
+def _load_work(state: BranchState, config: Config, *, allow_merge: bool, reads: RunReads | None = None) -> None:
     """Read the README on the branch; re-apply the bot's entries when the base README moved on."""
     from lfmwatch.awesome import insert_entries, parse_list
 
     t = config.target
     exclude = tuple(t.exclude_sections)
-    f = state.head.read_file(t.readme, state.work_sha)
+    f = (reads.read_file(state.head, t.readme, state.work_sha) if reads is not None
+         else state.head.read_file(t.readme, state.work_sha))
     if f is None:
         raise GitHubError(f"{t.readme} is missing on branch {state.branch}",
                           f"restore it on {state.branch} or delete the branch, then rerun")
@@ -221,6 +229,7 @@ def _load_work(state: BranchState, config: Config, *, allow_merge: bool) -> None
         state.notes.append(f"re-applied {len(res.inserted)} entries to the new {state.base} README")
         return
     if not allow_merge:
+        state.merge_pending = True
         state.notes.append(f"would merge {state.base} into {state.branch} (people edited the branch)")
         return
     from lfmwatch.adapters.github import ConflictError

@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from lfmwatch.adapters.github import GitHubSession, PullInfo
     from lfmwatch.awesome import AwesomeList
     from lfmwatch.config import Config
+    from lfmwatch.pr.reads import RunReads
 
 from lfmwatch.pr.branch import (
     BranchState,
@@ -206,13 +207,16 @@ def _limit(config: Config, in_pr: int) -> int:
 
 def select_for_pr(
     store: Store, config: Config, session: GitHubSession, *, model_version: str | None = None,
-    on_branch: set[str] | None = None,
+    on_branch: set[str] | None = None, reads: RunReads | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """The papers the next propose would add (read-only on GitHub and the store) and the skip counts.
 
     `on_branch`, when given, receives the ids of the papers already on the bot branch (they reached GitHub).
+    `reads`, the daily run's cache, supplies what sync read and keeps this read of the branch for propose.
     """
-    state = read_state(session, config, allow_merge=False)
+    state = read_state(session, config, allow_merge=False, reads=reads)
+    if reads is not None:
+        reads.keep_state(state)
     if on_branch is not None:
         on_branch.update(e.arxiv_id for e in added_entries(state.work_list, state.base_list))
     chosen, counts = _select(store, config, state, load_candidates(store, config, model_version))
@@ -259,15 +263,21 @@ def propose_to_github(
     *,
     run_id: int | None = None,
     dry_run: bool = False,
+    reads: RunReads | None = None,
 ) -> ProposeResult:
-    """Add `selected` (re-checked against the current list, PR and store) to the rolling PR; see module doc."""
+    """Add `selected` (re-checked against the current list, PR and store) to the rolling PR; see module doc.
+
+    With `reads`, the first attempt starts from the branch state select read (see lfmwatch.pr.reads).
+    """
     from lfmwatch.adapters.github import ConflictError
 
     with store.lock("propose"):
         last: Exception | None = None
         for attempt in range(ATTEMPTS):
             try:
-                return _attempt(store, config, session, selected, run_id=run_id, dry_run=dry_run)
+                state = _reused_state(reads, dry_run) if attempt == 0 else None
+                return _attempt(store, config, session, selected, run_id=run_id, dry_run=dry_run, state=state,
+                                reads=reads)
             except ConflictError as exc:
                 # Someone pushed to the branch (or opened the PR) between our read and our write: re-read, redo.
                 log.info("attempt %d: %s; re-reading the branch", attempt + 1, exc.message)
@@ -278,14 +288,28 @@ def propose_to_github(
         )
 
 
+def _reused_state(reads: RunReads | None, dry_run: bool) -> BranchState | None:
+    """Select's read of the branch, when still true: an open PR is re-read once (closed or pushed to since?)."""
+    state = reads.take_state() if reads is not None else None
+    if state is None or state.open_pr is None or dry_run:
+        return state
+    pr = state.target.get_pull(state.open_pr.number)
+    if pr.state != "open" or pr.head_sha != state.branch_sha:
+        return None
+    state.open_pr = pr  # its body and labels as they are now
+    return state
+
+
 def _attempt(store: Store, config: Config, session: GitHubSession, selected: Sequence[Mapping[str, Any]], *,
-             run_id: int | None, dry_run: bool) -> ProposeResult:
+             run_id: int | None, dry_run: bool, state: BranchState | None = None,
+             reads: RunReads | None = None) -> ProposeResult:
     from lfmwatch.awesome import insert_entries, parse_list
     from lfmwatch.pr.body import render_pr_body
 
     t = config.target
     exclude = tuple(t.exclude_sections)
-    state = read_state(session, config, allow_merge=not dry_run)
+    if state is None:
+        state = read_state(session, config, allow_merge=not dry_run, reads=reads)
     refiled = refile(store, state, exclude, dry_run=dry_run)
     chosen, counts = _select(store, config, state, selected)
     res = insert_entries(state.work_text, new_entries(chosen), exclude=exclude)

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from lfmwatch.adapters.github import GitHubRepo, GitHubSession, PullInfo
     from lfmwatch.awesome import AwesomeList
     from lfmwatch.config import Config
+    from lfmwatch.pr.reads import RunReads
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,12 @@ def _bump(counts: dict[str, int], key: str, n: int = 1) -> None:
     counts[key] = counts.get(key, 0) + n
 
 
-def sync(store: Store, config: Config, session: GitHubSession, *, dry_run: bool = False) -> SyncResult:
-    """Sync every bot PR that has no final outcome recorded yet (see the module doc)."""
+def sync(store: Store, config: Config, session: GitHubSession, *, dry_run: bool = False,
+         reads: RunReads | None = None) -> SyncResult:
+    """Sync every bot PR that has no final outcome recorded yet (see the module doc).
+
+    With `reads` (the daily run's cache) the base README is read at the base head's commit and kept for propose.
+    """
     from lfmwatch.awesome import parse_list
 
     t = config.target
@@ -93,7 +98,12 @@ def sync(store: Store, config: Config, session: GitHubSession, *, dry_run: bool 
     todo = sorted(n for n, r in known.items() if not (r.get("synced_at") and r.get("state") in ("merged", "closed")))
     if not todo:
         return result
-    base_file = target.read_file(t.readme, t.base_branch or target.default_branch)
+    base = t.base_branch or target.default_branch
+    if reads is None:
+        base_file = target.read_file(t.readme, base)
+    else:
+        base_sha = reads.base_head(target, base)
+        base_file = reads.read_file(target, t.readme, base_sha) if base_sha else None
     lst = parse_list(base_file.text, exclude=tuple(t.exclude_sections)) if base_file else None
     sections = [s for s in (section_path(x) for x in lst.paper_sections()) if s] if lst else []
     for number in todo:
@@ -101,13 +111,13 @@ def sync(store: Store, config: Config, session: GitHubSession, *, dry_run: bool 
         outcome: dict[str, Any] = {"number": number, "state": "merged" if pr.merged else pr.state}
         _commands(store, session, config, target, pr, sections, result, dry_run)
         if pr.merged or pr.state == "open":
-            _authorship(store, config, target, pr, lst, result, dry_run)
+            _authorship(store, config, target, pr, lst, result, dry_run, reads)
         if pr.merged:
             _merged(store, config, target, pr, result, outcome, dry_run)
         elif pr.state == "closed":
             _closed(store, config, target, pr, result, outcome, dry_run)
         else:
-            result.pending.append(_open_report(store, config, target, pr))
+            result.pending.append(_open_report(store, config, target, pr, reads))
         if not dry_run:
             final = pr.merged or pr.state == "closed"
             save_pull(store, pr, t.repo, t.branch, state=outcome["state"], updated=pr.updated,
@@ -117,9 +127,10 @@ def sync(store: Store, config: Config, session: GitHubSession, *, dry_run: bool 
     return result
 
 
-def sync_pulls(store: Store, config: Config, session: GitHubSession, *, dry_run: bool = False) -> dict[str, int]:
+def sync_pulls(store: Store, config: Config, session: GitHubSession, *, dry_run: bool = False,
+               reads: RunReads | None = None) -> dict[str, int]:
     """`sync` for the daily run: just the counts."""
-    return dict(sync(store, config, session, dry_run=dry_run).counts)
+    return dict(sync(store, config, session, dry_run=dry_run, reads=reads).counts)
 
 
 def _decide(store: Store, row: dict[str, Any], label: str, section: str | None, number: int,
@@ -229,7 +240,7 @@ def _commands(store: Store, session: GitHubSession, config: Config, target: GitH
 
 
 def _authorship(store: Store, config: Config, target: GitHubRepo, pr: PullInfo, base: AwesomeList | None,
-                result: SyncResult, dry_run: bool) -> None:
+                result: SyncResult, dry_run: bool, reads: RunReads | None = None) -> None:
     """Mark the PR's lines that reviewers wrote themselves (status `reviewer`); see the module doc."""
     from lfmwatch.adapters.github_review import pull_commits
     from lfmwatch.awesome import parse_list
@@ -237,7 +248,7 @@ def _authorship(store: Store, config: Config, target: GitHubRepo, pr: PullInfo, 
 
     t = config.target
     exclude = tuple(t.exclude_sections)
-    head_text = _read(target, config, pr, pr.head_sha)
+    head_text = _read(target, config, pr, pr.head_sha, reads)
     if head_text is None:
         return
     head = parse_list(head_text, exclude)
@@ -268,22 +279,26 @@ def _authorship(store: Store, config: Config, target: GitHubRepo, pr: PullInfo, 
         _bump(result.counts, "reviewer_lines", len(marked))
 
 
-def _read(target: GitHubRepo, config: Config, pr: PullInfo, ref: str | None) -> str | None:
+def _read(target: GitHubRepo, config: Config, pr: PullInfo, ref: str | None,
+          reads: RunReads | None = None) -> str | None:
+    """The README at commit `ref` of the PR's head repository (through the run's cache when given)."""
     if not ref:
         return None
     repo = target if pr.head_owner == target.owner or not config.target.fork else target.session.repo(
         config.target.fork)
-    f = repo.read_file(config.target.readme, ref)
+    f = reads.read_file(repo, config.target.readme, ref) if reads is not None else repo.read_file(
+        config.target.readme, ref)
     return f.text if f else None
 
 
-def _open_report(store: Store, config: Config, target: GitHubRepo, pr: PullInfo) -> dict[str, Any]:
+def _open_report(store: Store, config: Config, target: GitHubRepo, pr: PullInfo,
+                 reads: RunReads | None = None) -> dict[str, Any]:
     """Which of the PR's papers reviewers removed or moved so far (nothing is recorded for an open PR)."""
     from lfmwatch.awesome import parse_list
 
     t = config.target
     report: dict[str, Any] = {"number": pr.number, "removed": [], "moved": []}
-    text = _read(target, config, pr, pr.head_sha)
+    text = _read(target, config, pr, pr.head_sha, reads)
     if text is None:
         return report
     lst: AwesomeList = parse_list(text, exclude=tuple(t.exclude_sections))

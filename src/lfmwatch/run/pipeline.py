@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from lfmwatch.config import Config
     from lfmwatch.ingest.poll import PaperSource
     from lfmwatch.model.classifier import LfmModel
+    from lfmwatch.pr.reads import RunReads
     from lfmwatch.run.runlog import RunLog
     from lfmwatch.store.db import Store
 
@@ -150,6 +151,7 @@ class _Context:
     github: Any = None
     propose_reason: str = ""
     runlog: RunLog | None = None
+    reads: RunReads = field(default_factory=lambda: _run_reads())  # GitHub reads shared by sync, select, propose
 
     def github_session(self) -> Any:
         """The GitHub session (created once, on first use)."""
@@ -161,6 +163,12 @@ class _Context:
 
                 self.github = connect(GitHubSettings.from_config(self.config))
         return self.github
+
+
+def _run_reads() -> RunReads:
+    from lfmwatch.pr.reads import RunReads
+
+    return RunReads()
 
 
 def _run_stage(ctx: _Context, name: str, runlog: RunLog | None) -> None:
@@ -262,7 +270,8 @@ def _stage_sync(ctx: _Context, result: StageResult) -> None:
     from lfmwatch.pr import sync
 
     try:
-        counts = sync.sync_pulls(ctx.store, ctx.config, ctx.github_session(), dry_run=ctx.dry_run)
+        counts = sync.sync_pulls(ctx.store, ctx.config, ctx.github_session(), dry_run=ctx.dry_run,
+                                 reads=ctx.reads)
     except GitHubError as exc:
         # Learning from reviews can wait a day: proposals stay blocked until their outcome is read, and
         # propose reads the PR's state itself. If GitHub is really unusable, select stops the run next.
@@ -278,7 +287,8 @@ def _stage_select(ctx: _Context, result: StageResult) -> None:
     on_branch: set[str] = set()
     model = ctx.adapters.model  # loaded by classify: its predictions are the candidates
     chosen, counts = propose.select_for_pr(ctx.store, ctx.config, ctx.github_session(), on_branch=on_branch,
-                                           model_version=model.version if model is not None else None)
+                                           model_version=model.version if model is not None else None,
+                                           reads=ctx.reads)
     # select.max_per_run is spent per calendar day (UTC): a second run the same day, or a rerun after a
     # crash, must not propose the next batch of a backlog. Only papers that reached GitHub count: picks
     # recorded by a run that died (or was refused) before its commit are picked again and finish the job.
@@ -324,7 +334,8 @@ def _stage_propose(ctx: _Context, result: StageResult) -> None:
     # is completed here (PR opened, proposals marked), and the PR body is refreshed (summaries, moves).
     from lfmwatch.pr import propose
     outcome = propose.propose_to_github(ctx.store, ctx.config, ctx.github_session(), ctx.selected,
-                                        run_id=ctx.report.run_id, dry_run=ctx.dry_run)
+                                        run_id=ctx.report.run_id, dry_run=ctx.dry_run, reads=ctx.reads)
+    ctx.reads.invalidate()  # propose may have written: nothing it read is handed on
     by_id = {p["id"]: p for p in (*outcome.papers, *ctx.selected)}
     # Opening the PR that an interrupted run's commit was waiting for proposes its papers now: say so.
     proposed = outcome.proposed or ([p["id"] for p in outcome.papers] if outcome.created_pr else [])
