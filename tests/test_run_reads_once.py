@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 
@@ -39,13 +40,19 @@ def test_a_quiet_daily_run_reads_the_readme_and_the_branch_once(
     assert sum(reads.values()) == 14, sorted(reads.items())
 
 
-def test_a_pr_closed_between_select_and_propose_is_read_again(gh: GitHubFake, store: Store) -> None:
+def _day2_selected(gh: GitHubFake, store: Store) -> tuple[Any, Any, RunReads, list[Any]]:
+    """PR #1 open with DAY1's papers; DAY2's papers selected with a fresh RunReads (config, session, reads, chosen)."""
     cfg = make_config()
     seed(store, DAY1)
     assert propose(store, cfg, session_for(gh)).pr_number == 1
     seed(store, DAY2)
     session, reads = session_for(gh), RunReads()
     chosen, _ = select_for_pr(store, cfg, session, reads=reads)
+    return cfg, session, reads, chosen
+
+
+def test_a_pr_closed_between_select_and_propose_is_read_again(gh: GitHubFake, store: Store) -> None:
+    cfg, session, reads, chosen = _day2_selected(gh, store)
     assert sorted(p["id"] for p in chosen) == ["2501.00004", "2501.00005"]
     gh.close_pull(REPO, 1)  # a reviewer closes the PR while the run summarizes
     res = propose_to_github(store, cfg, session, chosen, reads=reads)
@@ -56,12 +63,7 @@ def test_a_pr_closed_between_select_and_propose_is_read_again(gh: GitHubFake, st
 
 
 def test_a_commit_on_the_branch_between_select_and_propose_is_read_again(gh: GitHubFake, store: Store) -> None:
-    cfg = make_config()
-    seed(store, DAY1)
-    assert propose(store, cfg, session_for(gh)).pr_number == 1
-    seed(store, DAY2)
-    session, reads = session_for(gh), RunReads()
-    chosen, _ = select_for_pr(store, cfg, session, reads=reads)
+    cfg, session, reads, chosen = _day2_selected(gh, store)
     gh.edit_file(REPO, "lfmwatch/papers", "README.md", lambda t: t + "\nA reviewer's line.\n")
     res = propose_to_github(store, cfg, session, chosen, reads=reads)
     assert res.pr_number == 1 and sorted(res.proposed) == ["2501.00004", "2501.00005"]
