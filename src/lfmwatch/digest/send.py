@@ -347,9 +347,10 @@ def _deliver(store: Store, config: Config, digest: Digest, recipients: list[str]
             _send_batch(store, config, week, transport, sender, batch, data, result, sleep)
     finally:
         transport.close()
-    result.sent = sum(1 for s in served_recipients(store, week).values() if s == "sent")
-    result.refused = sum(1 for s in served_recipients(store, week).values() if s == "refused")
-    unserved = [r for r in recipients if recipient_key(r) not in served_recipients(store, week)]
+    served = served_recipients(store, week)
+    result.sent = sum(1 for s in served.values() if s == "sent")
+    result.refused = sum(1 for s in served.values() if s == "refused")
+    unserved = [r for r in recipients if recipient_key(r) not in served]
     if unserved:
         set_digest_status(store, week, "partial")
         result.status, result.failed = "partial", len(unserved)
