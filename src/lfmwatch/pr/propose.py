@@ -50,11 +50,11 @@ from lfmwatch.store.ledger import (
     blocked_ids,
     load_candidates,
     paper_info,
-    proposal_of,
     record_intent,
     record_local_proposals,
     record_proposed,
 )
+from lfmwatch.store.review import proposal
 
 if TYPE_CHECKING:
     from lfmwatch.adapters.github import GitHubSession, PullInfo
@@ -322,7 +322,7 @@ def _attempt(store: Store, config: Config, session: GitHubSession, selected: Seq
                            proposed=[p["id"] for p in added_now], errors=list(refiled))
     if not dry_run and state.closed_pr is not None and state.closed_entries:
         # Papers of the closed PR the store lost: recorded in it, so that sync rejects them (known ones keep theirs).
-        known = {e.arxiv_id for e in state.closed_entries if proposal_of(store, e.arxiv_id) is not None}
+        known = {e.arxiv_id for e in state.closed_entries if proposal(store, e.arxiv_id) is not None}
         lost = [e for e in state.closed_entries if e.arxiv_id not in known]
         if lost:
             record_proposed(store, lost, state.closed_pr, t.repo, t.branch, state.branch_sha)

@@ -291,12 +291,6 @@ def record_proposed(store: Store, entries: Sequence[Entry], pr: PullInfo | None,
                       created=pr.created)
 
 
-def proposal_of(store: Store, paper_id: str) -> tuple[str | None, str] | None:
-    """(section, status) of a paper's proposal row, or None when it has none."""
-    row = store.db.execute("SELECT section, status FROM proposals WHERE paper_id = ?", [paper_id]).fetchone()
-    return (row[0], row[1]) if row else None
-
-
 def pr_proposals(store: Store, number: int) -> list[dict[str, Any]]:
     """The proposal rows of one pull request, with the papers' titles (the list's for reviewers' lines), by id."""
     return list(store.db.query("SELECT p.*, COALESCE((SELECT title FROM papers WHERE id = p.paper_id), p.title) "
