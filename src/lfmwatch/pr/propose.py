@@ -217,21 +217,23 @@ def select_for_pr(
     state = read_state(session, config, allow_merge=False, reads=reads)
     if reads is not None:
         reads.keep_state(state)
+    in_pr = added_entries(state.work_list, state.base_list)
     if on_branch is not None:
-        on_branch.update(e.arxiv_id for e in added_entries(state.work_list, state.base_list))
-    chosen, counts = _select(store, config, state, load_candidates(store, config, model_version))
+        on_branch.update(e.arxiv_id for e in in_pr)
+    chosen, counts = _select(store, config, state, load_candidates(store, config, model_version), in_pr)
     if state.plan == "reuse":
         # A run died between its commit and opening the PR: hand its papers on, so that the caller's propose
         # step runs (and opens the PR) even when nothing new was selected. They are not inserted twice.
-        stranded = _body_papers(store, added_entries(state.work_list, state.base_list))
+        stranded = _body_papers(store, in_pr)
         chosen += [p for p in stranded if p["id"] not in {c["id"] for c in chosen}]
         counts["stranded"] = len(stranded)
     return chosen, counts
 
 
-def _select(store: Store, config: Config, state: BranchState,
-            candidates: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    in_pr = added_entries(state.work_list, state.base_list)
+def _select(store: Store, config: Config, state: BranchState, candidates: Sequence[Mapping[str, Any]],
+            in_pr: Sequence[Any] | None = None) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    if in_pr is None:
+        in_pr = added_entries(state.work_list, state.base_list)
     blocked = blocked_ids(store) | {e.arxiv_id for e in in_pr} | {e.arxiv_id for e in state.closed_entries}
     limit = _limit(config, len(in_pr))
     chosen, skipped = select_papers(candidates, state.base_list, blocked, limit, config.select.min_score,
