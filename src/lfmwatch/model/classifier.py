@@ -213,10 +213,6 @@ class LfmModel:
             )
         ]
 
-    def _members(self, parent: str) -> list[int]:
-        """Indices of the leaves under a heading path."""
-        return [j for j, leaf in enumerate(self.leaves) if leaf.startswith(parent + " > ")]
-
     def _why_tables(self) -> tuple[Any, Any, list[str]]:
         """Per column: ranking weight for `why` (the relevance weight, times PHRASE_BONUS for a phrase, 0 for a
         term that is never shown: generic) and term id (a title column shares its text column's id); plus the
