@@ -27,8 +27,8 @@ log = logging.getLogger("lfmwatch.adapters.llm")
 PLACEHOLDER_KEY = "lfmwatch-no-key"
 # Consecutive papers whose request could not reach the endpoint before the run stops asking.
 UNREACHABLE_AFTER = 2
-# A failure of this kind is the endpoint's, not the paper's: retried by the next run.
-_RETRYABLE_PREFIX = "request: "
+# A failure of this kind is the endpoint's, not the paper's: retried by the next run (the store's query knows it).
+_RETRYABLE_PREFIX = summaries.RETRYABLE_PREFIX
 
 
 @dataclass

@@ -59,14 +59,18 @@ def usable_summaries(store: Store, ids: Iterable[str], prompt_version: str, mode
     return out
 
 
+#: A failed summary whose error starts with this was the endpoint's failure, not the paper's: the next run retries it.
+RETRYABLE_PREFIX = "request: "
+
+
 def pending_summary_ids(store: Store, model: str, prompt_version: str, limit: int | None = None) -> list[str]:
     """Papers waiting in proposals (selected/proposed) without a summary by `model` (failed requests retry)."""
     sql = (
         "SELECT p.paper_id FROM proposals p WHERE p.status IN ('selected', 'proposed') AND NOT EXISTS ("
         "SELECT 1 FROM summaries s WHERE s.paper_id = p.paper_id AND s.model = ? AND s.prompt_version = ? "
-        "AND (s.status = 'ok' OR s.error NOT LIKE 'request: %')) ORDER BY p.score DESC, p.paper_id"
+        "AND (s.status = 'ok' OR s.error NOT LIKE ?)) ORDER BY p.score DESC, p.paper_id"
     )
-    args: list[Any] = [model, prompt_version]
+    args: list[Any] = [model, prompt_version, RETRYABLE_PREFIX + "%"]
     if limit is not None:
         sql += " LIMIT ?"
         args.append(int(limit))
