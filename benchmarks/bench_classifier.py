@@ -7,7 +7,9 @@ from before the split), test on corpus papers with an ML category listed 2025-04
 recall@5/day, recall@10/day, average precision, section accuracy (top-level for all labelled test papers, leaf
 for `precision: leaf` rows), cross-validated section accuracy over all labelled papers, papers flagged per day at
 the model's threshold, precision on the held-out reviewed papers (those listed from 2025-04-01 on), speed and
-peak memory. The held-out reviewed papers are never trained on: they are the reviews of papers listed in the test
+peak memory. Out of fold, all 1,000 reviewed papers are scored by relevance stages trained on everything else (five
+folds over the reviews, all periods): precision at 0.6 recall and recall at 0.9 precision, overall, per round and
+per area. The held-out reviewed papers are never trained on: they are the reviews of papers listed in the test
 period (round 1 and round 2), and the figures on them are given for both rounds and for each. The previous model is
 today's code with the options of the model before v2 (PREVIOUS_OPTIONS), trained on the same split in the same run.
 A summary table at the end puts every goal of issue 17 beside the reference and the previous model.
@@ -32,7 +34,8 @@ SPLIT, END = "2025-04-01", "2025-09-30"
 ML = {"cs.LG", "cs.CL", "cs.CV", "cs.AI", "stat.ML"}
 CACHE = Path(os.environ.get("LFMWATCH_BENCH_CACHE", "/tmp/lfmwatch-bench-cache.pkl"))
 #: FitOptions of the model before classifier v2 (issue 17): the v2 additions switched off.
-PREVIOUS_OPTIONS: dict[str, Any] = {"title_roles": False, "area_balanced": False}
+PREVIOUS_OPTIONS: dict[str, Any] = {"title_roles": False, "area_balanced": False, "judged_positive_weight": 1.0,
+                                    "c_leaf": 10.0, "leaf_balanced": False}
 
 
 def load_data(data: Path) -> dict[str, Any]:
@@ -64,27 +67,27 @@ def load_data(data: Path) -> dict[str, Any]:
     return out
 
 
-def build_split(d: dict[str, Any]) -> dict[str, Any]:
-    """Training examples (pre-split) and the test set, without leakage."""
+def build_split(d: dict[str, Any], split: str = SPLIT, end: str = END) -> dict[str, Any]:
+    """Training examples (listed before `split`) and the test set (split..end), without leakage."""
     from lfmwatch.config import Config
     from lfmwatch.model.examples import example, fill_texts, mark_stream, readme_entries
 
     corpus_by_id = {p["id"]: p for p in d["corpus"]}
-    test = [p for p in d["corpus"] if SPLIT <= (p["listed"] or "") <= END and ML.intersection(p["categories"] or ())]
+    test = [p for p in d["corpus"] if split <= (p["listed"] or "") <= end and ML.intersection(p["categories"] or ())]
     test_ids = {p["id"] for p in test}
     # Every label or review whose paper is listed in the test period is test data, never training data.
     # A paper not in the corpus is test-period (future) data when its arXiv id is from the split month on.
     def in_test(pid: str) -> bool:
         p = corpus_by_id.get(pid)
         if p is not None:
-            return (p["listed"] or "") >= SPLIT
-        return pid[:4].isdigit() and pid[4:5] == "." and pid[:4] >= SPLIT[2:4] + SPLIT[5:7]
+            return (p["listed"] or "") >= split
+        return pid[:4].isdigit() and pid[4:5] == "." and pid[:4] >= split[2:4] + split[5:7]
 
     config = Config()
     entries, sections = readme_entries(d["readme"], config.target.exclude_sections)
     ex = [example(pid, t, None, s, "list") for pid, s, t in entries if not in_test(pid)]
     for r in d["labels"]:
-        if (r["listed"] or "") >= SPLIT or in_test(r["id"]):
+        if (r["listed"] or "") >= split or in_test(r["id"]):
             continue
         ex.append(example(r["id"], r["title"], r["abstract"], r["section"], "label_top" if r["precision"] == "top" else "label"))
     held_reviews = []
@@ -102,11 +105,11 @@ def build_split(d: dict[str, Any]) -> dict[str, Any]:
     ex, counts = fill_texts(ex, known, None)
     # Labelled papers of the training stream (listed before the split, in the categories): the threshold's PU rule.
     ex = mark_stream(ex, {p["id"] for p in d["corpus"]
-                          if (p["listed"] or "") < SPLIT and ML.intersection(p["categories"] or ())})
+                          if (p["listed"] or "") < split and ML.intersection(p["categories"] or ())})
     negs = [
         example(p["id"], p["title"], p["abstract"], None, "negative")
         for p in d["corpus"]
-        if (p["listed"] or "") < SPLIT and p["id"] not in labelled and ML.intersection(p["categories"] or ())
+        if (p["listed"] or "") < split and p["id"] not in labelled and ML.intersection(p["categories"] or ())
     ]
     label_rows = defaultdict(list)
     for r in d["labels"]:
@@ -161,6 +164,8 @@ def reviewed_metrics(reviews: list[dict[str, Any]], scores: Any, threshold: floa
     hits = np.cumsum(inc[order])
     reach = int(np.flatnonzero(hits >= 0.6 * inc.sum())[0])
     out["precision_at_recall_0.6"] = round(float(hits[reach] / (reach + 1)), 3)
+    precise = np.flatnonzero(hits / np.arange(1, len(hits) + 1) >= 0.9)
+    out["recall_at_precision_0.9"] = round(float(hits[precise.max()] / inc.sum()), 3) if len(precise) else 0.0
     flagged = np.asarray(scores) >= threshold
     out["flagged"] = int(flagged.sum())
     out["precision_at_threshold"] = round(float(inc[flagged].mean()), 3) if flagged.any() else None
@@ -260,6 +265,56 @@ def run_model(split: dict[str, Any], save: Path | None, options: dict[str, Any] 
     return res
 
 
+def reviewed_out_of_fold(d: dict[str, Any], options: dict[str, Any] | None = None,
+                         folds: int = 5) -> dict[str, Any]:
+    """All 1,000 reviewed papers, each scored by lfmwatch's relevance stages trained on every other paper and review
+    (all periods, no time split): precision at 0.6 recall, recall at 0.9 precision, and per area the recall of the
+    includes at the score where 0.6 of all includes are reached."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    from lfmwatch.model.classifier import combine_stages
+    from lfmwatch.model.fit import FitOptions, fit_relevance, relevance_inputs
+
+    opts = FitOptions(**(options or {}))
+    full = build_split(d, split="9999-12-31", end="9999-12-31")
+    reviews = [r for r in d["reviewed"] if r["id"] in full["corpus_by_id"]]
+    inc = np.array([bool(r["include"]) for r in reviews])
+    scores = np.zeros(len(reviews))
+    skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
+    for _, held in skf.split(np.zeros(len(reviews)), inc):
+        held_ids = {reviews[i]["id"] for i in held}
+        # The held-out papers are gone entirely (their review, and any label or list entry they also have).
+        rel = relevance_inputs([e for e in full["examples"] if e.id not in held_ids], opts)
+        coef, icpt, _, _ = fit_relevance(rel.X, rel.y, rel.w, opts, [p.id for p in rel.papers])
+        X = rel.vocab.transform([full["corpus_by_id"][reviews[i]["id"]] for i in held])
+        scores[held] = combine_stages(np.asarray(X @ (coef * rel.scale[:, None]), dtype=np.float64) + icpt)
+    return reviewed_by_round(reviews, scores, _score_at_recall(inc, scores, 0.6))
+
+
+def reference_out_of_fold(d: dict[str, Any]) -> dict[str, Any]:
+    """The reference never trains on reviews: trained once without the reviewed papers, it scores all of them."""
+    full = build_split(d, split="9999-12-31", end="9999-12-31")
+    reviews = [r for r in d["reviewed"] if r["id"] in full["corpus_by_id"]]
+    ids = {r["id"] for r in reviews}
+    vec, clf, _ = fit_reference([e for e in full["examples"] if e.id not in ids], sections=False)
+    cb = full["corpus_by_id"]
+    scores = clf.decision_function(vec.transform([f"{cb[r['id']]['title']} {cb[r['id']]['abstract']}"
+                                                  for r in reviews]))
+    inc = [bool(r["include"]) for r in reviews]
+    return reviewed_by_round(reviews, scores, _score_at_recall(inc, scores, 0.6))
+
+
+def _score_at_recall(inc: Any, scores: Any, recall: float) -> float:
+    """The score at which the ranking first reaches `recall` of the includes."""
+    import numpy as np
+
+    inc = np.asarray(inc, dtype=bool)
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    reach = int(np.flatnonzero(np.cumsum(inc[order]) >= recall * inc.sum())[0])
+    return float(np.asarray(scores)[order[reach]])
+
+
 def cli_classify_seconds(papers: list[dict[str, Any]], model_path: Path) -> float:
     """Wall time of `lfmwatch classify --input` (start-up + model load + 1,500 papers) in a fresh process."""
     import subprocess
@@ -275,14 +330,13 @@ def cli_classify_seconds(papers: list[dict[str, Any]], model_path: Path) -> floa
     return round(dt, 2)
 
 
-def run_baseline(split: dict[str, Any], seed: int = 0) -> dict[str, Any]:
-    """The reference: tf-idf 1-2-grams + LogisticRegression(C=4, balanced), LinearSVC sections, 20k negatives."""
+def fit_reference(ex: list[Any], seed: int = 0, sections: bool = True) -> tuple[Any, Any, Any]:
+    """(vectoriser, relevance classifier, section classifier or None) of the reference, trained on examples."""
     import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.svm import LinearSVC
 
-    ex = split["examples"]
     pos = [e for e in ex if e.kind in ("list", "label", "label_top")]
     pos_ids = list(dict.fromkeys(e.id for e in pos))
     first = {}
@@ -298,7 +352,14 @@ def run_baseline(split: dict[str, Any], seed: int = 0) -> dict[str, Any]:
     X = vec.fit_transform(docs)
     clf = LogisticRegression(C=4, class_weight="balanced", max_iter=1000).fit(X, y)
     sec_ex = [e for e in pos if e.section]
-    svc = LinearSVC().fit(vec.transform([text(e) for e in sec_ex]), [e.section for e in sec_ex])
+    svc = LinearSVC().fit(vec.transform([text(e) for e in sec_ex]), [e.section for e in sec_ex]) if sections else None
+    return vec, clf, svc
+
+
+def run_baseline(split: dict[str, Any], seed: int = 0) -> dict[str, Any]:
+    """The reference: tf-idf 1-2-grams + LogisticRegression(C=4, balanced), LinearSVC sections, 20k negatives."""
+
+    vec, clf, svc = fit_reference(split["examples"], seed)
     test = split["test"]
     Xt = vec.transform([f"{p['title']} {p['abstract']}" for p in test])
     scores = clf.decision_function(Xt)
@@ -317,6 +378,12 @@ def run_baseline(split: dict[str, Any], seed: int = 0) -> dict[str, Any]:
 
 
 GOALS = [  # (label, how to read it from a result, target)
+    ("reviewed, out of fold (all 1,000): precision at 0.6 recall",
+     lambda r: r["reviewed_oof"]["all"]["precision_at_recall_0.6"], ">= 0.9"),
+    ("  round 1 / round 2", lambda r: "{} / {}".format(*[v.get("precision_at_recall_0.6") for k, v in
+                                                          r["reviewed_oof"].items() if k != "all"]), ""),
+    ("reviewed, out of fold: recall at 0.9 precision", lambda r: r["reviewed_oof"]["all"]["recall_at_precision_0.9"],
+     ""),
     ("held-out reviewed: precision at 0.6 recall", lambda r: r["reviewed_heldout_metrics"]["all"]["precision_at_recall_0.6"], ">= 0.9"),
     ("  round 1 / round 2", lambda r: "{} / {}".format(*[v.get("precision_at_recall_0.6") for k, v in
                                                           r["reviewed_heldout_metrics"].items() if k != "all"]), ""),
@@ -346,12 +413,14 @@ def summary(results: dict[str, dict[str, Any]]) -> str:
             except (KeyError, TypeError, IndexError):
                 cells.append("")
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {target} |")
-    areas = sorted({a for r in results.values() for a in r["reviewed_heldout_metrics"]["all"].get(
-        "area_recall_at_threshold", {})})
-    for a in areas:
-        lines.append(f"| recall of reviewed includes at the threshold: {a} | " + " | ".join(
-            r["reviewed_heldout_metrics"]["all"].get("area_recall_at_threshold", {}).get(a, "")
-            for r in results.values()) + " | comparable |")
+    for key, what in (("reviewed_heldout_metrics", "held-out reviewed includes at the threshold"),
+                      ("reviewed_oof", "reviewed includes out of fold, at 0.6 recall overall")):
+        areas = sorted({a for r in results.values() for a in r.get(key, {}).get("all", {}).get(
+            "area_recall_at_threshold", {})})
+        for a in areas:
+            lines.append(f"| recall of {what}: {a} | " + " | ".join(
+                r.get(key, {}).get("all", {}).get("area_recall_at_threshold", {}).get(a, "")
+                for r in results.values()) + " | comparable |")
     return "\n".join(lines)
 
 
@@ -374,15 +443,18 @@ def main() -> None:
     results: dict[str, dict[str, Any]] = {}
     if not args.no_baseline:
         base = run_baseline(split)
+        base["reviewed_oof"] = reference_out_of_fold(d)
         print("reference baseline:")
         print(json.dumps(base, indent=2))
         results["tf-idf + LR reference (at 0.5)"] = base
     if not args.no_previous:
         prev = run_model(split, None, PREVIOUS_OPTIONS, speed=False)
+        prev["reviewed_oof"] = reviewed_out_of_fold(d, PREVIOUS_OPTIONS)
         print(f"previous model ({PREVIOUS_OPTIONS}):")
         print(json.dumps(prev, indent=2))
         results["previous model"] = prev
     ours = run_model(split, args.save)
+    ours["reviewed_oof"] = reviewed_out_of_fold(d)
     print("lfmwatch model:")
     print(json.dumps(ours, indent=2))
     results["lfmwatch"] = ours

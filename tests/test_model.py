@@ -335,3 +335,40 @@ def test_readme_entries_from_the_engine():
     entries, sections = readme_entries(text, ["Table of Contents", "Citation", "Papers"])
     assert entries == [("2203.05482", "Model Reuse > Model Fusion > Weight Interpolation", "Model soups")]
     assert sections == ["Model Reuse", "Model Reuse > Model Fusion", "Model Reuse > Model Fusion > Weight Interpolation"]
+
+
+def test_relevance_inputs_weigh_judged_positives_and_keep_curated_ones():
+    """A reviewed include (a paper some model picked, judged in scope) counts judged_positive_weight times a
+    curated label; a reviewed paper that a curated list also holds keeps the label's weight."""
+    from lfmwatch.model.fit import FitOptions, relevance_inputs
+
+    ex = tiny_examples()
+    text = ex[0]
+    ex += [example("2403.00001", text.title, text.abstract, text.section, "reviewed_pos"),
+           example(text.id, None, None, text.section, "reviewed_pos")]
+    opts = FitOptions(min_df_keep=1, min_pos_df_keep=1)
+    rel = relevance_inputs(ex, opts)
+    weight = {p.id: float(w) for p, w in zip(rel.papers, rel.w, strict=True)}
+    assert opts.judged_positive_weight > 1
+    assert weight["2403.00001"] == opts.judged_positive_weight * weight["2401.00001"]
+    assert weight[text.id] == weight["2401.00001"]
+    assert rel.X.shape == (len(rel.papers), rel.vocab.n_features)
+    plain = relevance_inputs(ex, FitOptions(min_df_keep=1, min_pos_df_keep=1, judged_positive_weight=1.0))
+    assert {p.id: float(w) for p, w in zip(plain.papers, plain.w, strict=True)}["2403.00001"] == weight["2401.00001"]
+
+
+def test_stage_scores_are_combined_the_same_in_training_and_prediction(tiny_model):
+    """One stage: its logit; several: the sum of their log-probabilities. The model's raw score is that of its
+    stages' logits, so the out-of-fold scores the threshold is set on mean what prediction computes."""
+    import numpy as np
+
+    from lfmwatch.model.classifier import combine_stages
+
+    z = np.array([[2.0, -1.0], [0.0, 0.0]])
+    assert combine_stages(z[:, :1]).tolist() == [2.0, 0.0]
+    expected = np.log(1 / (1 + np.exp(-z))).sum(axis=1)
+    assert np.allclose(combine_stages(z), expected)
+    X = tiny_model.vocab.transform([{"title": "merging weights", "abstract": "soup of merged checkpoints"}])
+    logits = np.asarray(X @ tiny_model.rel_coef, dtype=np.float64) + tiny_model.rel_intercept
+    assert tiny_model.rel_coef.shape[1] == 2
+    assert np.allclose(tiny_model.raw_scores(X), combine_stages(logits))

@@ -115,13 +115,7 @@ class LfmModel:
         return self._raw_from(np.asarray(X @ self.rel_coef, dtype=np.float64))
 
     def _raw_from(self, xw: Any) -> Any:
-        import numpy as np
-
-        z = xw + self.rel_intercept
-        if z.shape[1] == 1:
-            return z[:, 0]
-        # Several stages: the paper must pass all of them, so their log-probabilities add up.
-        return -np.logaddexp(0.0, -z).sum(axis=1)
+        return combine_stages(xw + self.rel_intercept)
 
     def calibrate(self, raw: Any) -> Any:
         """Calibrated P(belongs in the list) from raw scores (monotone interpolation)."""
@@ -348,6 +342,16 @@ def _prefer_phrases(cand: Sequence[str], text: str | None = None) -> list[str]:
     in_phrase = {w for t in cand if " " in t for w in t.split()}
     out = [t for t in cand if " " in t or t not in in_phrase]
     return out[:WHY_WORDS]
+
+
+def combine_stages(z: Any) -> Any:
+    """Raw relevance score from the stages' logits (rows x stages): the logit itself for one stage, else the sum of
+    the stages' log-probabilities (a paper must pass all of them)."""
+    import numpy as np
+
+    if z.shape[1] == 1:
+        return z[:, 0]
+    return -np.logaddexp(0.0, -z).sum(axis=1)
 
 
 def _softmax(z: Any) -> Any:

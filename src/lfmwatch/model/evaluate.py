@@ -120,18 +120,16 @@ def evaluate_examples(examples: Sequence[TrainingExample], *, folds: int = 5, ta
     """Cross-validated report: section metrics and relevance calibration (out-of-fold) with the threshold's effect."""
     import numpy as np
 
-    from lfmwatch.model.features import fit_vocabulary
-    from lfmwatch.model.fit import dedupe, fit_relevance, title_scaled
+    from lfmwatch.model.fit import fit_relevance, relevance_inputs
     from lfmwatch.model.thresholds import calibration_curve, choose_threshold
 
     opts = options or FitOptions()
     report: dict[str, Any] = {"sections": cross_validate_sections(examples, folds=folds, options=opts)}
-    papers, y, w = dedupe(examples)
-    if (y == 1).sum() >= opts.folds and (y != 1).sum() >= opts.folds:
-        docs = [{"title": p.title, "abstract": p.abstract} for p in papers]
-        vocab = fit_vocabulary(docs, min_df=opts.min_df)
-        X, _ = title_scaled(vocab.transform(docs), vocab, opts)
-        _, _, oof, used = fit_relevance(X, y, w, opts, [p.id for p in papers])
+    pos_ids = {e.id for e in examples if e.positive}
+    if len(pos_ids) >= opts.folds and len({e.id for e in examples} - pos_ids) >= opts.folds:
+        rel = relevance_inputs(examples, opts)
+        y, w = rel.y, rel.w
+        _, _, oof, used = fit_relevance(rel.X, y, w, opts, [p.id for p in rel.papers])
         target = (y == 1).astype(int)[used]
         cw = np.where(y == -1, w * opts.negative_weight, w)[used]
         # Calibrate on half the out-of-fold scores and report on the other half: an honest table.
