@@ -372,3 +372,32 @@ def test_stage_scores_are_combined_the_same_in_training_and_prediction(tiny_mode
     logits = np.asarray(X @ tiny_model.rel_coef, dtype=np.float64) + tiny_model.rel_intercept
     assert tiny_model.rel_coef.shape[1] == 2
     assert np.allclose(tiny_model.raw_scores(X), combine_stages(logits))
+
+
+def test_section_models_weigh_the_title_as_fitted():
+    """The area model is fitted on features whose title block is scaled by section_title_weight; the stored
+    coefficients carry that scale, so plain features at inference give the fitted model's probabilities."""
+    import numpy as np
+    import scipy.sparse as sp
+    from sklearn.linear_model import LogisticRegression
+
+    from lfmwatch.model.features import fit_vocabulary
+    from lfmwatch.model.fit import FitOptions, fit_sections, section_training_sets
+    from lfmwatch.records import area_of
+
+    area_rows, leaf_rows = section_training_sets(tiny_examples())
+    docs = [{"title": e.title, "abstract": e.abstract} for e in area_rows]
+    vocab = fit_vocabulary(docs)
+    opts = FitOptions(section_title_weight=0.25)
+    parts = fit_sections(vocab, area_rows, leaf_rows, opts)
+    X = vocab.transform(docs)
+    scale = np.ones(X.shape[1])
+    scale[: vocab.offsets[1]] = 0.25
+    ref = LogisticRegression(C=opts.c_area, max_iter=300, random_state=opts.seed, class_weight="balanced").fit(
+        X @ sp.diags(scale), [area_of(e.section or "") for e in area_rows])
+    z = np.asarray(X @ parts["area_coef"], dtype=np.float64) + parts["area_intercept"]
+    assert parts["areas"] == list(ref.classes_) and len(parts["areas"]) == 2
+    # Binary: the stored two logits differ by the fitted one.
+    assert np.allclose(z[:, 1] - z[:, 0], ref.decision_function(X @ sp.diags(scale)), atol=1e-3)
+    unscaled = fit_sections(vocab, area_rows, leaf_rows, FitOptions(section_title_weight=1.0))
+    assert not np.allclose(unscaled["area_coef"][: vocab.offsets[1]], parts["area_coef"][: vocab.offsets[1]])
