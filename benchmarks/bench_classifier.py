@@ -11,7 +11,8 @@ peak memory. Out of fold, all 1,000 reviewed papers are scored by relevance stag
 folds over the reviews, all periods): precision at 0.6 recall and recall at 0.9 precision, overall, per round and
 per area. The held-out reviewed papers are never trained on: they are the reviews of papers listed in the test
 period (round 1 and round 2), and the figures on them are given for both rounds and for each. The previous model is
-today's code with the options of the model before v2 (PREVIOUS_OPTIONS), trained on the same split in the same run.
+today's code with the options of the model before v2 (PREVIOUS_OPTIONS), trained on the same split in the same run;
+so is the first v2 model (FIRST_V2_OPTIONS).
 A summary table at the end puts every goal of issue 17 beside the reference and the previous model.
 The parsed corpus is cached under /tmp (never in the repository).
 """
@@ -34,8 +35,12 @@ SPLIT, END = "2025-04-01", "2025-09-30"
 ML = {"cs.LG", "cs.CL", "cs.CV", "cs.AI", "stat.ML"}
 CACHE = Path(os.environ.get("LFMWATCH_BENCH_CACHE", "/tmp/lfmwatch-bench-cache.pkl"))
 #: FitOptions of the model before classifier v2 (issue 17): the v2 additions switched off.
+#: FitOptions of the first v2 model (title roles and the balanced area model, not yet judged positives x3, balanced
+#: leaves or the section title weight): shows what the second round of v2 changed.
+FIRST_V2_OPTIONS: dict[str, Any] = {"judged_positive_weight": 1.0, "c_leaf": 10.0, "leaf_balanced": False,
+                                    "section_title_weight": 1.0}
 PREVIOUS_OPTIONS: dict[str, Any] = {"title_roles": False, "area_balanced": False, "judged_positive_weight": 1.0,
-                                    "c_leaf": 10.0, "leaf_balanced": False}
+                                    "c_leaf": 10.0, "leaf_balanced": False, "section_title_weight": 1.0}
 
 
 def load_data(data: Path) -> dict[str, Any]:
@@ -428,7 +433,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     ap.add_argument("--no-baseline", action="store_true")
-    ap.add_argument("--no-previous", action="store_true", help="skip the previous model (PREVIOUS_OPTIONS)")
+    ap.add_argument("--no-previous", action="store_true",
+                    help="skip the previous models (PREVIOUS_OPTIONS, FIRST_V2_OPTIONS)")
     ap.add_argument("--save", type=Path, default=None, help="keep the benchmark model here")
     args = ap.parse_args()
     if not args.data.is_dir():
@@ -453,6 +459,12 @@ def main() -> None:
         print(f"previous model ({PREVIOUS_OPTIONS}):")
         print(json.dumps(prev, indent=2))
         results["previous model"] = prev
+    if not args.no_previous:
+        first = run_model(split, None, FIRST_V2_OPTIONS, speed=False)
+        first["reviewed_oof"] = reviewed_out_of_fold(d, FIRST_V2_OPTIONS)
+        print(f"first v2 model ({FIRST_V2_OPTIONS}):")
+        print(json.dumps(first, indent=2))
+        results["first v2"] = first
     ours = run_model(split, args.save)
     ours["reviewed_oof"] = reviewed_out_of_fold(d)
     print("lfmwatch model:")

@@ -150,6 +150,29 @@ def test_threshold_is_held_without_evidence_and_lowered_with_it() -> None:
     assert hold_threshold(truth, prob, 0.5, 0.35, 0.9)[0] == 0.5  # a rise needs no evidence
 
 
+def test_threshold_without_band_evidence_matches_the_champions_precision() -> None:
+    """A challenger whose probabilities run lower (another calibration) is not held at the champion's number,
+    where it would flag far fewer papers, but works at the champion's precision on the judged papers."""
+    from lfmwatch.model.gate import figures, hold_threshold
+
+    # 40 judged papers: the challenger ranks them like the champion but on half the scale.
+    truth = {f"p{i:02d}": (i % 10 != 9, None) for i in range(40)}  # every tenth excluded: 0.9 included
+    champ_prob = {k: 0.9 - 0.02 * i for i, k in enumerate(truth)}
+    chall_prob = {k: p / 2 for k, p in champ_prob.items()}
+    champ = figures(truth, champ_prob, {}, 0.5)  # the champion flags 21 papers
+    assert champ["flagged"] == 21 and champ["precision"] == round(19 / 21, 4)
+    thr, info = hold_threshold(truth, chall_prob, 0.05, 0.5, 0.95, champion_precision=champ["precision"])
+    chall = figures(truth, chall_prob, {}, thr)
+    assert info["rule"].startswith("matched") and info["used"] == round(thr, 4)
+    assert thr < 0.5 and chall["precision"] >= champ["precision"] and chall["recall"] >= champ["recall"]
+    # Never below the challenger's own threshold, and no match below it: held at the champion's number.
+    assert hold_threshold(truth, chall_prob, 0.44, 0.5, 0.95, champion_precision=champ["precision"])[0] == 0.5
+    # A match needs min_band flagged papers (here all 40 would be needed).
+    assert hold_threshold(truth, chall_prob, 0.05, 0.5, 0.95, min_band=41, champion_precision=0.5)[0] == 0.5
+    # Unknown champion precision: the champion's number, as before.
+    assert hold_threshold(truth, chall_prob, 0.05, 0.5, 0.95)[0] == 0.5
+
+
 def test_compare_names_each_metric_that_got_worse() -> None:
     from lfmwatch.model.gate import compare, figures
 

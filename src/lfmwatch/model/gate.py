@@ -12,8 +12,9 @@ record it carries in its card (`card["gate"]["oof"]`) for the papers judged when
 plain predictions for papers judged since (it never saw them). A champion without a record (trained before the
 gate) is scored by its plain predictions: optimistic on papers it trained on, so the gate errs on its side.
 A threshold never drops because the training data changed: the challenger's lower threshold stands only when the
-judged papers between the two thresholds reach the target precision (at least `min_band` of them); else it is
-held at the champion's. Pure: no store, no network.
+judged papers between the two thresholds reach the target precision (at least `min_band` of them); else the
+challenger works at the champion's precision on the judged papers (the lowest threshold, not below its own, that
+reaches it), or, when that cannot be measured, at the champion's threshold. Pure: no store, no network.
 """
 
 from __future__ import annotations
@@ -74,8 +75,16 @@ def compare(champion: Mapping[str, Any], challenger: Mapping[str, Any]) -> tuple
 
 
 def hold_threshold(truth: Mapping[str, tuple[bool, str | None]], prob: Mapping[str, float], new: float, old: float,
-                   target_precision: float, min_band: int = 10) -> tuple[float, dict[str, Any]]:
-    """(threshold to use, evidence): a drop below the champion's threshold needs judged papers that justify it."""
+                   target_precision: float, min_band: int = 10,
+                   champion_precision: float | None = None) -> tuple[float, dict[str, Any]]:
+    """(threshold to use, evidence): a drop below the champion's threshold needs judged papers that justify it.
+
+    Without that evidence, and when the champion's precision on the judged papers is known, the challenger works at
+    the same precision instead: the lowest threshold (not below its own) at which it is at least as precise on the
+    judged papers. Two models' probabilities need not mean the same (another sample of unlabelled papers shifts the
+    calibration), so holding the champion's number could leave the challenger far stricter or looser than the
+    champion; holding its precision compares the two where it matters, on recall at equal precision.
+    """
     info: dict[str, Any] = {"champion": round(old, 4), "trained": round(new, 4)}
     if new >= old:
         info.update(rule="not lower than the champion's", used=round(new, 4))
@@ -89,8 +98,30 @@ def hold_threshold(truth: Mapping[str, tuple[bool, str | None]], prob: Mapping[s
         info.update(rule="lowered: the judged papers between the thresholds reach the target precision",
                     used=round(new, 4))
         return new, info
+    matched = _matching_threshold(truth, prob, new, champion_precision, min_band)
+    if matched is not None:
+        info.update(rule="matched: the lowest threshold at which it is as precise on the judged papers as the "
+                         "champion", champion_precision=champion_precision, used=round(matched, 4))
+        return matched, info
     info.update(rule="held at the champion's: too little evidence for a lower threshold", used=round(old, 4))
     return old, info
+
+
+def _matching_threshold(truth: Mapping[str, tuple[bool, str | None]], prob: Mapping[str, float], floor: float,
+                        precision: float | None, min_flagged: int) -> float | None:
+    """Lowest score >= floor at which at least min_flagged judged papers are flagged with at least `precision`."""
+    if precision is None:
+        return None
+    scored = sorted(((prob[i], truth[i][0]) for i in truth if i in prob), key=lambda x: -x[0])
+    best, hits = None, 0
+    for n, (p, included) in enumerate(scored, 1):
+        hits += included
+        if p < floor:
+            break
+        # Only where the next paper scores lower: a cut cannot split papers with the same score.
+        if n >= min_flagged and hits / n >= precision and (n == len(scored) or scored[n][0] < p):
+            best = p
+    return best
 
 
 def oof_sections(model: Any, examples: Sequence[TrainingExample], ids: Sequence[str], texts: Mapping[str, Any],
@@ -171,13 +202,14 @@ def run_gate(champion: Any | None, challenger: Any, examples: Sequence[TrainingE
     # them). A paper it trained on without a recorded section has none: its live section would be in-sample.
     h_sec = {i: s for i, s in live_sec.items() if i not in r_prob}
     h_sec.update({i: s for i, s in r_sec.items() if i in truth})
-    threshold, held = hold_threshold(truth, c_prob, float(challenger.threshold), float(champion.threshold),
-                                     target_precision, min_band)
-    if threshold != challenger.threshold:
-        card = {**challenger.card, "threshold": threshold,
-                "threshold_rule": f"{challenger.card.get('threshold_rule')} (held at the current model's)"}
-        challenger = replace(challenger, threshold=threshold, card=card, version="")
     champ = figures(truth, h_prob, h_sec, float(champion.threshold))
+    threshold, held = hold_threshold(truth, c_prob, float(challenger.threshold), float(champion.threshold),
+                                     target_precision, min_band, champ["precision"])
+    if threshold != challenger.threshold:
+        how = "matched to the current model's precision" if held["rule"].startswith("matched") else "held at the current model's"
+        card = {**challenger.card, "threshold": threshold,
+                "threshold_rule": f"{challenger.card.get('threshold_rule')} ({how})"}
+        challenger = replace(challenger, threshold=threshold, card=card, version="")
     champ.update(scored_out_of_fold=len(r_prob), scored_live=len(truth) - len(r_prob))
     # Section accuracy on the same papers for both (those the champion has an honest section for).
     chall = figures(truth, c_prob, {i: c_sec.get(i) for i in h_sec}, threshold)

@@ -158,7 +158,9 @@ def summary_line(s: dict[str, Any]) -> str:
     parts = []
     if thr.get("champion") is not None:
         parts.append(f"threshold {thr['champion']:.3f} -> {thr.get('used', 0):.3f}"
-                     + (f" (trained {thr['trained']:.3f}, held)" if "held" in str(thr.get("rule")) else ""))
+                     + (f" (trained {thr['trained']:.3f}, held)" if "held" in str(thr.get("rule")) else "")
+                     + (f" (trained {thr['trained']:.3f}, matched to the current model's judged precision"
+                        f" {thr['champion_precision']:.3f})" if str(thr.get("rule")).startswith("matched") else ""))
     eff = s.get("effect") or {}
     fpd = eff.get("flagged_per_day") or {}
     if fpd.get("new") is not None:
