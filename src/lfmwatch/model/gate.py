@@ -11,7 +11,7 @@ its sections come from section models refitted without each fold. The champion's
 record it carries in its card (`card["gate"]["oof"]`) for the papers judged when it was trained, and from its
 plain predictions for papers judged since (it never saw them). A champion without a record (trained before the
 gate) is scored by its plain predictions: optimistic on papers it trained on, so the gate errs on its side.
-A threshold never drops because the training data changed: the challenger's lower threshold stands only when the
+The operating point never loosens because the training data changed: the challenger's lower threshold stands only when the
 judged papers between the two thresholds reach the target precision (at least `min_band` of them); else the
 challenger works at the champion's precision on the judged papers (the lowest threshold, not below its own, that
 reaches it), or, when that cannot be measured, at the champion's threshold. Pure: no store, no network.
