@@ -453,23 +453,13 @@ def main() -> None:
         print("reference baseline:")
         print(json.dumps(base, indent=2))
         results["tf-idf + LR reference (at 0.5)"] = base
-    if not args.no_previous:
-        prev = run_model(split, None, PREVIOUS_OPTIONS, speed=False)
-        prev["reviewed_oof"] = reviewed_out_of_fold(d, PREVIOUS_OPTIONS)
-        print(f"previous model ({PREVIOUS_OPTIONS}):")
-        print(json.dumps(prev, indent=2))
-        results["previous model"] = prev
-    if not args.no_previous:
-        first = run_model(split, None, FIRST_V2_OPTIONS, speed=False)
-        first["reviewed_oof"] = reviewed_out_of_fold(d, FIRST_V2_OPTIONS)
-        print(f"first v2 model ({FIRST_V2_OPTIONS}):")
-        print(json.dumps(first, indent=2))
-        results["first v2"] = first
-    ours = run_model(split, args.save)
-    ours["reviewed_oof"] = reviewed_out_of_fold(d)
-    print("lfmwatch model:")
-    print(json.dumps(ours, indent=2))
-    results["lfmwatch"] = ours
+    systems = [] if args.no_previous else [("previous model", PREVIOUS_OPTIONS), ("first v2", FIRST_V2_OPTIONS)]
+    for name, options in [*systems, ("lfmwatch", None)]:
+        res = run_model(split, args.save if options is None else None, options, speed=options is None)
+        res["reviewed_oof"] = reviewed_out_of_fold(d, options)
+        print(f"{name} ({options or 'default options'}):")
+        print(json.dumps(res, indent=2))
+        results[name] = res
     print(summary(results))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (whole benchmark process): {rss:.0f} MB")
