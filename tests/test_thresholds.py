@@ -217,3 +217,38 @@ def test_a_merged_proposal_counts_as_judged_not_as_an_independent_label() -> Non
             example("e", "t", "x", None, "negative")]
     papers = [rows[0], rows[2], rows[4], rows[5], rows[6]]
     assert list(_judged(rows, papers)) == [True, False, True, False, False]
+
+
+def test_judged_calibration_takes_the_judged_include_rate_and_keeps_every_decision():
+    """Stream probabilities 5x too low near the threshold (judged papers say so): from the threshold up the
+    probability becomes the judged include rate, below it the stream curve scaled to meet it; the order of all
+    papers and the set above the threshold are exactly as before."""
+    import numpy as np
+
+    from lfmwatch.model.thresholds import calibration_curve, judged_calibration
+
+    rng = np.random.default_rng(0)
+    raw = rng.normal(size=5000)
+    # The stream curve: positives are rare and follow the raw score.
+    stream_pos = rng.random(5000) < 0.02 / (1 + np.exp(-3 * raw))
+    cx, cy = calibration_curve(raw, stream_pos.astype(float), np.ones(5000), 0.0)
+    threshold = float(np.interp(1.0, cx, cy))
+    # 400 judged papers from the upper band; a maintainer includes them at 1/(1 + e^-(2 raw)).
+    judged = np.zeros(5000, dtype=bool)
+    judged[np.flatnonzero(raw > -0.5)[:400]] = True
+    include = judged & (rng.random(5000) < 1 / (1 + np.exp(-2 * raw)))
+    xs, ys, thr, info = judged_calibration(cx, cy, raw, include, judged, threshold)
+    assert info["applied"] and thr > 2 * threshold
+    assert np.all(np.diff(ys) >= 0) and ys.max() < 1.0
+    old, new = np.interp(raw, cx, cy), np.interp(raw, xs, ys)
+    assert np.array_equal(old >= threshold, new >= thr)  # the same papers flagged
+    order = np.argsort(raw)
+    assert np.all(np.diff(new[order]) >= 0)  # no paper overtakes another
+    # Near the threshold the new probability is the judged include rate there (about 1 / (1 + e^-2) = 0.88).
+    near = judged & (raw > 0.9) & (raw < 1.3)
+    assert abs(new[near].mean() - include[near].mean()) < 0.1
+    assert abs(old[near].mean() - include[near].mean()) > 0.5
+    # Too few judged papers, or none above the threshold: nothing changes.
+    few = judged & (raw < 0.0)
+    assert judged_calibration(cx, cy, raw, include, few, threshold)[2] == threshold
+    assert judged_calibration(cx, cy, raw, include, judged, threshold, min_judged=401)[0] is cx

@@ -38,6 +38,7 @@ from lfmwatch.model.examples import (
 from lfmwatch.model.thresholds import (
     calibration_curve,
     choose_threshold,
+    judged_calibration,
     reviewed_threshold,
     reviewed_veto,
     stream_pu_threshold,
@@ -427,6 +428,13 @@ def fit_model(
     # Judged papers (reviews and the maintainers' verdicts on proposals) can only raise the cut, whatever set it.
     threshold, veto = reviewed_veto(examples, papers, y, prob_all, used, threshold, target_precision)
     rule += " (raised by reviews)" if veto["raised"] else ""
+    # The thresholds are chosen on the stream scale; the probabilities users see come from the judged papers where
+    # they speak (same order, same decisions, the threshold mapped along).
+    judged_any = with_kinds(examples, papers, JUDGED_KINDS)
+    stream_scale_threshold = threshold
+    calib_x, calib_y, threshold, judged_cal = judged_calibration(calib_x, calib_y, oof[used], (y == 1)[used],
+                                                                 judged_any[used], threshold)
+    prob_all = np.interp(oof, calib_x, calib_y)
 
     leaves_part = fit_sections(vocab, area_rows, leaf_rows, opts)
     areas, leaves = leaves_part["areas"], leaves_part["leaves"]
@@ -456,6 +464,8 @@ def fit_model(
         "target_precision": target_precision,
         "threshold": threshold,
         "threshold_rule": rule,
+        "threshold_on_stream_scale": stream_scale_threshold,
+        "judged_calibration": judged_cal,
         "stream_threshold": stream_thr,
         "stream_pu_threshold": pu_thr,
         "reviewed_threshold": rev_thr,
@@ -470,7 +480,6 @@ def fit_model(
         "train_seconds": None,
     }
     # Out-of-fold probabilities of the judged papers: what the quality gate (model/gate.py) compares on.
-    judged_any = with_kinds(examples, papers, JUDGED_KINDS)
     card["oof_judged"] = {"ids": [p.id for p, j in zip(papers, judged_any, strict=True) if j],
                           "prob": [round(float(x), 5) for x, j in zip(prob_all, judged_any, strict=True) if j]}
     if extra_card:

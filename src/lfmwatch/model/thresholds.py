@@ -259,3 +259,58 @@ def stream_pu_threshold(prob: Any, y: Any, stream: Any, target_precision: float,
     info.update(applied=True, precision=round(float(precision[i]), 3), flagged_share=round(float(n[i] / n[-1]), 5),
                 labelled_recall=round(float((lab[order][: i + 1]).sum() / lab.sum()), 3))
     return float(ranked[i]), info
+
+
+def judged_calibration(calib_x: Any, calib_y: Any, raw: Any, include: Any, judged: Any, threshold: float,
+                       min_judged: int = 100, min_above: int = 30) -> tuple[Any, Any, float, dict[str, Any]]:
+    """(knots x, knots y, threshold) with probabilities from the judged papers where they speak, and its evidence.
+
+    The stream calibration counts every unlabelled paper as (mostly) irrelevant; near the threshold most of them
+    are relevant after all: maintainers include far more of the papers there than the stream probability says
+    (reviewed include rate 0.86 where it said 0.15-0.2). From the threshold up, the probability becomes the judged
+    papers' include rate at that raw score (isotonic, out of fold); below it, the stream probability scaled by the
+    same factor it has at the threshold, so the curve stays continuous and increasing; above the highest judged
+    score it runs on to the stream curve's top. Only the numbers change, never the order: every decision the
+    thresholds made on the stream scale is the same on the new one (the threshold is mapped along). Unchanged when
+    fewer than `min_judged` judged papers (or `min_above` above the threshold, or only one verdict) say anything,
+    or when they say the stream probability is not too low.
+    """
+    import numpy as np
+
+    raw, include, judged = np.asarray(raw, float), np.asarray(include, bool), np.asarray(judged, bool)
+    info: dict[str, Any] = {"applied": False, "judged": int(judged.sum())}
+    if not calib_y[0] < threshold <= calib_y[-1]:
+        info["reason"] = "the threshold lies outside the calibration curve"
+        return calib_x, calib_y, threshold, info
+    # The stream curve rises strictly between its knots (one per isotonic block): the raw score where it reaches
+    # the threshold is exact, and a paper is flagged on either scale exactly when its raw score reaches it.
+    raw_thr = float(np.interp(threshold, calib_y, calib_x))
+    above = judged & (raw >= raw_thr)
+    info["judged_above_threshold"] = int(above.sum())
+    if judged.sum() < min_judged or above.sum() < min_above or include[judged].all() or not include[judged].any():
+        return calib_x, calib_y, threshold, info
+    # One pseudo-verdict at each end (an exclusion at the top, an inclusion at the bottom): no block of judged
+    # papers, however unanimous, makes a probability of exactly 1 or 0.
+    jr = np.concatenate([raw[judged], [raw[judged].min(), raw[judged].max()]])
+    ji = np.concatenate([include[judged].astype(float), [1.0, 0.0]])
+    jx, jy = calibration_curve(jr, ji, np.ones(len(jr)), 0.0)
+    s_thr = threshold
+    j_thr = float(np.interp(raw_thr, jx, jy))
+    if s_thr <= 0 or j_thr <= s_thr:
+        info["reason"] = "the judged papers do not find the stream probability too low"
+        return calib_x, calib_y, threshold, info
+    factor = j_thr / s_thr
+    j_top_x = float(jx[-1])
+    s_top = float(np.interp(j_top_x, calib_x, calib_y))
+    j_top = float(np.interp(j_top_x, jx, jy))
+    xs = np.unique(np.concatenate([calib_x, jx, [raw_thr]]))
+    s = np.interp(xs, calib_x, calib_y)
+    below = s * factor
+    middle = np.maximum(np.interp(xs, jx, jy), j_thr)
+    # Past the last judged knot the stream curve's rise is stretched onto what is left up to 1.
+    top = j_top + (1.0 - j_top) * np.clip((s - s_top) / max(1.0 - s_top, 1e-12), 0.0, 1.0)
+    ys = np.where(xs < raw_thr, below, np.where(xs <= j_top_x, middle, np.maximum(top, j_top)))
+    ys = np.maximum.accumulate(np.clip(ys, 0.0, 1.0))
+    info.update(applied=True, factor_below_threshold=round(factor, 3), stream_threshold=round(threshold, 4),
+                threshold=round(j_thr, 4), judged_top_probability=round(j_top, 4))
+    return xs, ys, j_thr, info
