@@ -185,6 +185,20 @@ def test_compare_names_each_metric_that_got_worse() -> None:
     assert compare(champ, champ) == (True, [])
 
 
+def test_compare_accepts_a_precision_at_the_target_below_the_champions() -> None:
+    """One judged paper less in a thousand is no reason to refuse a model that finds more, as long as it stays at
+    the target precision; under the target, the champion's precision is what it must keep."""
+    from lfmwatch.model.gate import compare
+
+    champ = {"precision": 0.9163, "recall": 0.594, "section_accuracy": 0.745}
+    chall = {"precision": 0.914, "recall": 0.641, "section_accuracy": 0.756}
+    assert compare(champ, chall) == (False, ["precision 0.914 < champion's 0.916"])
+    assert compare(champ, chall, target_precision=0.9) == (True, [])
+    low = {**chall, "precision": 0.89}
+    ok, reasons = compare(champ, low, target_precision=0.9)
+    assert not ok and reasons == ["precision 0.890 < champion's 0.916 and under the target 0.900"]
+
+
 # --- the bundle ------------------------------------------------------------------------------------------
 
 
