@@ -247,7 +247,7 @@ def run_model(split: dict[str, Any], save: Path | None, options: dict[str, Any] 
     rv_scores = model.calibrate(model.raw_scores(model.vocab.transform(rv_papers)))
     # The precision/volume trade-off at other thresholds (model.threshold in lfmwatch.toml overrides).
     table = []
-    for thr in sorted({round(model.threshold, 4), 0.7, 0.5, 0.3, 0.2, 0.1}, reverse=True):
+    for thr in sorted({round(model.threshold, 4), 0.95, 0.9, 0.85, 0.7, 0.5, 0.3}, reverse=True):
         fl = [r for r, sc in zip(split["held_reviews"], rv_scores, strict=True) if sc >= thr]
         table.append({"threshold": thr, "flagged_per_day": round(float((scores >= thr).sum()) / len(days), 2),
                       "labelled_test_recall": round(sum(by_id[pid]["score"] >= thr for pid in split["test_pos"])
