@@ -57,8 +57,8 @@ class FitOptions:
     c_relevance: float = 4.0
     negative_weight: float = 0.5  # unlabelled papers: mostly, not surely, negatives
     hard_negative_weight: float = 3.0  # multiplier on reviewed/rejected negatives' own weight
-    # Multiplier on positives a reviewer judged: the band a model missed, where the list's own scope decides (out of
-    # fold over the 1,000 reviewed papers: precision at 0.6 recall 0.923 -> 0.936, recall at 0.9 precision 0.66 -> 0.70).
+    # Multiplier on judged positives, the band a model missed (out of fold over the 1,000 reviewed papers:
+    # precision at 0.6 recall 0.923 -> 0.936, recall at 0.9 precision 0.66 -> 0.70).
     judged_positive_weight: float = 3.0
     area_balance: float = 0.0  # 0..1: positives weighted by (mean area size / their area's size) ** area_balance
     spy_quantile: float = 1.0  # < 1: drop unlabelled papers scoring above this quantile of positives (spies)

@@ -12,10 +12,10 @@ its sections come from section models refitted without each fold. The champion's
 record it carries in its card (`card["gate"]["oof"]`) for the papers judged when it was trained, and from its
 plain predictions for papers judged since (it never saw them). A champion without a record (trained before the
 gate) is scored by its plain predictions: optimistic on papers it trained on, so the gate errs on its side.
-The operating point never loosens because the training data changed: the challenger's lower threshold stands only when the
-judged papers between the two thresholds reach the target precision (at least `min_band` of them); else the
-challenger works at the champion's precision on the judged papers (the lowest threshold, not below its own, that
-reaches it), or, when that cannot be measured, at the champion's threshold. Pure: no store, no network.
+The operating point never loosens because the training data changed: the challenger's lower threshold stands
+only when the judged papers between the two thresholds reach the target precision (at least `min_band` of them);
+else the challenger works at the champion's precision on the judged papers (the lowest threshold, not below its
+own, that reaches it), or, when that cannot be measured, at the champion's threshold. Pure: no store, no network.
 """
 
 from __future__ import annotations
@@ -215,7 +215,8 @@ def run_gate(champion: Any | None, challenger: Any, examples: Sequence[TrainingE
     threshold, held = hold_threshold(truth, c_prob, float(challenger.threshold), float(champion.threshold),
                                      target_precision, min_band, champ["precision"])
     if threshold != challenger.threshold:
-        how = "matched to the current model's precision" if held["rule"].startswith("matched") else "held at the current model's"
+        how = ("matched to the current model's precision" if held["rule"].startswith("matched")
+               else "held at the current model's")
         card = {**challenger.card, "threshold": threshold,
                 "threshold_rule": f"{challenger.card.get('threshold_rule')} ({how})"}
         challenger = replace(challenger, threshold=threshold, card=card, version="")
