@@ -25,6 +25,7 @@ from dataclasses import replace
 from typing import Any
 
 from lfmwatch.model.examples import FEEDBACK_KINDS, REVIEWED_KINDS, TrainingExample
+from lfmwatch.model.thresholds import ranked_cumulative
 
 METRICS = ("precision", "recall", "section_accuracy")
 EPS = 1e-9
@@ -119,18 +120,16 @@ def hold_threshold(truth: Mapping[str, tuple[bool, str | None]], prob: Mapping[s
 def _matching_threshold(truth: Mapping[str, tuple[bool, str | None]], prob: Mapping[str, float], floor: float,
                         precision: float | None, min_flagged: int) -> float | None:
     """Lowest score >= floor at which at least min_flagged judged papers are flagged with at least `precision`."""
-    if precision is None:
+    import numpy as np
+
+    ids = [i for i in truth if i in prob]
+    if precision is None or not ids:
         return None
-    scored = sorted(((prob[i], truth[i][0]) for i in truth if i in prob), key=lambda x: -x[0])
-    best, hits = None, 0
-    for n, (p, included) in enumerate(scored, 1):
-        hits += included
-        if p < floor:
-            break
-        # Only where the next paper scores lower: a cut cannot split papers with the same score.
-        if n >= min_flagged and hits / n >= precision and (n == len(scored) or scored[n][0] < p):
-            best = p
-    return best
+    _, ranked, hits, n, ends = ranked_cumulative(np.array([prob[i] for i in ids]),
+                                                 np.array([truth[i][0] for i in ids], dtype=float))
+    # Only at the end of a run of tied scores: a cut cannot split papers with the same score.
+    ok = np.flatnonzero(ends & (ranked >= floor) & (n >= min_flagged) & (hits / n >= precision))
+    return float(ranked[ok[-1]]) if len(ok) else None
 
 
 def oof_sections(model: Any, examples: Sequence[TrainingExample], ids: Sequence[str], texts: Mapping[str, Any],
