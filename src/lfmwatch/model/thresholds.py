@@ -294,23 +294,22 @@ def judged_calibration(calib_x: Any, calib_y: Any, raw: Any, include: Any, judge
     jr = np.concatenate([raw[judged], [raw[judged].min(), raw[judged].max()]])
     ji = np.concatenate([include[judged].astype(float), [1.0, 0.0]])
     jx, jy = calibration_curve(jr, ji, np.ones(len(jr)), 0.0)
-    s_thr = threshold
     j_thr = float(np.interp(raw_thr, jx, jy))
-    if s_thr <= 0 or j_thr <= s_thr:
+    if j_thr <= threshold:  # (threshold > calib_y[0] >= 0 above)
         info["reason"] = "the judged papers do not find the stream probability too low"
         return calib_x, calib_y, threshold, info
-    factor = j_thr / s_thr
+    factor = j_thr / threshold
     j_top_x = float(jx[-1])
     s_top = float(np.interp(j_top_x, calib_x, calib_y))
     j_top = float(np.interp(j_top_x, jx, jy))
     xs = np.unique(np.concatenate([calib_x, jx, [raw_thr]]))
     s = np.interp(xs, calib_x, calib_y)
+    # Each piece rises and meets the next: the stream curve scaled up to j_thr at raw_thr, the judged curve (which
+    # is j_thr there) up to its last knot, then the stream curve's rise stretched onto what is left up to 1.
     below = s * factor
-    middle = np.maximum(np.interp(xs, jx, jy), j_thr)
-    # Past the last judged knot the stream curve's rise is stretched onto what is left up to 1.
+    middle = np.interp(xs, jx, jy)
     top = j_top + (1.0 - j_top) * np.clip((s - s_top) / max(1.0 - s_top, 1e-12), 0.0, 1.0)
-    ys = np.where(xs < raw_thr, below, np.where(xs <= j_top_x, middle, np.maximum(top, j_top)))
-    ys = np.maximum.accumulate(np.clip(ys, 0.0, 1.0))
+    ys = np.where(xs < raw_thr, below, np.where(xs <= j_top_x, middle, top))
     info.update(applied=True, factor_below_threshold=round(factor, 3), stream_threshold=round(threshold, 4),
                 threshold=round(j_thr, 4), judged_top_probability=round(j_top, 4))
     return xs, ys, j_thr, info
