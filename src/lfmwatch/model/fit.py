@@ -330,6 +330,7 @@ class RelevanceInputs:
     vocab: Any  # the fitted, restricted Vocabulary
     X: Any  # features of `papers`, title block scaled (title_scaled)
     scale: Any  # the column scale: coefficients fitted on X are multiplied by it for inference
+    judged: Any  # per paper: picked by a model's score before it was judged (_judged)
     seen: int  # unlabelled stream papers the unlabelled examples stand for
     unlabelled_available: int  # unlabelled papers before the seeded sample
 
@@ -351,8 +352,9 @@ def relevance_inputs(examples: Sequence[TrainingExample], opts: FitOptions,
         keep[drop] = False
         papers = [p for p, k in zip(papers, keep, strict=True) if k]
         y, w = y[keep], w[keep]
+    judged = _judged(examples, papers)
     if opts.judged_positive_weight != 1.0:
-        w = np.where((y == 1) & _judged(examples, papers), w * opts.judged_positive_weight, w)
+        w = np.where((y == 1) & judged, w * opts.judged_positive_weight, w)
     if opts.area_balance:
         w = w * _area_balance(examples, papers, y, opts.area_balance)
     n_pos, n_neg = int((y == 1).sum()), int((y != 1).sum())
@@ -375,7 +377,7 @@ def relevance_inputs(examples: Sequence[TrainingExample], opts: FitOptions,
     X = vocab.transform(docs)
     log.info("features: %d columns over %d papers (%d positive)", X.shape[1], len(docs), n_pos)
     Xs, scale = title_scaled(X, vocab, opts.title_weight)
-    return RelevanceInputs(papers, y, w, vocab, Xs, scale, seen, int(len(unl)))
+    return RelevanceInputs(papers, y, w, vocab, Xs, scale, judged, seen, int(len(unl)))
 
 
 def fit_model(
@@ -407,15 +409,13 @@ def fit_model(
     target = (y == 1).astype(int)
     cw = np.where(y == -1, w * opts.negative_weight, w)[used]
     calib_x, calib_y = calibration_curve(oof[used], target[used], cw, opts.stream_prior)
-    prob = np.interp(oof[used], calib_x, calib_y)
     prob_all = np.interp(oof, calib_x, calib_y)
     fp_share, pu = unlabelled_fp_share(examples, papers, y, oof, used)
-    stream_thr, at_thr = choose_threshold(prob, target[used], cw, target_precision, opts.stream_prior, fp_share[used])
-    n_unl = int((y == -1).sum())
-    judged = _judged(examples, papers)
+    stream_thr, at_thr = choose_threshold(prob_all[used], target[used], cw, target_precision, opts.stream_prior,
+                                          fp_share[used])
     # Every stream paper, spies included: dropping the unlabelled papers that look relevant would bias the estimate.
     pu_thr, at_pu = stream_pu_threshold(prob_all, y, np.array([p.stream for p in papers]), target_precision,
-                                        seen / max(n_unl, 1), judged)
+                                        seen / max(int((y == -1).sum()), 1), rel.judged)
     rev_thr, at_rev = reviewed_threshold(examples, papers, y, prob_all, used, target_precision)
     # The assumed-base-rate estimate is a fallback: where the stream has enough labelled papers to estimate how
     # many unlabelled ones are relevant, that estimate replaces it; where enough reviewed hard cases show the
