@@ -34,13 +34,12 @@ from typing import Any
 SPLIT, END = "2025-04-01", "2025-09-30"
 ML = {"cs.LG", "cs.CL", "cs.CV", "cs.AI", "stat.ML"}
 CACHE = Path(os.environ.get("LFMWATCH_BENCH_CACHE", "/tmp/lfmwatch-bench-cache.pkl"))
-#: FitOptions of the model before classifier v2 (issue 17): the v2 additions switched off.
 #: FitOptions of the first v2 model (title roles and the balanced area model, not yet judged positives x3, balanced
 #: leaves or the section title weight): shows what the second round of v2 changed.
 FIRST_V2_OPTIONS: dict[str, Any] = {"judged_positive_weight": 1.0, "c_leaf": 10.0, "leaf_balanced": False,
                                     "section_title_weight": 1.0}
-PREVIOUS_OPTIONS: dict[str, Any] = {"title_roles": False, "area_balanced": False, "judged_positive_weight": 1.0,
-                                    "c_leaf": 10.0, "leaf_balanced": False, "section_title_weight": 1.0}
+#: FitOptions of the model before classifier v2 (issue 17): the v2 additions switched off.
+PREVIOUS_OPTIONS: dict[str, Any] = {**FIRST_V2_OPTIONS, "title_roles": False, "area_balanced": False}
 
 
 def load_data(data: Path) -> dict[str, Any]:
@@ -270,8 +269,8 @@ def run_model(split: dict[str, Any], save: Path | None, options: dict[str, Any] 
     return res
 
 
-def reviewed_out_of_fold(d: dict[str, Any], options: dict[str, Any] | None = None,
-                         folds: int = 5) -> dict[str, Any]:
+def reviewed_out_of_fold(full: dict[str, Any], reviewed: list[dict[str, Any]],
+                         options: dict[str, Any] | None = None, folds: int = 5) -> dict[str, Any]:
     """All 1,000 reviewed papers, each scored by lfmwatch's relevance stages trained on every other paper and review
     (all periods, no time split): precision at 0.6 recall, recall at 0.9 precision, and per area the recall of the
     includes at the score where 0.6 of all includes are reached."""
@@ -282,8 +281,7 @@ def reviewed_out_of_fold(d: dict[str, Any], options: dict[str, Any] | None = Non
     from lfmwatch.model.fit import FitOptions, fit_relevance, relevance_inputs
 
     opts = FitOptions(**(options or {}))
-    full = build_split(d, split="9999-12-31", end="9999-12-31")
-    reviews = [r for r in d["reviewed"] if r["id"] in full["corpus_by_id"]]
+    reviews = [r for r in reviewed if r["id"] in full["corpus_by_id"]]
     inc = np.array([bool(r["include"]) for r in reviews])
     scores = np.zeros(len(reviews))
     skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
@@ -297,10 +295,9 @@ def reviewed_out_of_fold(d: dict[str, Any], options: dict[str, Any] | None = Non
     return reviewed_by_round(reviews, scores, _score_at_recall(inc, scores, 0.6))
 
 
-def reference_out_of_fold(d: dict[str, Any]) -> dict[str, Any]:
+def reference_out_of_fold(full: dict[str, Any], reviewed: list[dict[str, Any]]) -> dict[str, Any]:
     """The reference never trains on reviews: trained once without the reviewed papers, it scores all of them."""
-    full = build_split(d, split="9999-12-31", end="9999-12-31")
-    reviews = [r for r in d["reviewed"] if r["id"] in full["corpus_by_id"]]
+    reviews = [r for r in reviewed if r["id"] in full["corpus_by_id"]]
     ids = {r["id"] for r in reviews}
     vec, clf, _ = fit_reference([e for e in full["examples"] if e.id not in ids], sections=False)
     cb = full["corpus_by_id"]
@@ -442,6 +439,7 @@ def main() -> None:
     t0 = time.perf_counter()
     d = load_data(args.data)
     split = build_split(d)
+    full = build_split(d, split="9999-12-31", end="9999-12-31")  # no time split: the reviews' out-of-fold runs
     print(f"data: {len(split['examples'])} training examples ({split['n_neg']} unlabelled negatives), "
           f"{len(split['test'])} test papers, {len(split['test_pos'])} labelled, "
           f"{len(split['held_reviews'])} held-out reviewed; text {split['text_counts']} "
@@ -449,14 +447,14 @@ def main() -> None:
     results: dict[str, dict[str, Any]] = {}
     if not args.no_baseline:
         base = run_baseline(split)
-        base["reviewed_oof"] = reference_out_of_fold(d)
+        base["reviewed_oof"] = reference_out_of_fold(full, d["reviewed"])
         print("reference baseline:")
         print(json.dumps(base, indent=2))
         results["tf-idf + LR reference (at 0.5)"] = base
     systems = [] if args.no_previous else [("previous model", PREVIOUS_OPTIONS), ("first v2", FIRST_V2_OPTIONS)]
     for name, options in [*systems, ("lfmwatch", None)]:
         res = run_model(split, args.save if options is None else None, options, speed=options is None)
-        res["reviewed_oof"] = reviewed_out_of_fold(d, options)
+        res["reviewed_oof"] = reviewed_out_of_fold(full, d["reviewed"], options)
         print(f"{name} ({options or 'default options'}):")
         print(json.dumps(res, indent=2))
         results[name] = res
