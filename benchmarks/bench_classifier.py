@@ -164,9 +164,7 @@ def reviewed_metrics(reviews: list[dict[str, Any]], scores: Any, threshold: floa
     out: dict[str, Any] = {"papers": len(reviews), "includes": int(inc.sum())}
     if not inc.any():
         return out
-    order = np.argsort(-np.asarray(scores), kind="stable")
-    hits = np.cumsum(inc[order])
-    reach = int(np.flatnonzero(hits >= 0.6 * inc.sum())[0])
+    _, hits, reach = _ranked_reach(inc, scores, 0.6)
     out["precision_at_recall_0.6"] = round(float(hits[reach] / (reach + 1)), 3)
     precise = np.flatnonzero(hits / np.arange(1, len(hits) + 1) >= 0.9)
     out["recall_at_precision_0.9"] = round(float(hits[precise.max()] / inc.sum()), 3) if len(precise) else 0.0
@@ -292,7 +290,8 @@ def reviewed_out_of_fold(full: dict[str, Any], reviewed: list[dict[str, Any]],
         coef, icpt, _, _ = fit_relevance(rel.X, rel.y, rel.w, opts, [p.id for p in rel.papers])
         X = rel.vocab.transform([full["corpus_by_id"][reviews[i]["id"]] for i in held])
         scores[held] = combine_stages(np.asarray(X @ (coef * rel.scale[:, None]), dtype=np.float64) + icpt)
-    return reviewed_by_round(reviews, scores, _score_at_recall(inc, scores, 0.6))
+    ranked, _, reach = _ranked_reach(inc, scores, 0.6)
+    return reviewed_by_round(reviews, scores, float(ranked[reach]))
 
 
 def reference_out_of_fold(full: dict[str, Any], reviewed: list[dict[str, Any]]) -> dict[str, Any]:
@@ -304,17 +303,17 @@ def reference_out_of_fold(full: dict[str, Any], reviewed: list[dict[str, Any]]) 
     scores = clf.decision_function(vec.transform([f"{cb[r['id']]['title']} {cb[r['id']]['abstract']}"
                                                   for r in reviews]))
     inc = [bool(r["include"]) for r in reviews]
-    return reviewed_by_round(reviews, scores, _score_at_recall(inc, scores, 0.6))
+    ranked, _, reach = _ranked_reach(inc, scores, 0.6)
+    return reviewed_by_round(reviews, scores, float(ranked[reach]))
 
 
-def _score_at_recall(inc: Any, scores: Any, recall: float) -> float:
-    """The score at which the ranking first reaches `recall` of the includes."""
+def _ranked_reach(inc: Any, scores: Any, recall: float) -> tuple[Any, Any, int]:
+    """(scores best first, cumulative includes down that ranking, where `recall` of the includes is first reached)."""
     import numpy as np
 
-    inc = np.asarray(inc, dtype=bool)
     order = np.argsort(-np.asarray(scores), kind="stable")
-    reach = int(np.flatnonzero(np.cumsum(inc[order]) >= recall * inc.sum())[0])
-    return float(np.asarray(scores)[order[reach]])
+    hits = np.cumsum(np.asarray(inc, dtype=bool)[order])
+    return np.asarray(scores)[order], hits, int(np.flatnonzero(hits >= recall * hits[-1])[0])
 
 
 def cli_classify_seconds(papers: list[dict[str, Any]], model_path: Path) -> float:
